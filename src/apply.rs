@@ -1,0 +1,132 @@
+//! Apply: write a reply's parameters into the database exactly as Odoo would.
+//!
+//! Odoo's `ir.config_parameter.set_param` creates the row when missing, rewrites
+//! it only when the text differs, and deletes it for a `False`/`None` value. Rows
+//! are written as the superuser (uid 1) with the transaction's UTC time, as the
+//! cron does. All six keys change in one transaction, or none do.
+//!
+//! A running Odoo caches parameters per worker and only re-reads them when a
+//! cache-signaling sequence moves, so the same commit bumps it, as Odoo's own
+//! `registry.signal_changes()` would.
+
+use tokio_postgres::Client;
+
+use crate::reply::EnterpriseInfo;
+
+/// uid of `base.user_root`, the cron's user, who owns Odoo's own writes.
+const SUPERUSER_ID: i32 = 1;
+
+/// One parameter the apply step changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamChange {
+    pub key: &'static str,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// The subscription state stored in the database after a check-in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expiration {
+    pub date: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Applies `info` in one transaction and returns what changed.
+pub async fn apply(client: &mut Client, info: &EnterpriseInfo) -> Result<Vec<ParamChange>, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    let keys: Vec<&str> = info.params().iter().map(|(key, _)| *key).collect();
+    let rows = tx
+        .query(
+            "SELECT key, value FROM ir_config_parameter WHERE key = ANY($1) FOR UPDATE",
+            &[&keys],
+        )
+        .await?;
+    let current = |key: &str| -> Option<String> {
+        rows.iter()
+            .find(|row| row.get::<_, &str>(0) == key)
+            .map(|row| row.get(1))
+    };
+    let mut changes = Vec::new();
+    for (key, new) in info.params() {
+        let old = current(key);
+        if old.as_deref() == new {
+            continue;
+        }
+        match (&old, new) {
+            (None, Some(value)) => {
+                tx.execute(
+                    "INSERT INTO ir_config_parameter (key, value, create_uid, write_uid, create_date, write_date)
+                     VALUES ($1, $2, $3, $3, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')",
+                    &[&key, &value, &SUPERUSER_ID],
+                )
+                .await?;
+            }
+            (Some(_), Some(value)) => {
+                tx.execute(
+                    "UPDATE ir_config_parameter SET value = $2, write_uid = $3, write_date = now() AT TIME ZONE 'UTC'
+                      WHERE key = $1",
+                    &[&key, &value, &SUPERUSER_ID],
+                )
+                .await?;
+            }
+            (Some(_), None) => {
+                tx.execute("DELETE FROM ir_config_parameter WHERE key = $1", &[&key])
+                    .await?;
+            }
+            (None, None) => continue,
+        }
+        changes.push(ParamChange {
+            key,
+            old,
+            new: new.map(str::to_string),
+        });
+    }
+    if !changes.is_empty() {
+        signal_cache_change(&tx).await?;
+    }
+    tx.commit().await?;
+    Ok(changes)
+}
+
+/// Tells running Odoo workers that cached parameters changed: Odoo 19 has an
+/// `orm_signaling_default` table, 17–18 a `base_cache_signaling_default`
+/// sequence, 16 a single `base_cache_signaling` sequence.
+async fn signal_cache_change(tx: &tokio_postgres::Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    let row = tx
+        .query_one(
+            "SELECT to_regclass('orm_signaling_default') IS NOT NULL,
+                    to_regclass('base_cache_signaling_default') IS NOT NULL,
+                    to_regclass('base_cache_signaling') IS NOT NULL",
+            &[],
+        )
+        .await?;
+    let statement = if row.get(0) {
+        "INSERT INTO orm_signaling_default DEFAULT VALUES"
+    } else if row.get(1) {
+        "SELECT nextval('base_cache_signaling_default')"
+    } else if row.get(2) {
+        "SELECT nextval('base_cache_signaling')"
+    } else {
+        tracing::debug!("no cache-signaling sequence: Odoo is not running in multi-process mode here");
+        return Ok(());
+    };
+    tx.execute(statement, &[]).await?;
+    Ok(())
+}
+
+/// Reads the expiration date and reason currently stored.
+pub async fn read_expiration(client: &Client) -> Result<Expiration, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT max(value) FILTER (WHERE key = 'database.expiration_date'),
+                    max(value) FILTER (WHERE key = 'database.expiration_reason')
+               FROM ir_config_parameter
+              WHERE key IN ('database.expiration_date', 'database.expiration_reason')",
+            &[],
+        )
+        .await?;
+    Ok(Expiration {
+        date: row.get(0),
+        reason: row.get(1),
+    })
+}

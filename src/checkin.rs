@@ -1,0 +1,221 @@
+//! One check-in, end to end: collect → encode → send → interpret → apply.
+//!
+//! Each database gets an [`Outcome`], success or not; one database's failure never
+//! stops the others. Nothing is written unless the whole reply is valid.
+
+use futures_util::StreamExt;
+use futures_util::stream;
+use serde::Serialize;
+use time::PrimitiveDateTime;
+
+use crate::apply::{self, Expiration};
+use crate::collect::{self, Message, version::VersionPolicy};
+use crate::config::Settings;
+use crate::discover::Database;
+use crate::failure::{Failure, Kind};
+use crate::pg;
+use crate::reply::{self, Reply};
+use crate::transport::{self, Scheme, SendError, Transport};
+use crate::wire;
+
+/// Databases checked in at once: bounded so a large cluster neither exhausts
+/// PostgreSQL's connections nor floods the validation server.
+pub const CHECKIN_CONCURRENCY: usize = 8;
+
+/// The result for one database, as printed by `check-now --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub database: String,
+    pub uuid: Option<String>,
+    pub ok: bool,
+    /// Why the database was deliberately not sent (`neutralized`).
+    pub skipped: Option<&'static str>,
+    pub transport: Option<Scheme>,
+    pub url: Option<String>,
+    pub http_status: Option<u16>,
+    pub expiration_date: Option<String>,
+    pub expiration_reason: Option<String>,
+    pub messages: Vec<String>,
+    /// The parameters this check-in changed.
+    pub changed: Vec<&'static str>,
+    /// Why HTTPS was not used when the plain-HTTP fallback carried the message.
+    pub fallback_reason: Option<Failure>,
+    pub error: Option<OutcomeError>,
+}
+
+/// A failure in JSON: the kind, the message, and the fallback's own failure.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutcomeError {
+    pub kind: Kind,
+    pub message: String,
+    pub fallback: Option<Failure>,
+}
+
+impl From<Failure> for OutcomeError {
+    fn from(failure: Failure) -> Self {
+        OutcomeError {
+            kind: failure.kind,
+            message: failure.message,
+            fallback: None,
+        }
+    }
+}
+
+impl From<SendError> for OutcomeError {
+    fn from(error: SendError) -> Self {
+        OutcomeError {
+            kind: error.kind(),
+            message: error.to_string(),
+            fallback: error.fallback,
+        }
+    }
+}
+
+impl Outcome {
+    fn new(db: &Database) -> Outcome {
+        Outcome {
+            database: db.name.clone(),
+            uuid: Some(db.uuid.clone()),
+            ok: false,
+            skipped: None,
+            transport: None,
+            url: None,
+            http_status: None,
+            expiration_date: None,
+            expiration_reason: None,
+            messages: Vec::new(),
+            changed: Vec::new(),
+            fallback_reason: None,
+            error: None,
+        }
+    }
+
+    fn failed(mut self, error: impl Into<OutcomeError>) -> Outcome {
+        self.ok = false;
+        self.error = Some(error.into());
+        self
+    }
+}
+
+/// Everything a check-in needs that is shared by all databases of a run.
+#[derive(Debug, Clone)]
+pub struct CheckIn {
+    transport: Transport,
+    version: VersionPolicy,
+    connection: tokio_postgres::Config,
+}
+
+impl CheckIn {
+    pub fn new(settings: &Settings) -> Result<CheckIn, Failure> {
+        Ok(CheckIn {
+            transport: Transport::new(&settings.server)?,
+            version: VersionPolicy::detect(settings.odoo.version.clone()),
+            connection: settings.postgres.connection.clone(),
+        })
+    }
+
+    /// Checks in every database, `CHECKIN_CONCURRENCY` at a time; outcomes in
+    /// the order of `databases`.
+    pub async fn run_all(&self, databases: &[Database], now: PrimitiveDateTime) -> Vec<Outcome> {
+        stream::iter(databases)
+            .map(|db| self.run(db, now))
+            .buffered(CHECKIN_CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    /// Checks in one database.
+    pub async fn run(&self, db: &Database, now: PrimitiveDateTime) -> Outcome {
+        let outcome = Outcome::new(db);
+        if db.neutralized {
+            return Outcome {
+                ok: true,
+                skipped: Some("neutralized"),
+                ..outcome
+            };
+        }
+        let mut client = match pg::connect(&self.connection, &db.name).await {
+            Ok(client) => client,
+            Err(failure) => return outcome.failed(failure),
+        };
+        let message = match self.message_of(&client, &db.name, now).await {
+            Ok(message) => message,
+            Err(failure) => return outcome.failed(failure),
+        };
+        let outcome = Outcome {
+            uuid: message.dbuuid.clone().or(outcome.uuid),
+            ..outcome
+        };
+        let delivery = match self.transport.send(&request_body(&message)).await {
+            Ok(delivery) => delivery,
+            Err(error) => return outcome.failed(error),
+        };
+        if let Some(reason) = &delivery.primary_failure {
+            tracing::warn!(database = %db.name, kind = %reason.kind, "check-in sent in plain HTTP because HTTPS failed: {}", reason.message);
+        }
+        let mut outcome = Outcome {
+            transport: Some(delivery.scheme),
+            url: Some(delivery.url.to_string()),
+            http_status: Some(delivery.status),
+            fallback_reason: delivery.primary_failure.clone(),
+            ..outcome
+        };
+        if !(200..300).contains(&delivery.status) {
+            return outcome.failed(transport::status_failure(&delivery));
+        }
+        let reply = match reply::interpret(&delivery.body) {
+            Ok(reply) => reply,
+            Err(failure) => return outcome.failed(failure),
+        };
+        match self.apply_reply(&mut client, &db.name, &reply).await {
+            Ok((changed, expiration)) => {
+                outcome.changed = changed;
+                outcome.expiration_date = expiration.date;
+                outcome.expiration_reason = expiration.reason;
+            }
+            Err(failure) => return outcome.failed(failure),
+        }
+        for text in &reply.messages {
+            tracing::info!(database = %db.name, "message from the validation server: {text}");
+        }
+        outcome.messages = reply.messages;
+        outcome.ok = true;
+        outcome
+    }
+
+    async fn message_of(
+        &self,
+        client: &tokio_postgres::Client,
+        dbname: &str,
+        now: PrimitiveDateTime,
+    ) -> Result<Message, Failure> {
+        collect::collect(client, now, &self.version)
+            .await
+            .map(|collected| collected.message)
+            .map_err(|e| e.explain(dbname, &self.connection))
+    }
+
+    async fn apply_reply(
+        &self,
+        client: &mut tokio_postgres::Client,
+        dbname: &str,
+        reply: &Reply,
+    ) -> Result<(Vec<&'static str>, Expiration), Failure> {
+        let explain = |e: tokio_postgres::Error| pg::explain_query(&e, dbname, &self.connection);
+        let mut changed = Vec::new();
+        if let Some(info) = &reply.enterprise_info {
+            for change in apply::apply(client, info).await.map_err(explain)? {
+                tracing::info!(database = %dbname, key = change.key, "parameter updated");
+                changed.push(change.key);
+            }
+        }
+        let expiration = apply::read_expiration(client).await.map_err(explain)?;
+        Ok((changed, expiration))
+    }
+}
+
+/// The exact request body Odoo sends: `arg0=<repr of the dict>&action=update`.
+pub fn request_body(message: &Message) -> String {
+    let arg0 = wire::repr(&message.to_value());
+    wire::form_urlencode(&[("arg0", &arg0), ("action", "update")])
+}

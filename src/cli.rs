@@ -1,0 +1,237 @@
+//! The command line: parse, load the configuration, run, and map to an exit code.
+//!
+//! Exit codes: 0 success, 1 failure (some check-in or database failed), 2 usage or
+//! configuration error.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::checkin::{self, CheckIn, Outcome};
+use crate::collect::{self, version::VersionPolicy};
+use crate::config::Settings;
+use crate::discover::{self, Database, Discovery};
+use crate::failure::{Failure, Kind};
+use crate::pg;
+
+/// Exit code for usage and configuration errors (clap uses 2 as well).
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "dbcheckin", version, about = "Weekly Odoo update-notification check-ins for on-premise databases", long_about = None)]
+pub struct Cli {
+    /// Configuration file (its config.d/*.toml drop-ins apply too)
+    #[arg(short, long, global = true, env = "DBCHECKIN_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// More detail on stderr (-v info, -vv debug); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the update notification each database would send, without sending it
+    Message(MessageArgs),
+    /// Check in now: send the update notification and store the reply
+    CheckNow(CheckNowArgs),
+}
+
+#[derive(Debug, Args)]
+struct Selection {
+    /// Only this database (repeatable); default: every Odoo database of the configuration
+    #[arg(short, long = "database", value_name = "NAME")]
+    databases: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct MessageArgs {
+    #[command(flatten)]
+    selection: Selection,
+    /// Print the exact request body Odoo would POST instead of JSON
+    #[arg(long)]
+    wire: bool,
+}
+
+#[derive(Debug, Args)]
+struct CheckNowArgs {
+    #[command(flatten)]
+    selection: Selection,
+    /// Run the check-in in this process
+    #[arg(long)]
+    direct: bool,
+    /// Print the results as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parses the command line, runs it, and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(e) => return fail(EXIT_USAGE, &format!("configuration error: {e}")),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Message(args) => message(settings, args).await,
+            Command::CheckNow(args) => check_now(settings, args).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            let code = if failure.kind == Kind::Config { EXIT_USAGE } else { 1 };
+            fail(code, &failure.message)
+        }
+    }
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("dbcheckin: {message}");
+    ExitCode::from(code)
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Discovers the selected databases; names given on the command line are
+/// explicit, so a wrong one is an error rather than silently skipped.
+async fn select(settings: &mut Settings, selection: &Selection) -> Result<Vec<Database>, Failure> {
+    if !selection.databases.is_empty() {
+        settings.postgres.databases = selection.databases.clone();
+        settings.postgres.exclude.clear();
+    }
+    let Discovery { databases, skipped } = discover::discover(&settings.postgres).await?;
+    if databases.is_empty() {
+        let mut text = format!(
+            "no Odoo database found on the PostgreSQL server at {}",
+            pg::describe_server(&settings.postgres.connection)
+        );
+        for (name, reason) in &skipped {
+            text.push_str(&format!("\n  {name}: {reason}"));
+        }
+        return Err(Failure::new(Kind::NotOdoo, text));
+    }
+    for (name, reason) in &skipped {
+        tracing::info!(database = %name, "skipped: {reason}");
+    }
+    Ok(databases)
+}
+
+#[derive(Serialize)]
+struct MessageLine<'a> {
+    database: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    neutralized: bool,
+    message: crate::wire::Value,
+}
+
+async fn message(mut settings: Settings, args: MessageArgs) -> Result<u8, Failure> {
+    let databases = select(&mut settings, &args.selection).await?;
+    let version = VersionPolicy::detect(settings.odoo.version.clone());
+    let now = collect::utc_now();
+    let mut out = std::io::stdout().lock();
+    let mut code = 0;
+    for db in &databases {
+        match collect::message_of(&settings.postgres.connection, &db.name, now, &version).await {
+            Ok(message) if args.wire => print_line(&mut out, &checkin::request_body(&message)),
+            Ok(message) => {
+                let line = MessageLine {
+                    database: &db.name,
+                    neutralized: db.neutralized,
+                    message: message.to_value(),
+                };
+                print_line(&mut out, &json(&line))
+            }
+            Err(failure) => {
+                eprintln!("dbcheckin: {}", failure.message);
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn print_line(out: &mut impl Write, text: &str) {
+    // A closed stdout (`| head`) is not an error worth reporting.
+    let _ = writeln!(out, "{text}");
+}
+
+fn json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"error\":\"cannot render JSON: {e}\"}}"))
+}
+
+#[derive(Serialize)]
+struct Results<'a> {
+    results: &'a [Outcome],
+}
+
+async fn check_now(mut settings: Settings, args: CheckNowArgs) -> Result<u8, Failure> {
+    if !args.direct {
+        tracing::debug!("no daemon support yet: running the check-in in this process");
+    }
+    let databases = select(&mut settings, &args.selection).await?;
+    let checkin = CheckIn::new(&settings)?;
+    let outcomes = checkin.run_all(&databases, collect::utc_now()).await;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        print_line(&mut out, &json(&Results { results: &outcomes }));
+    } else {
+        for outcome in &outcomes {
+            print_line(&mut out, &human_line(outcome));
+        }
+    }
+    Ok(if outcomes.iter().all(|o| o.ok) { 0 } else { 1 })
+}
+
+/// One line a sysadmin can read: database, result, and the detail that matters.
+fn human_line(outcome: &Outcome) -> String {
+    let name = &outcome.database;
+    if let Some(why) = outcome.skipped {
+        return format!("{name}: skipped ({why} copy: it never checks in)");
+    }
+    if let Some(error) = &outcome.error {
+        return format!("{name}: FAILED [{}] {}", error.kind, error.message);
+    }
+    let via = match (outcome.transport, &outcome.fallback_reason) {
+        (Some(scheme), None) => format!("{scheme:?}").to_uppercase(),
+        (Some(_), Some(reason)) => format!("plain HTTP, because HTTPS failed [{}]: {}", reason.kind, reason.message),
+        (None, _) => "?".into(),
+    };
+    let expiry = match (&outcome.expiration_date, &outcome.expiration_reason) {
+        (Some(date), Some(reason)) => format!("expires {date} ({reason})"),
+        (Some(date), None) => format!("expires {date}"),
+        (None, _) => "no expiration date stored".into(),
+    };
+    let messages = match outcome.messages.len() {
+        0 => String::new(),
+        n => format!("; {n} message(s): {}", outcome.messages.join(" | ")),
+    };
+    format!("{name}: ok via {via}; {expiry}{messages}")
+}

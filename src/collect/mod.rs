@@ -1,0 +1,214 @@
+//! Collect: build the update-notification message of one database with SQL only.
+//!
+//! The result must equal what Odoo's `publisher_warranty.contract._get_message()`
+//! returns, value for value and key for key, because the validation server
+//! compares it with what Odoo itself sends. The SQL mirrors the ORM queries Odoo
+//! runs (see `shared/fixtures/odoo/message_query.sql` and NOTES.md §4); it reads
+//! the same tables and columns on Odoo 16, 17 and 18.
+
+pub mod version;
+
+use time::PrimitiveDateTime;
+use time::macros::format_description;
+use tokio_postgres::Client;
+
+use crate::failure::Failure;
+use crate::wire::Value;
+
+/// The message, field by field, in the order Odoo builds its dict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub dbuuid: Option<String>,
+    pub nbr_users: i64,
+    pub nbr_active_users: i64,
+    pub nbr_share_users: i64,
+    pub nbr_active_share_users: i64,
+    pub dbname: String,
+    pub db_create_date: Option<String>,
+    pub version: String,
+    pub language: Option<String>,
+    pub web_base_url: Option<String>,
+    pub apps: Vec<String>,
+    pub enterprise_code: Option<String>,
+    /// Present only when the cron user's partner belongs to a company.
+    pub company: Option<Company>,
+}
+
+/// `res.company.read(["name", "email", "phone"])`, which also yields `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Company {
+    pub id: i64,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// Odoo sends `False` for a missing or empty value, never `None`.
+fn text_or_false(value: &Option<String>) -> Value {
+    match value {
+        Some(text) if !text.is_empty() => Value::Str(text.clone()),
+        _ => Value::Bool(false),
+    }
+}
+
+fn entry(key: &str, value: Value) -> (Value, Value) {
+    (Value::Str(key.to_string()), value)
+}
+
+impl Message {
+    /// The message as the Python dict Odoo would build, keys in Odoo's order.
+    pub fn to_value(&self) -> Value {
+        let mut dict = vec![
+            entry("dbuuid", text_or_false(&self.dbuuid)),
+            entry("nbr_users", Value::Int(self.nbr_users)),
+            entry("nbr_active_users", Value::Int(self.nbr_active_users)),
+            entry("nbr_share_users", Value::Int(self.nbr_share_users)),
+            entry("nbr_active_share_users", Value::Int(self.nbr_active_share_users)),
+            entry("dbname", Value::Str(self.dbname.clone())),
+            entry("db_create_date", text_or_false(&self.db_create_date)),
+            entry("version", Value::Str(self.version.clone())),
+            entry("language", text_or_false(&self.language)),
+            entry("web_base_url", text_or_false(&self.web_base_url)),
+            entry(
+                "apps",
+                Value::List(self.apps.iter().cloned().map(Value::Str).collect()),
+            ),
+            entry("enterprise_code", text_or_false(&self.enterprise_code)),
+        ];
+        if let Some(company) = &self.company {
+            dict.push(entry("id", Value::Int(company.id)));
+            dict.push(entry("name", text_or_false(&company.name)));
+            dict.push(entry("email", text_or_false(&company.email)));
+            dict.push(entry("phone", text_or_false(&company.phone)));
+        }
+        Value::Dict(dict)
+    }
+}
+
+/// Odoo's `DEFAULT_SERVER_DATETIME_FORMAT`: naive UTC to the second.
+pub fn odoo_datetime(at: PrimitiveDateTime) -> String {
+    at.format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
+        .unwrap_or_default()
+}
+
+/// The current time as Odoo sees it: naive UTC, whole seconds.
+pub fn utc_now() -> PrimitiveDateTime {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    PrimitiveDateTime::new(now.date(), now.time())
+}
+
+/// Everything the message reads, in one round trip. `$1` is "now" as naive UTC
+/// text; the 15-day window is computed from it exactly as Odoo does.
+const MESSAGE_SQL: &str = "
+WITH
+ p AS (SELECT key, value FROM ir_config_parameter
+        WHERE key IN ('database.uuid', 'database.create_date', 'web.base.url', 'database.enterprise_code')),
+ recent AS (SELECT l.create_uid AS uid FROM res_users_log l
+             WHERE l.create_date >= $1::text::timestamp - interval '15 days' AND l.create_uid IS NOT NULL),
+ cron_user AS (SELECT pa.lang, pa.company_id FROM res_users u JOIN res_partner pa ON pa.id = u.partner_id
+                WHERE u.id = 1)
+SELECT
+ (SELECT value FROM p WHERE key = 'database.uuid'),
+ (SELECT count(*) FROM res_users WHERE active),
+ (SELECT count(*) FROM res_users WHERE active AND id IN (SELECT uid FROM recent)),
+ (SELECT count(*) FROM res_users WHERE active AND share),
+ (SELECT count(*) FROM res_users WHERE active AND share AND id IN (SELECT uid FROM recent)),
+ current_database()::text,
+ (SELECT value FROM p WHERE key = 'database.create_date'),
+ (SELECT lang::text FROM cron_user),
+ (SELECT value FROM p WHERE key = 'web.base.url'),
+ (SELECT coalesce(array_agg(name::text ORDER BY sequence, name), '{}')
+    FROM ir_module_module
+   WHERE application AND state IN ('installed', 'to upgrade', 'to remove')),
+ (SELECT value FROM p WHERE key = 'database.enterprise_code'),
+ c.id::bigint, c.name::text, c.email::text, c.phone::text,
+ (SELECT latest_version::text FROM ir_module_module WHERE name = 'base')
+FROM (SELECT 1) AS one
+LEFT JOIN cron_user cu ON true
+LEFT JOIN res_company c ON c.id = cu.company_id";
+
+/// What collection produces besides the message: the database's Odoo series,
+/// used to pick the right version when several Odoo installations exist.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    pub message: Message,
+    pub base_version: Option<String>,
+}
+
+/// Why a message could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error(transparent)]
+    Query(#[from] tokio_postgres::Error),
+    #[error(
+        "cannot tell which Odoo version runs this database (no odoo/release.py found and no base module version). Fix: set [odoo] version, e.g. \"18.0\""
+    )]
+    UnknownVersion,
+}
+
+impl CollectError {
+    /// A classified, one-line explanation naming the database.
+    pub fn explain(&self, dbname: &str, config: &tokio_postgres::Config) -> Failure {
+        match self {
+            CollectError::Query(e) => crate::pg::explain_query(e, dbname, config),
+            CollectError::UnknownVersion => {
+                Failure::new(crate::failure::Kind::Config, format!("database {dbname}: {self}"))
+            }
+        }
+    }
+}
+
+/// Builds the message of the database `client` is connected to, with the
+/// 15-day activity window ending at `now` (naive UTC).
+pub async fn collect(
+    client: &Client,
+    now: PrimitiveDateTime,
+    version: &version::VersionPolicy,
+) -> Result<Collected, CollectError> {
+    let row = client.query_one(MESSAGE_SQL, &[&odoo_datetime(now)]).await?;
+    let company_id: Option<i64> = row.get(11);
+    let base_version: Option<String> = row.get(15);
+    let version = version
+        .resolve(base_version.as_deref())
+        .ok_or(CollectError::UnknownVersion)?;
+    let message = Message {
+        dbuuid: row.get(0),
+        nbr_users: row.get(1),
+        nbr_active_users: row.get(2),
+        nbr_share_users: row.get(3),
+        nbr_active_share_users: row.get(4),
+        dbname: row.get(5),
+        db_create_date: row.get(6),
+        version,
+        language: row.get(7),
+        web_base_url: row.get(8),
+        apps: row.get(9),
+        enterprise_code: row.get(10),
+        company: company_id.map(|id| Company {
+            id,
+            name: row.get(12),
+            email: row.get(13),
+            phone: row.get(14),
+        }),
+    };
+    Ok(Collected {
+        message,
+        base_version,
+    })
+}
+
+
+/// Connects to `dbname` and builds its message, explaining any failure in one line.
+pub async fn message_of(
+    connection: &tokio_postgres::Config,
+    dbname: &str,
+    now: PrimitiveDateTime,
+    version: &version::VersionPolicy,
+) -> Result<Message, Failure> {
+    let client = crate::pg::connect(connection, dbname).await?;
+    collect(&client, now, version)
+        .await
+        .map(|collected| collected.message)
+        .map_err(|e| e.explain(dbname, connection))
+}

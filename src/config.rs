@@ -1,0 +1,580 @@
+//! Configuration: TOML fragments layered into one validated [`Settings`].
+//!
+//! The main file (default `/etc/dbcheckin/config.toml`) is read first, then every
+//! `config.d/*.toml` beside it in lexical order; a later file overrides the keys it
+//! sets. Each file is parsed into a [`Fragment`] whose fields are all optional and
+//! whose tables reject unknown keys, so a typo is an error instead of a silently
+//! ignored setting. Values are validated while they are deserialized, which lets
+//! every error name the file, the line and the key.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Where the configuration lives when neither `--config` nor `DBCHECKIN_CONFIG` says.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/dbcheckin/config.toml";
+/// Odoo's validation endpoint over HTTPS (Odoo itself defaults to plain HTTP).
+pub const DEFAULT_URL: &str = "https://services.odoo.com/publisher-warranty/";
+/// The plain-HTTP endpoint used only when HTTPS gives no answer at all.
+pub const DEFAULT_FALLBACK_URL: &str = "http://services.odoo.com/publisher-warranty/";
+/// Local socket, the role Odoo's Debian package uses.
+pub const DEFAULT_CONNECTION: &str = "host=/var/run/postgresql user=odoo";
+
+/// A configuration problem; always names the file and, when known, line and key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the configuration file: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {key}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    #[error("{path}: cannot list the drop-in directory: {source}")]
+    DropIns {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The validated settings every command works from.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub odoo: OdooSettings,
+    pub postgres: PostgresSettings,
+    /// The files that were read, in order (for `--verbose` and error messages).
+    pub sources: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub url: reqwest::Url,
+    /// `None` when plain HTTP must never be used.
+    pub fallback_url: Option<reqwest::Url>,
+    /// Extra PEM bundle trusted in addition to the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// `None` means: take `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment.
+    pub proxy: Option<reqwest::Url>,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct OdooSettings {
+    /// The `release.version` to report; `None` means detect it.
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PostgresSettings {
+    pub connection: tokio_postgres::Config,
+    pub databases: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Fragment::default().into_settings(Vec::new())
+    }
+}
+
+impl Settings {
+    /// Loads the configuration. `explicit` is the file named by `--config` or
+    /// `DBCHECKIN_CONFIG`: it must exist. The default file may be absent.
+    pub fn load(explicit: Option<&Path>) -> Result<Settings, ConfigError> {
+        match explicit {
+            Some(path) => load_layers(path, true),
+            None => load_layers(Path::new(DEFAULT_CONFIG_PATH), false),
+        }
+    }
+
+    /// Parses one TOML text as if it were the only file (used by tests and `--print-config`).
+    pub fn from_toml(path: &Path, text: &str) -> Result<Settings, ConfigError> {
+        let fragment = parse_fragment(path, text)?;
+        Ok(fragment.into_settings(vec![path.to_path_buf()]))
+    }
+}
+
+fn load_layers(main: &Path, required: bool) -> Result<Settings, ConfigError> {
+    let mut merged = Fragment::default();
+    let mut sources = Vec::new();
+    match std::fs::read_to_string(main) {
+        Ok(text) => {
+            merged.merge(parse_fragment(main, &text)?);
+            sources.push(main.to_path_buf());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {}
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: main.to_path_buf(),
+                source,
+            });
+        }
+    }
+    for path in drop_in_files(main)? {
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        merged.merge(parse_fragment(&path, &text)?);
+        sources.push(path);
+    }
+    Ok(merged.into_settings(sources))
+}
+
+/// `config.d/*.toml` beside the main file, sorted by file name.
+fn drop_in_files(main: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    let dir = main
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("config.d");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(ConfigError::DropIns { path: dir, source }),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| ConfigError::DropIns {
+            path: dir.clone(),
+            source,
+        })?;
+        let path = entry.path();
+        if path.extension().is_some_and(|ext| ext == "toml") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn parse_fragment(path: &Path, text: &str) -> Result<Fragment, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |span| span.start);
+        let (line, key) = locate(text, offset);
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            key,
+            message: e.message().trim().to_string(),
+        }
+    })
+}
+
+/// Line number (1-based) of `offset`, and the dotted key written on that line
+/// (`server.timeout`), found from the nearest `[table]` header above it.
+fn locate(text: &str, offset: usize) -> (usize, String) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let current = text.lines().nth(line - 1).unwrap_or("").trim();
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l != &current)
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let key = if current.starts_with('[') {
+        current.trim_matches(|c| c == '[' || c == ']').trim().to_string()
+    } else {
+        let name = current.split('=').next().unwrap_or("").trim();
+        match table {
+            Some(t) if !name.is_empty() => format!("{t}.{name}"),
+            Some(t) => t,
+            None => name.to_string(),
+        }
+    };
+    (line, if key.is_empty() { "(top level)".into() } else { key })
+}
+
+/// One configuration file: every field optional so files can be layered.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fragment {
+    server: Option<ServerFragment>,
+    odoo: Option<OdooFragment>,
+    postgres: Option<PostgresFragment>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerFragment {
+    url: Option<HttpUrl>,
+    fallback_url: Option<OptionalHttpUrl>,
+    ca_file: Option<PathBuf>,
+    proxy: Option<OptionalHttpUrl>,
+    connect_timeout: Option<HumanDuration>,
+    timeout: Option<HumanDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OdooFragment {
+    version: Option<OdooVersion>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostgresFragment {
+    connection: Option<PgConnection>,
+    databases: Option<Vec<DatabaseName>>,
+    exclude: Option<Vec<DatabaseName>>,
+}
+
+/// Later `Some` wins, field by field.
+fn overlay<T>(base: &mut Option<T>, top: Option<T>) {
+    if top.is_some() {
+        *base = top;
+    }
+}
+
+impl Fragment {
+    fn merge(&mut self, top: Fragment) {
+        if let Some(top) = top.server {
+            let base = self.server.get_or_insert_with(Default::default);
+            overlay(&mut base.url, top.url);
+            overlay(&mut base.fallback_url, top.fallback_url);
+            overlay(&mut base.ca_file, top.ca_file);
+            overlay(&mut base.proxy, top.proxy);
+            overlay(&mut base.connect_timeout, top.connect_timeout);
+            overlay(&mut base.timeout, top.timeout);
+        }
+        if let Some(top) = top.odoo {
+            let base = self.odoo.get_or_insert_with(Default::default);
+            overlay(&mut base.version, top.version);
+        }
+        if let Some(top) = top.postgres {
+            let base = self.postgres.get_or_insert_with(Default::default);
+            overlay(&mut base.connection, top.connection);
+            overlay(&mut base.databases, top.databases);
+            overlay(&mut base.exclude, top.exclude);
+        }
+    }
+
+    fn into_settings(self, sources: Vec<PathBuf>) -> Settings {
+        let server = self.server.unwrap_or_default();
+        let odoo = self.odoo.unwrap_or_default();
+        let postgres = self.postgres.unwrap_or_default();
+        Settings {
+            server: ServerSettings {
+                url: server.url.map_or_else(|| parse_default(DEFAULT_URL), |u| u.0),
+                fallback_url: server
+                    .fallback_url
+                    .map_or_else(|| Some(parse_default(DEFAULT_FALLBACK_URL)), |u| u.0),
+                ca_file: server.ca_file.filter(|p| !p.as_os_str().is_empty()),
+                proxy: server.proxy.and_then(|p| p.0),
+                connect_timeout: server
+                    .connect_timeout
+                    .map_or(Duration::from_secs(10), |d| d.0),
+                timeout: server.timeout.map_or(Duration::from_secs(30), |d| d.0),
+            },
+            odoo: OdooSettings {
+                version: odoo.version.and_then(|v| v.0),
+            },
+            postgres: PostgresSettings {
+                connection: postgres.connection.map_or_else(
+                    || {
+                        DEFAULT_CONNECTION
+                            .parse()
+                            .expect("the built-in connection string parses")
+                    },
+                    |c| c.0,
+                ),
+                databases: names(postgres.databases),
+                exclude: names(postgres.exclude),
+            },
+            sources,
+        }
+    }
+}
+
+fn names(list: Option<Vec<DatabaseName>>) -> Vec<String> {
+    list.unwrap_or_default().into_iter().map(|n| n.0).collect()
+}
+
+fn parse_default(url: &str) -> reqwest::Url {
+    reqwest::Url::parse(url).expect("built-in URLs parse")
+}
+
+/// Deserializes a string through `FromStr`-like validation so the TOML error
+/// carries the span of the offending value.
+fn from_validated_str<'de, D, T>(
+    deserializer: D,
+    validate: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let text = String::deserialize(deserializer)?;
+    validate(&text).map_err(serde::de::Error::custom)
+}
+
+/// An `http://` or `https://` URL with a host.
+#[derive(Debug)]
+struct HttpUrl(reqwest::Url);
+
+fn parse_http_url(text: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "invalid URL {text:?}: the scheme must be http or https, not {:?}",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("invalid URL {text:?}: it names no host"));
+    }
+    Ok(url)
+}
+
+impl<'de> Deserialize<'de> for HttpUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_validated_str(d, parse_http_url).map(HttpUrl)
+    }
+}
+
+/// Like [`HttpUrl`], where `""` means "none".
+#[derive(Debug)]
+struct OptionalHttpUrl(Option<reqwest::Url>);
+
+impl<'de> Deserialize<'de> for OptionalHttpUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_validated_str(d, |text| {
+            if text.trim().is_empty() {
+                Ok(None)
+            } else {
+                parse_http_url(text).map(Some)
+            }
+        })
+        .map(OptionalHttpUrl)
+    }
+}
+
+/// A duration written as humans do: `"10s"`, `"2m"`, `"1h 30m"`, `"7d"`.
+#[derive(Debug)]
+struct HumanDuration(Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_validated_str(d, |text| {
+            let duration = humantime::parse_duration(text).map_err(|e| {
+                format!("invalid duration {text:?}: {e} (write it like \"30s\", \"2m\" or \"1h\")")
+            })?;
+            if duration.is_zero() {
+                return Err(format!("invalid duration {text:?}: it must be more than zero"));
+            }
+            Ok(duration)
+        })
+        .map(HumanDuration)
+    }
+}
+
+/// The Odoo `release.version` to report, e.g. `18.0` or `18.0+e-20250520`.
+#[derive(Debug)]
+struct OdooVersion(Option<String>);
+
+impl<'de> Deserialize<'de> for OdooVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_validated_str(d, |text| {
+            let text = text.trim();
+            if text.is_empty() {
+                return Ok(None);
+            }
+            let valid = text.len() <= 64
+                && text.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._+-~".contains(c));
+            if valid {
+                Ok(Some(text.to_string()))
+            } else {
+                Err(format!(
+                    "invalid Odoo version {text:?}: expected something like \"18.0\", \"18.0-20250506\" or \"18.0+e-20250520\""
+                ))
+            }
+        })
+        .map(OdooVersion)
+    }
+}
+
+/// A libpq connection string (`key=value ...` or `postgresql://` URL).
+struct PgConnection(tokio_postgres::Config);
+
+impl fmt::Debug for PgConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // tokio_postgres::Config redacts the password in its own Debug output.
+        self.0.fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for PgConnection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_validated_str(d, |text| {
+            tokio_postgres::Config::from_str(text).map_err(|e| {
+                format!(
+                    "invalid PostgreSQL connection string: {e} (write it like \"host=/var/run/postgresql user=odoo\" or \"postgresql://odoo@localhost/postgres\")"
+                )
+            })
+        })
+        .map(PgConnection)
+    }
+}
+
+/// A PostgreSQL database name as it may appear in `databases`/`exclude`.
+#[derive(Debug)]
+struct DatabaseName(String);
+
+impl<'de> Deserialize<'de> for DatabaseName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_validated_str(d, |text| {
+            if text.is_empty() || text.len() > 63 || text.contains('\0') {
+                Err(format!(
+                    "invalid database name {text:?}: names are 1 to 63 bytes without NUL"
+                ))
+            } else {
+                Ok(text.to_string())
+            }
+        })
+        .map(DatabaseName)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        Settings::from_toml(Path::new("/etc/dbcheckin/config.toml"), text)
+    }
+
+    fn invalid(text: &str) -> (usize, String, String) {
+        match parse(text) {
+            Err(ConfigError::Invalid {
+                line, key, message, ..
+            }) => (line, key, message),
+            other => panic!("expected an Invalid error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let s = parse("").expect("empty config is valid");
+        assert_eq!(s.server.url.as_str(), DEFAULT_URL);
+        assert_eq!(s.server.fallback_url.unwrap().as_str(), DEFAULT_FALLBACK_URL);
+        assert_eq!(s.server.connect_timeout, Duration::from_secs(10));
+        assert_eq!(s.server.timeout, Duration::from_secs(30));
+        assert!(s.server.proxy.is_none() && s.server.ca_file.is_none());
+        assert!(s.odoo.version.is_none());
+        assert_eq!(s.postgres.connection.get_user(), Some("odoo"));
+        assert!(s.postgres.databases.is_empty() && s.postgres.exclude.is_empty());
+    }
+
+    #[test]
+    fn empty_fallback_disables_plain_http() {
+        let s = parse("[server]\nfallback_url = \"\"\n").unwrap();
+        assert!(s.server.fallback_url.is_none());
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let (line, key, message) = invalid("[server]\nurl = \"https://x.example/\"\ntimeuot = \"5s\"\n");
+        assert_eq!(line, 3);
+        assert_eq!(key, "server.timeuot");
+        assert!(message.contains("unknown field `timeuot`"), "{message}");
+    }
+
+    #[test]
+    fn unknown_table_is_rejected() {
+        let (line, key, _) = invalid("\n[sever]\nurl = \"https://x.example/\"\n");
+        assert_eq!((line, key.as_str()), (2, "sever"));
+    }
+
+    #[test]
+    fn bad_duration_names_line_key_and_fix() {
+        let (line, key, message) = invalid("[server]\n\nconnect_timeout = \"10 parsecs\"\n");
+        assert_eq!(line, 3);
+        assert_eq!(key, "server.connect_timeout");
+        assert!(message.contains("invalid duration \"10 parsecs\""), "{message}");
+        assert!(message.contains("\"30s\""), "{message}");
+    }
+
+    #[test]
+    fn wrong_type_is_rejected() {
+        let (line, key, message) = invalid("[postgres]\ndatabases = \"db1\"\n");
+        assert_eq!((line, key.as_str()), (2, "postgres.databases"));
+        assert!(message.contains("sequence") || message.contains("array"), "{message}");
+    }
+
+    #[test]
+    fn bad_url_scheme_is_rejected() {
+        let (_, key, message) = invalid("[server]\nurl = \"ftp://services.odoo.com/\"\n");
+        assert_eq!(key, "server.url");
+        assert!(message.contains("http or https"), "{message}");
+    }
+
+    #[test]
+    fn bad_connection_string_is_rejected() {
+        let (_, key, message) = invalid("[postgres]\nconnection = \"host=/x port=notaport\"\n");
+        assert_eq!(key, "postgres.connection");
+        assert!(message.contains("invalid PostgreSQL connection string"), "{message}");
+    }
+
+    #[test]
+    fn error_display_names_file_line_and_key() {
+        let err = parse("[odoo]\nversion = \"18.0; rm -rf\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("/etc/dbcheckin/config.toml:2: odoo.version: invalid Odoo version"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn drop_ins_override_in_lexical_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("config.toml");
+        std::fs::write(&main, "[server]\ntimeout = \"5s\"\nconnect_timeout = \"3s\"\n").unwrap();
+        std::fs::create_dir(dir.path().join("config.d")).unwrap();
+        std::fs::write(dir.path().join("config.d/20-b.toml"), "[server]\ntimeout = \"9s\"\n").unwrap();
+        std::fs::write(dir.path().join("config.d/10-a.toml"), "[server]\ntimeout = \"7s\"\n").unwrap();
+        std::fs::write(dir.path().join("config.d/ignored.conf"), "garbage").unwrap();
+        let s = Settings::load(Some(&main)).unwrap();
+        assert_eq!(s.server.timeout, Duration::from_secs(9));
+        assert_eq!(s.server.connect_timeout, Duration::from_secs(3));
+        assert_eq!(s.sources.len(), 3);
+    }
+
+    #[test]
+    fn drop_in_error_names_the_drop_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("config.toml");
+        std::fs::write(&main, "").unwrap();
+        std::fs::create_dir(dir.path().join("config.d")).unwrap();
+        std::fs::write(dir.path().join("config.d/50-bad.toml"), "[postgres]\nexlude = []\n").unwrap();
+        let text = Settings::load(Some(&main)).unwrap_err().to_string();
+        assert!(text.contains("50-bad.toml:2: postgres.exlude"), "{text}");
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Settings::load(Some(&dir.path().join("nope.toml"))).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+    }
+
+    #[test]
+    fn missing_default_file_is_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = load_layers(&dir.path().join("config.toml"), false).unwrap();
+        assert!(s.sources.is_empty());
+    }
+}

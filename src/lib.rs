@@ -1,0 +1,18 @@
+//! dbcheckin: the weekly Odoo update notification, sent by an agent beside the
+//! database instead of by Odoo's cron, with failures said out loud.
+//!
+//! The modules follow the pipeline of one check-in:
+//! [`config`] → [`discover`] → [`collect`] → [`wire`] (encode) → [`transport`] →
+//! [`reply`] (parse and validate) → [`apply`], driven by [`checkin`] and the [`cli`].
+
+pub mod apply;
+pub mod checkin;
+pub mod cli;
+pub mod collect;
+pub mod config;
+pub mod discover;
+pub mod failure;
+pub mod pg;
+pub mod reply;
+pub mod transport;
+pub mod wire;

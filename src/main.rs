@@ -1,0 +1,5 @@
+//! `dbcheckin`: see the library's `cli` module; `main` only hands over.
+
+fn main() -> std::process::ExitCode {
+    dbcheckin::cli::main()
+}

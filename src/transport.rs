@@ -1,0 +1,361 @@
+//! Transport: POST the request body to the validation server, HTTPS first.
+//!
+//! TLS is always verified, against the system roots plus the optional `ca_file`;
+//! there is deliberately no way to turn verification off. When the HTTPS URL
+//! gives no HTTP response at all (DNS, refused, dropped, TLS, proxy failure) and a
+//! fallback URL is configured, the same body goes to the plain-HTTP URL, as Odoo
+//! itself only ever uses plain HTTP. An HTTP error status is a real answer and is
+//! never retried elsewhere. Every failure is classified into a stable [`Kind`].
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Url;
+use rustls::RootCertStore;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use serde::Serialize;
+
+use crate::config::ServerSettings;
+use crate::failure::{Failure, Kind};
+
+/// Replies are a few hundred bytes; anything over this is refused unread.
+pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
+
+/// Which protocol carried the exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    Https,
+    Http,
+}
+
+impl Scheme {
+    fn of(url: &Url) -> Scheme {
+        if url.scheme() == "https" { Scheme::Https } else { Scheme::Http }
+    }
+}
+
+/// An HTTP response from the validation server, whatever its status.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub url: Url,
+    pub scheme: Scheme,
+    pub status: u16,
+    /// The `Location` header of a redirect, kept to explain it.
+    pub location: Option<String>,
+    pub body: String,
+    /// Why the primary URL was not used, when the fallback carried the message.
+    pub primary_failure: Option<Failure>,
+}
+
+/// No reply could be had: the primary's failure and, when tried, the fallback's.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", describe_send_error(primary, fallback.as_ref()))]
+pub struct SendError {
+    pub primary: Failure,
+    pub fallback: Option<Failure>,
+}
+
+fn describe_send_error(primary: &Failure, fallback: Option<&Failure>) -> String {
+    match fallback {
+        None => primary.message.clone(),
+        Some(f) => format!("{}; plain-HTTP fallback failed too: {}", primary.message, f.message),
+    }
+}
+
+impl SendError {
+    /// The kind reported for the whole attempt: the primary's.
+    pub fn kind(&self) -> Kind {
+        self.primary.kind
+    }
+}
+
+/// A configured HTTP client with the primary and fallback URLs.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    client: reqwest::Client,
+    url: Url,
+    fallback_url: Option<Url>,
+    timeout: Duration,
+}
+
+impl Transport {
+    /// Builds the client: TLS roots, proxy, timeouts. Fails on an unusable
+    /// `ca_file` or proxy URL.
+    pub fn new(settings: &ServerSettings) -> Result<Transport, Failure> {
+        let tls = tls_config(settings.ca_file.as_deref())?;
+        let mut builder = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("dbcheckin/", env!("CARGO_PKG_VERSION")));
+        if let Some(proxy) = &settings.proxy {
+            let proxy = reqwest::Proxy::all(proxy.as_str())
+                .map_err(|e| Failure::new(Kind::Config, format!("[server] proxy {proxy} is not usable: {e}")))?
+                .no_proxy(reqwest::NoProxy::from_env());
+            builder = builder.proxy(proxy);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| Failure::new(Kind::Config, format!("cannot build the HTTP client: {e}")))?;
+        Ok(Transport {
+            client,
+            url: settings.url.clone(),
+            fallback_url: settings.fallback_url.clone(),
+            timeout: settings.timeout,
+        })
+    }
+
+    /// POSTs `body` (already form-encoded) to the primary URL, then to the
+    /// fallback when the primary gave no response at all. Any HTTP response,
+    /// error statuses included, is returned as a [`Delivery`].
+    pub async fn send(&self, body: &str) -> Result<Delivery, SendError> {
+        let primary = match self.post(&self.url, body).await {
+            Ok(delivery) => return Ok(delivery),
+            Err(failure) => failure,
+        };
+        let Some(fallback_url) = self.fallback_url.as_ref().filter(|_| primary.kind.is_no_response()) else {
+            return Err(SendError { primary, fallback: None });
+        };
+        tracing::warn!(
+            kind = %primary.kind,
+            "{} failed ({}); sending the message in plain HTTP to {fallback_url}",
+            self.url,
+            primary.message
+        );
+        match self.post(fallback_url, body).await {
+            Ok(mut delivery) => {
+                delivery.primary_failure = Some(primary);
+                Ok(delivery)
+            }
+            Err(fallback) => Err(SendError {
+                primary,
+                fallback: Some(fallback),
+            }),
+        }
+    }
+
+    async fn post(&self, url: &Url, body: &str) -> Result<Delivery, Failure> {
+        let response = self
+            .client
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(reqwest::header::ACCEPT, "*/*")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| classify(&e, url, self.timeout))?;
+        let status = response.status().as_u16();
+        let charset = charset_of(&response);
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = read_limited(response, url, self.timeout).await?;
+        let body = decode(&bytes, charset.as_deref(), url)?;
+        Ok(Delivery {
+            url: url.clone(),
+            scheme: Scheme::of(url),
+            status,
+            location,
+            body,
+            primary_failure: None,
+        })
+    }
+}
+
+/// The failure for a non-2xx answer: the server (or something posing as it)
+/// answered, so this is never retried over plain HTTP.
+pub fn status_failure(delivery: &Delivery) -> Failure {
+    let (url, status, body) = (&delivery.url, delivery.status, delivery.body.as_str());
+    let location = delivery.location.as_deref();
+    let detail = match (status, location) {
+        (300..=399, Some(to)) => format!(
+            ": redirect to {to}; the validation server does not redirect, so a proxy or captive portal is likely answering. If the address really moved, set [server] url to it"
+        ),
+        _ => {
+            let snippet: String = body.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(120).collect();
+            if snippet.is_empty() { String::new() } else { format!(": {snippet}") }
+        }
+    };
+    Failure::new(Kind::HttpStatus, format!("{url} answered HTTP {status}{detail}"))
+}
+
+fn charset_of(response: &reqwest::Response) -> Option<String> {
+    let content_type = response.headers().get(reqwest::header::CONTENT_TYPE)?.to_str().ok()?;
+    content_type.split(';').find_map(|part| {
+        let (name, value) = part.trim().split_once('=')?;
+        name.eq_ignore_ascii_case("charset")
+            .then(|| value.trim_matches('"').to_ascii_lowercase())
+    })
+}
+
+/// Reads the body, refusing to buffer more than [`MAX_REPLY_BYTES`].
+async fn read_limited(mut response: reqwest::Response, url: &Url, timeout: Duration) -> Result<Vec<u8>, Failure> {
+    if let Some(length) = response.content_length().filter(|&n| n > MAX_REPLY_BYTES as u64) {
+        return Err(too_large(url, &format!("{length} bytes announced")));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e, url, timeout))? {
+        if body.len() + chunk.len() > MAX_REPLY_BYTES {
+            return Err(too_large(url, "more sent"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn too_large(url: &Url, what: &str) -> Failure {
+    Failure::new(
+        Kind::BadReply,
+        format!("{url} sent a reply over the {MAX_REPLY_BYTES}-byte limit ({what}); a real reply is a few hundred bytes, so something other than the validation server is answering"),
+    )
+}
+
+/// Decodes per the Content-Type charset; UTF-8 when none is given.
+fn decode(bytes: &[u8], charset: Option<&str>, url: &Url) -> Result<String, Failure> {
+    match charset {
+        Some("iso-8859-1" | "latin-1" | "latin1") => Ok(bytes.iter().map(|&b| char::from(b)).collect()),
+        _ => String::from_utf8(bytes.to_vec()).map_err(|e| {
+            Failure::new(
+                Kind::BadReply,
+                format!("{url} sent a reply that is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+            )
+        }),
+    }
+}
+
+/// Roots: the system store plus `ca_file`. The system store may legitimately be
+/// empty (minimal containers) when `ca_file` provides the chain.
+fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, Failure> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::debug!("skipping unreadable system certificate: {error}");
+    }
+    let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+    tracing::debug!(added, "system root certificates loaded");
+    if let Some(path) = ca_file {
+        for cert in read_ca_file(path)? {
+            roots.add(cert).map_err(|e| {
+                Failure::new(Kind::Config, format!("[server] ca_file {}: a certificate is not usable as a root: {e}", path.display()))
+            })?;
+        }
+    }
+    if roots.is_empty() {
+        return Err(Failure::new(
+            Kind::Config,
+            "no trusted root certificates: install the ca-certificates package or set [server] ca_file",
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|e| Failure::new(Kind::Config, format!("cannot set up TLS: {e}")))
+}
+
+fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, Failure> {
+    let unusable = |why: String| Failure::new(Kind::Config, format!("[server] ca_file {}: {why}", path.display()));
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| unusable(format!("cannot read it: {e}")))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| unusable(format!("not a valid PEM bundle: {e}")))?;
+    if certs.is_empty() {
+        return Err(unusable("it holds no PEM certificate".into()));
+    }
+    Ok(certs)
+}
+
+/// Classifies a reqwest error by walking its causes.
+fn classify(error: &reqwest::Error, url: &Url, timeout: Duration) -> Failure {
+    let host = url.host_str().unwrap_or("?");
+    let port = url.port_or_known_default().unwrap_or(0);
+    let target = format!("{host} port {port}");
+    let causes = causes(error);
+    if let Some(tls) = causes.iter().find_map(|c| c.tls) {
+        return Failure::new(Kind::Tls, format!("TLS with {target} failed: {}", describe_tls(tls)));
+    }
+    let text = causes.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(": ");
+    if text.contains("dns error") || text.contains("failed to lookup address") {
+        return Failure::new(Kind::Dns, format!("cannot resolve {host}: {}", last_text(&causes)));
+    }
+    if text.contains("tunnel") || text.contains("proxy") {
+        return Failure::new(Kind::Proxy, format!("the proxy failed to reach {target}: {text}"));
+    }
+    if error.is_timeout() || causes.iter().any(|c| c.io == Some(io::ErrorKind::TimedOut)) {
+        let phase = if error.is_connect() { "connecting to" } else { "waiting for a reply from" };
+        return Failure::new(Kind::Timeout, format!("timed out {phase} {target} (limit {}s): packets are probably dropped by a firewall", timeout.as_secs()));
+    }
+    let io_kind = causes.iter().find_map(|c| c.io);
+    let raw = causes.iter().find_map(|c| c.raw_os_error);
+    match (io_kind, raw) {
+        (Some(io::ErrorKind::ConnectionRefused), _) => Failure::new(Kind::Refused, format!("connection to {target} refused")),
+        (Some(io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable), _) | (_, Some(101 | 113)) => {
+            Failure::new(Kind::Unreachable, format!("{target} is unreachable (no route): {}", last_text(&causes)))
+        }
+        (Some(io::ErrorKind::PermissionDenied), _) | (_, Some(1 | 13)) => Failure::new(
+            Kind::Blocked,
+            format!("this host's own firewall blocks connections to {target} (operation not permitted)"),
+        ),
+        (Some(io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe), _) => {
+            Failure::new(Kind::Reset, format!("the connection to {target} was cut mid-exchange: {}", last_text(&causes)))
+        }
+        _ if error.is_body() || error.is_decode() => {
+            Failure::new(Kind::Reset, format!("the reply from {target} was cut off: {text}"))
+        }
+        _ => Failure::new(Kind::Refused, format!("cannot reach {target}: {text}")),
+    }
+}
+
+fn last_text<'a>(causes: &'a [Cause<'_>]) -> &'a str {
+    causes.last().map_or("", |c| c.text.as_str())
+}
+
+/// One link of an error chain, with what classification needs from it.
+struct Cause<'a> {
+    text: String,
+    io: Option<io::ErrorKind>,
+    raw_os_error: Option<i32>,
+    tls: Option<&'a rustls::Error>,
+}
+
+/// Flattens the chain. `io::Error::source()` skips its own payload, which is
+/// where tokio-rustls puts the rustls error, so the walk steps into it.
+fn causes<'a>(error: &'a (dyn std::error::Error + 'static)) -> Vec<Cause<'a>> {
+    let mut out = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let io_error = current.downcast_ref::<io::Error>();
+        out.push(Cause {
+            text: current.to_string(),
+            io: io_error.map(io::Error::kind),
+            raw_os_error: io_error.and_then(io::Error::raw_os_error),
+            tls: current.downcast_ref::<rustls::Error>(),
+        });
+        next = match io_error.and_then(io::Error::get_ref) {
+            Some(payload) => Some(payload),
+            None => current.source(),
+        };
+    }
+    out
+}
+
+fn describe_tls(error: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match error {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            C::UnknownIssuer => "the certificate is signed by an unknown issuer: a TLS-inspecting proxy is likely in the path. Fix: let the host reach the server without inspection, or add the proxy's CA to [server] ca_file".into(),
+            C::Expired | C::ExpiredContext { .. } => "the certificate has expired: check this host's clock (timedatectl) and whether a proxy presents an old certificate".into(),
+            C::NotValidYet | C::NotValidYetContext { .. } => "the certificate is not valid yet: this host's clock is probably behind (check timedatectl / NTP)".into(),
+            C::NotValidForName | C::NotValidForNameContext { .. } => "the certificate is for another name: something other than the validation server answers on this address (a proxy or a wrong DNS entry)".into(),
+            other => format!("the certificate was rejected: {other:?}"),
+        },
+        other => format!("handshake failed: {other}"),
+    }
+}
