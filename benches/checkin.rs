@@ -38,8 +38,13 @@ fn main() {
     report("dbcheckin message, 1 database", &message);
 
     let all = write_config(dir.path(), "all.toml", &server, &fleet);
-    let checkin = time_runs(CHECKIN_RUNS, || run(&all, &["check-now", "--direct", "--json"]));
-    report(&format!("dbcheckin check-now --direct, {FLEET} databases"), &checkin);
+    let checkin = time_runs(CHECKIN_RUNS, || {
+        run(&all, &["check-now", "--direct", "--json"])
+    });
+    report(
+        &format!("dbcheckin check-now --direct, {FLEET} databases"),
+        &checkin,
+    );
     println!("requests served: {}", server.requests().len());
 }
 
@@ -64,7 +69,11 @@ fn run(config: &str, args: &[&str]) {
         .args(args)
         .output()
         .expect("run dbcheckin");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn time_runs(n: usize, mut f: impl FnMut()) -> Vec<Duration> {

@@ -25,12 +25,19 @@ const REPLY: &str = "{'messages': ['Hello from the demo validation server'], 'en
 
 fn main() -> anyhow::Result<()> {
     let fixtures = fixtures_dir();
-    println!("1. restoring {} into database {DEMO_DB}", fixtures.join("odoo_fixture_a.sql.gz").display());
+    println!(
+        "1. restoring {} into database {DEMO_DB}",
+        fixtures.join("odoo_fixture_a.sql.gz").display()
+    );
     restore(&fixtures)?;
 
     let server = ValidationServer::start(ServerOptions::default());
     server.set_behaviour(Behaviour::Reply(REPLY.into()));
-    println!("2. test validation server on {} (and {})", server.https_url(), server.http_url());
+    println!(
+        "2. test validation server on {} (and {})",
+        server.https_url(),
+        server.http_url()
+    );
 
     let config = format!(
         "[server]\nurl = {:?}\nfallback_url = {:?}\nca_file = {:?}\n[odoo]\nversion = \"18.0\"\n[postgres]\nconnection = {:?}\ndatabases = [{DEMO_DB:?}]\n",
@@ -41,7 +48,9 @@ fn main() -> anyhow::Result<()> {
     );
     let settings = Settings::from_toml(Path::new("demo.toml"), &config)?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let outcomes = runtime.block_on(async {
         let found = discover::discover(&settings.postgres).await?;
         let checkin = CheckIn::new(&settings)?;
@@ -51,10 +60,19 @@ fn main() -> anyhow::Result<()> {
     println!("3. check-in result:");
     println!("{}", serde_json::to_string_pretty(&outcomes)?);
     if let Some(request) = server.requests().first() {
-        println!("   the server received arg0 = {}", request.arg0.as_deref().unwrap_or("?"));
+        println!(
+            "   the server received arg0 = {}",
+            request.arg0.as_deref().unwrap_or("?")
+        );
     }
     println!("   the database now holds:");
-    print!("{}", psql(DEMO_DB, "SELECT '     ' || key || ' = ' || value FROM ir_config_parameter WHERE key LIKE 'database.%' ORDER BY key"));
+    print!(
+        "{}",
+        psql(
+            DEMO_DB,
+            "SELECT '     ' || key || ' = ' || value FROM ir_config_parameter WHERE key LIKE 'database.%' ORDER BY key"
+        )
+    );
     anyhow::ensure!(outcomes.iter().all(|o| o.ok), "the check-in failed");
     Ok(())
 }
@@ -70,6 +88,10 @@ fn restore(fixtures: &Path) -> anyhow::Result<()> {
         .env("PGUSER", common::db::pg_user())
         .stdout(std::process::Stdio::null())
         .status()?;
-    anyhow::ensure!(status.success(), "restore.sh failed: is PostgreSQL running at {}?", connection_string());
+    anyhow::ensure!(
+        status.success(),
+        "restore.sh failed: is PostgreSQL running at {}?",
+        connection_string()
+    );
     Ok(())
 }

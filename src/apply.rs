@@ -32,7 +32,10 @@ pub struct Expiration {
 }
 
 /// Applies `info` in one transaction and returns what changed.
-pub async fn apply(client: &mut Client, info: &EnterpriseInfo) -> Result<Vec<ParamChange>, tokio_postgres::Error> {
+pub async fn apply(
+    client: &mut Client,
+    info: &EnterpriseInfo,
+) -> Result<Vec<ParamChange>, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     let keys: Vec<&str> = info.params().iter().map(|(key, _)| *key).collect();
     let rows = tx
@@ -91,7 +94,9 @@ pub async fn apply(client: &mut Client, info: &EnterpriseInfo) -> Result<Vec<Par
 /// Tells running Odoo workers that cached parameters changed: Odoo 19 has an
 /// `orm_signaling_default` table, 17–18 a `base_cache_signaling_default`
 /// sequence, 16 a single `base_cache_signaling` sequence.
-async fn signal_cache_change(tx: &tokio_postgres::Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+async fn signal_cache_change(
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<(), tokio_postgres::Error> {
     let row = tx
         .query_one(
             "SELECT to_regclass('orm_signaling_default') IS NOT NULL,
@@ -107,7 +112,9 @@ async fn signal_cache_change(tx: &tokio_postgres::Transaction<'_>) -> Result<(),
     } else if row.get(2) {
         "SELECT nextval('base_cache_signaling')"
     } else {
-        tracing::debug!("no cache-signaling sequence: Odoo is not running in multi-process mode here");
+        tracing::debug!(
+            "no cache-signaling sequence: Odoo is not running in multi-process mode here"
+        );
         return Ok(());
     };
     tx.execute(statement, &[]).await?;

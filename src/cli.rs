@@ -24,7 +24,13 @@ const EXIT_USAGE: u8 = 2;
 #[command(name = "dbcheckin", version, about = "Weekly Odoo update-notification check-ins for on-premise databases", long_about = None)]
 pub struct Cli {
     /// Configuration file (its config.d/*.toml drop-ins apply too)
-    #[arg(short, long, global = true, env = "DBCHECKIN_CONFIG", value_name = "PATH")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "DBCHECKIN_CONFIG",
+        value_name = "PATH"
+    )]
     config: Option<PathBuf>,
     /// More detail on stderr (-v info, -vv debug); RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -80,7 +86,10 @@ pub fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(e) => return fail(EXIT_USAGE, &format!("configuration error: {e}")),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),
     };
@@ -93,7 +102,11 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            let code = if failure.kind == Kind::Config { EXIT_USAGE } else { 1 };
+            let code = if failure.kind == Kind::Config {
+                EXIT_USAGE
+            } else {
+                1
+            };
             fail(code, &failure.message)
         }
     }
@@ -184,7 +197,8 @@ fn print_line(out: &mut impl Write, text: &str) {
 }
 
 fn json(value: &impl Serialize) -> String {
-    serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"error\":\"cannot render JSON: {e}\"}}"))
+    serde_json::to_string(value)
+        .unwrap_or_else(|e| format!("{{\"error\":\"cannot render JSON: {e}\"}}"))
 }
 
 #[derive(Serialize)]
@@ -221,7 +235,10 @@ fn human_line(outcome: &Outcome) -> String {
     }
     let via = match (outcome.transport, &outcome.fallback_reason) {
         (Some(scheme), None) => format!("{scheme:?}").to_uppercase(),
-        (Some(_), Some(reason)) => format!("plain HTTP, because HTTPS failed [{}]: {}", reason.kind, reason.message),
+        (Some(_), Some(reason)) => format!(
+            "plain HTTP, because HTTPS failed [{}]: {}",
+            reason.kind, reason.message
+        ),
         (None, _) => "?".into(),
     };
     let expiry = match (&outcome.expiration_date, &outcome.expiration_reason) {

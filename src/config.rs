@@ -184,7 +184,10 @@ fn locate(text: &str, offset: usize) -> (usize, String) {
         .find(|l| l.starts_with('[') && l != &current)
         .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
     let key = if current.starts_with('[') {
-        current.trim_matches(|c| c == '[' || c == ']').trim().to_string()
+        current
+            .trim_matches(|c| c == '[' || c == ']')
+            .trim()
+            .to_string()
     } else {
         let name = current.split('=').next().unwrap_or("").trim();
         match table {
@@ -193,7 +196,14 @@ fn locate(text: &str, offset: usize) -> (usize, String) {
             None => name.to_string(),
         }
     };
-    (line, if key.is_empty() { "(top level)".into() } else { key })
+    (
+        line,
+        if key.is_empty() {
+            "(top level)".into()
+        } else {
+            key
+        },
+    )
 }
 
 /// One configuration file: every field optional so files can be layered.
@@ -266,7 +276,9 @@ impl Fragment {
         let postgres = self.postgres.unwrap_or_default();
         Settings {
             server: ServerSettings {
-                url: server.url.map_or_else(|| parse_default(DEFAULT_URL), |u| u.0),
+                url: server
+                    .url
+                    .map_or_else(|| parse_default(DEFAULT_URL), |u| u.0),
                 fallback_url: server
                     .fallback_url
                     .map_or_else(|| Some(parse_default(DEFAULT_FALLBACK_URL)), |u| u.0),
@@ -370,7 +382,9 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 format!("invalid duration {text:?}: {e} (write it like \"30s\", \"2m\" or \"1h\")")
             })?;
             if duration.is_zero() {
-                return Err(format!("invalid duration {text:?}: it must be more than zero"));
+                return Err(format!(
+                    "invalid duration {text:?}: it must be more than zero"
+                ));
             }
             Ok(duration)
         })
@@ -469,7 +483,10 @@ mod tests {
     fn empty_file_gives_documented_defaults() {
         let s = parse("").expect("empty config is valid");
         assert_eq!(s.server.url.as_str(), DEFAULT_URL);
-        assert_eq!(s.server.fallback_url.unwrap().as_str(), DEFAULT_FALLBACK_URL);
+        assert_eq!(
+            s.server.fallback_url.unwrap().as_str(),
+            DEFAULT_FALLBACK_URL
+        );
         assert_eq!(s.server.connect_timeout, Duration::from_secs(10));
         assert_eq!(s.server.timeout, Duration::from_secs(30));
         assert!(s.server.proxy.is_none() && s.server.ca_file.is_none());
@@ -486,7 +503,8 @@ mod tests {
 
     #[test]
     fn unknown_key_names_line_and_key() {
-        let (line, key, message) = invalid("[server]\nurl = \"https://x.example/\"\ntimeuot = \"5s\"\n");
+        let (line, key, message) =
+            invalid("[server]\nurl = \"https://x.example/\"\ntimeuot = \"5s\"\n");
         assert_eq!(line, 3);
         assert_eq!(key, "server.timeuot");
         assert!(message.contains("unknown field `timeuot`"), "{message}");
@@ -503,7 +521,10 @@ mod tests {
         let (line, key, message) = invalid("[server]\n\nconnect_timeout = \"10 parsecs\"\n");
         assert_eq!(line, 3);
         assert_eq!(key, "server.connect_timeout");
-        assert!(message.contains("invalid duration \"10 parsecs\""), "{message}");
+        assert!(
+            message.contains("invalid duration \"10 parsecs\""),
+            "{message}"
+        );
         assert!(message.contains("\"30s\""), "{message}");
     }
 
@@ -511,7 +532,10 @@ mod tests {
     fn wrong_type_is_rejected() {
         let (line, key, message) = invalid("[postgres]\ndatabases = \"db1\"\n");
         assert_eq!((line, key.as_str()), (2, "postgres.databases"));
-        assert!(message.contains("sequence") || message.contains("array"), "{message}");
+        assert!(
+            message.contains("sequence") || message.contains("array"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -525,7 +549,10 @@ mod tests {
     fn bad_connection_string_is_rejected() {
         let (_, key, message) = invalid("[postgres]\nconnection = \"host=/x port=notaport\"\n");
         assert_eq!(key, "postgres.connection");
-        assert!(message.contains("invalid PostgreSQL connection string"), "{message}");
+        assert!(
+            message.contains("invalid PostgreSQL connection string"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -542,10 +569,22 @@ mod tests {
     fn drop_ins_override_in_lexical_order() {
         let dir = tempfile::tempdir().unwrap();
         let main = dir.path().join("config.toml");
-        std::fs::write(&main, "[server]\ntimeout = \"5s\"\nconnect_timeout = \"3s\"\n").unwrap();
+        std::fs::write(
+            &main,
+            "[server]\ntimeout = \"5s\"\nconnect_timeout = \"3s\"\n",
+        )
+        .unwrap();
         std::fs::create_dir(dir.path().join("config.d")).unwrap();
-        std::fs::write(dir.path().join("config.d/20-b.toml"), "[server]\ntimeout = \"9s\"\n").unwrap();
-        std::fs::write(dir.path().join("config.d/10-a.toml"), "[server]\ntimeout = \"7s\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("config.d/20-b.toml"),
+            "[server]\ntimeout = \"9s\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("config.d/10-a.toml"),
+            "[server]\ntimeout = \"7s\"\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("config.d/ignored.conf"), "garbage").unwrap();
         let s = Settings::load(Some(&main)).unwrap();
         assert_eq!(s.server.timeout, Duration::from_secs(9));
@@ -559,7 +598,11 @@ mod tests {
         let main = dir.path().join("config.toml");
         std::fs::write(&main, "").unwrap();
         std::fs::create_dir(dir.path().join("config.d")).unwrap();
-        std::fs::write(dir.path().join("config.d/50-bad.toml"), "[postgres]\nexlude = []\n").unwrap();
+        std::fs::write(
+            dir.path().join("config.d/50-bad.toml"),
+            "[postgres]\nexlude = []\n",
+        )
+        .unwrap();
         let text = Settings::load(Some(&main)).unwrap_err().to_string();
         assert!(text.contains("50-bad.toml:2: postgres.exlude"), "{text}");
     }

@@ -53,10 +53,14 @@ pub async fn discover(settings: &PostgresSettings) -> Result<Discovery, Failure>
             ));
         }
     }
-    let candidates: Vec<String> = if explicit { settings.databases.clone() } else { all }
-        .into_iter()
-        .filter(|name| !settings.exclude.contains(name))
-        .collect();
+    let candidates: Vec<String> = if explicit {
+        settings.databases.clone()
+    } else {
+        all
+    }
+    .into_iter()
+    .filter(|name| !settings.exclude.contains(name))
+    .collect();
     let probes = stream::iter(candidates)
         .map(|name| async move {
             let result = probe(settings, &name).await;
@@ -107,10 +111,7 @@ async fn list_cluster(settings: &PostgresSettings) -> Result<Vec<String>, Failur
 async fn probe(settings: &PostgresSettings, name: &str) -> Result<Option<Database>, Failure> {
     let client = pg::connect(&settings.connection, name).await?;
     let has_table = client
-        .query_one(
-            "SELECT to_regclass('ir_config_parameter') IS NOT NULL",
-            &[],
-        )
+        .query_one("SELECT to_regclass('ir_config_parameter') IS NOT NULL", &[])
         .await
         .map_err(|e| pg::explain_query(&e, name, &settings.connection))?;
     if !has_table.get::<_, bool>(0) {

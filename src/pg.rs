@@ -60,7 +60,9 @@ pub fn explain(error: &tokio_postgres::Error, dbname: &str, config: &Config) -> 
     if let Some(db) = error.as_db_error() {
         let code = db.code();
         let text = db.message();
-        if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+        if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
             return Failure::new(
                 Kind::Database,
                 format!(
@@ -87,12 +89,17 @@ pub fn explain(error: &tokio_postgres::Error, dbname: &str, config: &Config) -> 
         if *code == SqlState::TOO_MANY_CONNECTIONS || *code == SqlState::CANNOT_CONNECT_NOW {
             return Failure::new(
                 Kind::Database,
-                format!("database {dbname}: PostgreSQL at {server} is not accepting connections now: {text}. It will be retried"),
+                format!(
+                    "database {dbname}: PostgreSQL at {server} is not accepting connections now: {text}. It will be retried"
+                ),
             );
         }
         return Failure::new(
             Kind::Database,
-            format!("database {dbname}: PostgreSQL error {}: {text}", code.code()),
+            format!(
+                "database {dbname}: PostgreSQL error {}: {text}",
+                code.code()
+            ),
         );
     }
     let cause = root_cause(error);
@@ -120,7 +127,11 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
         current = next;
     }
     let text = current.to_string();
-    if text.is_empty() { error.to_string() } else { text }
+    if text.is_empty() {
+        error.to_string()
+    } else {
+        text
+    }
 }
 
 /// Explains an error of a query run on an already open connection.
@@ -130,6 +141,9 @@ pub fn explain_query(error: &tokio_postgres::Error, dbname: &str, config: &Confi
     }
     Failure::new(
         Kind::Database,
-        format!("database {dbname}: the PostgreSQL connection failed: {}", root_cause(error)),
+        format!(
+            "database {dbname}: the PostgreSQL connection failed: {}",
+            root_cause(error)
+        ),
     )
 }

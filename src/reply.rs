@@ -37,13 +37,19 @@ impl EnterpriseInfo {
     pub fn params(&self) -> [(&'static str, Option<&str>); 6] {
         [
             ("database.expiration_date", self.expiration_date.as_deref()),
-            ("database.expiration_reason", self.expiration_reason.as_deref()),
+            (
+                "database.expiration_reason",
+                self.expiration_reason.as_deref(),
+            ),
             ("database.enterprise_code", self.enterprise_code.as_deref()),
             (
                 "database.already_linked_subscription_url",
                 self.already_linked_subscription_url.as_deref(),
             ),
-            ("database.already_linked_email", self.already_linked_email.as_deref()),
+            (
+                "database.already_linked_email",
+                self.already_linked_email.as_deref(),
+            ),
             (
                 "database.already_linked_send_mail_url",
                 self.already_linked_send_mail_url.as_deref(),
@@ -183,9 +189,11 @@ fn text_field(info: &Value, key: &str) -> Result<Option<String>, Failure> {
 /// Odoo stores `YYYY-MM-DD HH:MM:SS` (or a bare date) and its web client parses
 /// it; anything else would break the expiration banner.
 fn check_odoo_date(text: &str) -> Result<(), Failure> {
-    let date_time = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let date_time =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
     let date = time::macros::format_description!("[year]-[month]-[day]");
-    let ok = time::PrimitiveDateTime::parse(text, date_time).is_ok() || time::Date::parse(text, date).is_ok();
+    let ok = time::PrimitiveDateTime::parse(text, date_time).is_ok()
+        || time::Date::parse(text, date).is_ok();
     if ok {
         Ok(())
     } else {
@@ -198,8 +206,16 @@ fn check_odoo_date(text: &str) -> Result<(), Failure> {
 /// `Some(" \"title\"")` (or `Some("")` without a title) when the body is HTML.
 fn html_title(body: &str) -> Option<String> {
     let start = body.trim_start();
-    let head: String = start.chars().take(200).collect::<String>().to_ascii_lowercase();
-    let is_html = head.starts_with("<!doctype html") || head.starts_with("<html") || head.starts_with("<head") || head.starts_with("<body") || (head.starts_with('<') && head.contains("<title"));
+    let head: String = start
+        .chars()
+        .take(200)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let is_html = head.starts_with("<!doctype html")
+        || head.starts_with("<html")
+        || head.starts_with("<head")
+        || head.starts_with("<body")
+        || (head.starts_with('<') && head.contains("<title"));
     if !is_html {
         return None;
     }
@@ -207,8 +223,13 @@ fn html_title(body: &str) -> Option<String> {
     let title = lower.find("<title").and_then(|open| {
         let after = open + lower[open..].find('>')? + 1;
         let close = after + lower[after..].find("</title")?;
-        let text = start.get(after..close)?.split_whitespace().collect::<Vec<_>>().join(" ");
-        (!text.is_empty()).then(|| format!(" titled {:?}", text.chars().take(80).collect::<String>()))
+        let text = start
+            .get(after..close)?
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!text.is_empty())
+            .then(|| format!(" titled {:?}", text.chars().take(80).collect::<String>()))
     });
     Some(title.unwrap_or_default())
 }
@@ -234,15 +255,24 @@ mod tests {
 
     #[test]
     fn absent_reason_defaults_to_trial_but_none_deletes() {
-        let absent = interpret("{'messages': [], 'enterprise_info': {'expiration_date': '2027-02-01'}}").unwrap();
-        assert_eq!(absent.enterprise_info.unwrap().expiration_reason.as_deref(), Some("trial"));
+        let absent =
+            interpret("{'messages': [], 'enterprise_info': {'expiration_date': '2027-02-01'}}")
+                .unwrap();
+        assert_eq!(
+            absent.enterprise_info.unwrap().expiration_reason.as_deref(),
+            Some("trial")
+        );
         let none = interpret("{'messages': [], 'enterprise_info': {'expiration_date': '2027-02-01', 'expiration_reason': None}}").unwrap();
         assert_eq!(none.enterprise_info.unwrap().expiration_reason, None);
     }
 
     #[test]
     fn empty_or_missing_enterprise_info_changes_nothing() {
-        for body in ["{'messages': ['x']}", "{'messages': [], 'enterprise_info': {}}", "{'messages': [], 'enterprise_info': None}"] {
+        for body in [
+            "{'messages': ['x']}",
+            "{'messages': [], 'enterprise_info': {}}",
+            "{'messages': [], 'enterprise_info': None}",
+        ] {
             assert_eq!(interpret(body).unwrap().enterprise_info, None, "{body}");
         }
     }
@@ -256,27 +286,69 @@ mod tests {
 
     #[test]
     fn wrong_types_are_named() {
-        assert!(kind_and_text("['messages']").1.contains("a Python list where a dict"));
-        assert!(kind_and_text("{'messages': 'hi'}").1.contains("'messages' is a str"));
-        assert!(kind_and_text("{'messages': [1]}").1.contains("message 0 is a int"));
-        assert!(kind_and_text("{'messages': [], 'enterprise_info': {'enterprise_code': 42}}").1.contains("\"enterprise_code\" is a int"));
-        assert!(kind_and_text("{'messages': [], 'enterprise_info': ['x']}").1.contains("'enterprise_info' is a list"));
+        assert!(
+            kind_and_text("['messages']")
+                .1
+                .contains("a Python list where a dict")
+        );
+        assert!(
+            kind_and_text("{'messages': 'hi'}")
+                .1
+                .contains("'messages' is a str")
+        );
+        assert!(
+            kind_and_text("{'messages': [1]}")
+                .1
+                .contains("message 0 is a int")
+        );
+        assert!(
+            kind_and_text("{'messages': [], 'enterprise_info': {'enterprise_code': 42}}")
+                .1
+                .contains("\"enterprise_code\" is a int")
+        );
+        assert!(
+            kind_and_text("{'messages': [], 'enterprise_info': ['x']}")
+                .1
+                .contains("'enterprise_info' is a list")
+        );
     }
 
     #[test]
     fn bad_dates_and_values_are_refused() {
-        assert!(kind_and_text("{'messages': [], 'enterprise_info': {'expiration_date': 'tomorrow'}}").1.contains("not a date in Odoo's format"));
-        assert!(kind_and_text("{'messages': [], 'enterprise_info': {'expiration_date': '2027-02-30 00:00:00'}}").1.contains("not a date"));
-        let long = format!("{{'messages': [], 'enterprise_info': {{'enterprise_code': '{}'}}}}", "M".repeat(MAX_VALUE_LEN + 1));
+        assert!(
+            kind_and_text("{'messages': [], 'enterprise_info': {'expiration_date': 'tomorrow'}}")
+                .1
+                .contains("not a date in Odoo's format")
+        );
+        assert!(
+            kind_and_text(
+                "{'messages': [], 'enterprise_info': {'expiration_date': '2027-02-30 00:00:00'}}"
+            )
+            .1
+            .contains("not a date")
+        );
+        let long = format!(
+            "{{'messages': [], 'enterprise_info': {{'enterprise_code': '{}'}}}}",
+            "M".repeat(MAX_VALUE_LEN + 1)
+        );
         assert!(kind_and_text(&long).1.contains("over the 2048 accepted"));
-        assert!(kind_and_text("{'messages': [], 'enterprise_info': {'enterprise_code': 'M1\\n2'}}").1.contains("control characters"));
+        assert!(
+            kind_and_text("{'messages': [], 'enterprise_info': {'enterprise_code': 'M1\\n2'}}")
+                .1
+                .contains("control characters")
+        );
     }
 
     #[test]
     fn html_page_is_recognised() {
-        let (kind, text) = kind_and_text("\n<!DOCTYPE html><html><head><title>Access  Denied</title></head><body>blocked</body></html>");
+        let (kind, text) = kind_and_text(
+            "\n<!DOCTYPE html><html><head><title>Access  Denied</title></head><body>blocked</body></html>",
+        );
         assert_eq!(kind, Kind::BadReply);
-        assert!(text.contains("HTML page titled \"Access Denied\""), "{text}");
+        assert!(
+            text.contains("HTML page titled \"Access Denied\""),
+            "{text}"
+        );
         assert!(text.contains("captive portal"), "{text}");
     }
 

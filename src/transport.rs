@@ -34,7 +34,11 @@ pub enum Scheme {
 
 impl Scheme {
     fn of(url: &Url) -> Scheme {
-        if url.scheme() == "https" { Scheme::Https } else { Scheme::Http }
+        if url.scheme() == "https" {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        }
     }
 }
 
@@ -62,7 +66,10 @@ pub struct SendError {
 fn describe_send_error(primary: &Failure, fallback: Option<&Failure>) -> String {
     match fallback {
         None => primary.message.clone(),
-        Some(f) => format!("{}; plain-HTTP fallback failed too: {}", primary.message, f.message),
+        Some(f) => format!(
+            "{}; plain-HTTP fallback failed too: {}",
+            primary.message, f.message
+        ),
     }
 }
 
@@ -79,6 +86,8 @@ pub struct Transport {
     client: reqwest::Client,
     url: Url,
     fallback_url: Option<Url>,
+    /// The proxy each URL goes through, to blame the right hop when it fails.
+    proxies: Vec<(Url, Url)>,
     timeout: Duration,
 }
 
@@ -95,17 +104,28 @@ impl Transport {
             .user_agent(concat!("dbcheckin/", env!("CARGO_PKG_VERSION")));
         if let Some(proxy) = &settings.proxy {
             let proxy = reqwest::Proxy::all(proxy.as_str())
-                .map_err(|e| Failure::new(Kind::Config, format!("[server] proxy {proxy} is not usable: {e}")))?
+                .map_err(|e| {
+                    Failure::new(
+                        Kind::Config,
+                        format!("[server] proxy {proxy} is not usable: {e}"),
+                    )
+                })?
                 .no_proxy(reqwest::NoProxy::from_env());
             builder = builder.proxy(proxy);
         }
-        let client = builder
-            .build()
-            .map_err(|e| Failure::new(Kind::Config, format!("cannot build the HTTP client: {e}")))?;
+        let client = builder.build().map_err(|e| {
+            Failure::new(Kind::Config, format!("cannot build the HTTP client: {e}"))
+        })?;
+        let env = ProxyEnv::from_process();
+        let proxies = std::iter::once(&settings.url)
+            .chain(settings.fallback_url.as_ref())
+            .filter_map(|url| Some((url.clone(), proxy_for(url, settings.proxy.as_ref(), &env)?)))
+            .collect();
         Ok(Transport {
             client,
             url: settings.url.clone(),
             fallback_url: settings.fallback_url.clone(),
+            proxies,
             timeout: settings.timeout,
         })
     }
@@ -118,8 +138,15 @@ impl Transport {
             Ok(delivery) => return Ok(delivery),
             Err(failure) => failure,
         };
-        let Some(fallback_url) = self.fallback_url.as_ref().filter(|_| primary.kind.is_no_response()) else {
-            return Err(SendError { primary, fallback: None });
+        let Some(fallback_url) = self
+            .fallback_url
+            .as_ref()
+            .filter(|_| primary.kind.is_no_response())
+        else {
+            return Err(SendError {
+                primary,
+                fallback: None,
+            });
         };
         tracing::warn!(
             kind = %primary.kind,
@@ -139,16 +166,23 @@ impl Transport {
         }
     }
 
+    fn proxy_of(&self, url: &Url) -> Option<&Url> {
+        self.proxies.iter().find(|(u, _)| u == url).map(|(_, p)| p)
+    }
+
     async fn post(&self, url: &Url, body: &str) -> Result<Delivery, Failure> {
         let response = self
             .client
             .post(url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .header(reqwest::header::ACCEPT, "*/*")
             .body(body.to_string())
             .send()
             .await
-            .map_err(|e| classify(&e, url, self.timeout))?;
+            .map_err(|e| classify(&e, url, self.proxy_of(url), self.timeout))?;
         let status = response.status().as_u16();
         let charset = charset_of(&response);
         let location = response
@@ -156,7 +190,7 @@ impl Transport {
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let bytes = read_limited(response, url, self.timeout).await?;
+        let bytes = read_limited(response, url, self.proxy_of(url), self.timeout).await?;
         let body = decode(&bytes, charset.as_deref(), url)?;
         Ok(Delivery {
             url: url.clone(),
@@ -179,15 +213,32 @@ pub fn status_failure(delivery: &Delivery) -> Failure {
             ": redirect to {to}; the validation server does not redirect, so a proxy or captive portal is likely answering. If the address really moved, set [server] url to it"
         ),
         _ => {
-            let snippet: String = body.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(120).collect();
-            if snippet.is_empty() { String::new() } else { format!(": {snippet}") }
+            let snippet: String = body
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .take(120)
+                .collect();
+            if snippet.is_empty() {
+                String::new()
+            } else {
+                format!(": {snippet}")
+            }
         }
     };
-    Failure::new(Kind::HttpStatus, format!("{url} answered HTTP {status}{detail}"))
+    Failure::new(
+        Kind::HttpStatus,
+        format!("{url} answered HTTP {status}{detail}"),
+    )
 }
 
 fn charset_of(response: &reqwest::Response) -> Option<String> {
-    let content_type = response.headers().get(reqwest::header::CONTENT_TYPE)?.to_str().ok()?;
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
     content_type.split(';').find_map(|part| {
         let (name, value) = part.trim().split_once('=')?;
         name.eq_ignore_ascii_case("charset")
@@ -196,12 +247,24 @@ fn charset_of(response: &reqwest::Response) -> Option<String> {
 }
 
 /// Reads the body, refusing to buffer more than [`MAX_REPLY_BYTES`].
-async fn read_limited(mut response: reqwest::Response, url: &Url, timeout: Duration) -> Result<Vec<u8>, Failure> {
-    if let Some(length) = response.content_length().filter(|&n| n > MAX_REPLY_BYTES as u64) {
+async fn read_limited(
+    mut response: reqwest::Response,
+    url: &Url,
+    proxy: Option<&Url>,
+    timeout: Duration,
+) -> Result<Vec<u8>, Failure> {
+    if let Some(length) = response
+        .content_length()
+        .filter(|&n| n > MAX_REPLY_BYTES as u64)
+    {
         return Err(too_large(url, &format!("{length} bytes announced")));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e, url, timeout))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| classify(&e, url, proxy, timeout))?
+    {
         if body.len() + chunk.len() > MAX_REPLY_BYTES {
             return Err(too_large(url, "more sent"));
         }
@@ -213,18 +276,25 @@ async fn read_limited(mut response: reqwest::Response, url: &Url, timeout: Durat
 fn too_large(url: &Url, what: &str) -> Failure {
     Failure::new(
         Kind::BadReply,
-        format!("{url} sent a reply over the {MAX_REPLY_BYTES}-byte limit ({what}); a real reply is a few hundred bytes, so something other than the validation server is answering"),
+        format!(
+            "{url} sent a reply over the {MAX_REPLY_BYTES}-byte limit ({what}); a real reply is a few hundred bytes, so something other than the validation server is answering"
+        ),
     )
 }
 
 /// Decodes per the Content-Type charset; UTF-8 when none is given.
 fn decode(bytes: &[u8], charset: Option<&str>, url: &Url) -> Result<String, Failure> {
     match charset {
-        Some("iso-8859-1" | "latin-1" | "latin1") => Ok(bytes.iter().map(|&b| char::from(b)).collect()),
+        Some("iso-8859-1" | "latin-1" | "latin1") => {
+            Ok(bytes.iter().map(|&b| char::from(b)).collect())
+        }
         _ => String::from_utf8(bytes.to_vec()).map_err(|e| {
             Failure::new(
                 Kind::BadReply,
-                format!("{url} sent a reply that is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+                format!(
+                    "{url} sent a reply that is not valid UTF-8 (byte {})",
+                    e.utf8_error().valid_up_to()
+                ),
             )
         }),
     }
@@ -243,7 +313,13 @@ fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, Failure> {
     if let Some(path) = ca_file {
         for cert in read_ca_file(path)? {
             roots.add(cert).map_err(|e| {
-                Failure::new(Kind::Config, format!("[server] ca_file {}: a certificate is not usable as a root: {e}", path.display()))
+                Failure::new(
+                    Kind::Config,
+                    format!(
+                        "[server] ca_file {}: a certificate is not usable as a root: {e}",
+                        path.display()
+                    ),
+                )
             })?;
         }
     }
@@ -261,7 +337,12 @@ fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, Failure> {
 }
 
 fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, Failure> {
-    let unusable = |why: String| Failure::new(Kind::Config, format!("[server] ca_file {}: {why}", path.display()));
+    let unusable = |why: String| {
+        Failure::new(
+            Kind::Config,
+            format!("[server] ca_file {}: {why}", path.display()),
+        )
+    };
     let certs: Vec<_> = CertificateDer::pem_file_iter(path)
         .map_err(|e| unusable(format!("cannot read it: {e}")))?
         .collect::<Result<_, _>>()
@@ -272,45 +353,193 @@ fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, Failure> {
     Ok(certs)
 }
 
-/// Classifies a reqwest error by walking its causes.
-fn classify(error: &reqwest::Error, url: &Url, timeout: Duration) -> Failure {
+/// Classifies a reqwest error by walking its causes. `proxy` is the proxy the
+/// request went through, if any: a failure to reach it is a proxy failure, not
+/// the validation server's.
+fn classify(error: &reqwest::Error, url: &Url, proxy: Option<&Url>, timeout: Duration) -> Failure {
     let host = url.host_str().unwrap_or("?");
     let port = url.port_or_known_default().unwrap_or(0);
     let target = format!("{host} port {port}");
     let causes = causes(error);
     if let Some(tls) = causes.iter().find_map(|c| c.tls) {
-        return Failure::new(Kind::Tls, format!("TLS with {target} failed: {}", describe_tls(tls)));
+        return Failure::new(
+            Kind::Tls,
+            format!("TLS with {target} failed: {}", describe_tls(tls)),
+        );
     }
-    let text = causes.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(": ");
+    let text = causes
+        .iter()
+        .map(|c| c.text.as_str())
+        .collect::<Vec<_>>()
+        .join(": ");
+    let io_failed = causes.iter().any(|c| c.io.is_some()) || error.is_timeout();
+    if let Some(failure) =
+        proxy.and_then(|p| proxy_failure(&text, error.is_connect() && io_failed, p, &target))
+    {
+        return failure;
+    }
     if text.contains("dns error") || text.contains("failed to lookup address") {
-        return Failure::new(Kind::Dns, format!("cannot resolve {host}: {}", last_text(&causes)));
-    }
-    if text.contains("tunnel") || text.contains("proxy") {
-        return Failure::new(Kind::Proxy, format!("the proxy failed to reach {target}: {text}"));
+        return Failure::new(
+            Kind::Dns,
+            format!("cannot resolve {host}: {}", last_text(&causes)),
+        );
     }
     if error.is_timeout() || causes.iter().any(|c| c.io == Some(io::ErrorKind::TimedOut)) {
-        let phase = if error.is_connect() { "connecting to" } else { "waiting for a reply from" };
-        return Failure::new(Kind::Timeout, format!("timed out {phase} {target} (limit {}s): packets are probably dropped by a firewall", timeout.as_secs()));
+        let message = if error.is_connect() {
+            format!(
+                "timed out connecting to {target}: packets are silently dropped, typical of a firewall DROP rule. Fix: allow outbound TCP {port} to {host}"
+            )
+        } else {
+            format!(
+                "{target} accepted the connection but sent no complete reply within {}s: the server or a middlebox in between is stalling",
+                timeout.as_secs()
+            )
+        };
+        return Failure::new(Kind::Timeout, message);
     }
     let io_kind = causes.iter().find_map(|c| c.io);
     let raw = causes.iter().find_map(|c| c.raw_os_error);
     match (io_kind, raw) {
-        (Some(io::ErrorKind::ConnectionRefused), _) => Failure::new(Kind::Refused, format!("connection to {target} refused")),
-        (Some(io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable), _) | (_, Some(101 | 113)) => {
-            Failure::new(Kind::Unreachable, format!("{target} is unreachable (no route): {}", last_text(&causes)))
-        }
+        (Some(io::ErrorKind::ConnectionRefused), _) => Failure::new(
+            Kind::Refused,
+            format!(
+                "connection to {target} refused: nothing listens there or a firewall rejects it. Fix: allow outbound TCP {port} to {host}, and check [server] url"
+            ),
+        ),
+        (Some(io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable), _)
+        | (_, Some(101 | 113)) => Failure::new(
+            Kind::Unreachable,
+            format!("{target} is unreachable (no route): {}", last_text(&causes)),
+        ),
         (Some(io::ErrorKind::PermissionDenied), _) | (_, Some(1 | 13)) => Failure::new(
             Kind::Blocked,
-            format!("this host's own firewall blocks connections to {target} (operation not permitted)"),
+            format!(
+                "this host's own firewall blocks connections to {target} (operation not permitted). Fix: allow outbound TCP {port} in the local iptables/nftables rules"
+            ),
         ),
-        (Some(io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe), _) => {
-            Failure::new(Kind::Reset, format!("the connection to {target} was cut mid-exchange: {}", last_text(&causes)))
-        }
-        _ if error.is_body() || error.is_decode() => {
-            Failure::new(Kind::Reset, format!("the reply from {target} was cut off: {text}"))
-        }
+        (
+            Some(
+                io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::BrokenPipe,
+            ),
+            _,
+        ) => Failure::new(
+            Kind::Reset,
+            format!(
+                "the connection to {target} was cut mid-exchange: {}",
+                last_text(&causes)
+            ),
+        ),
+        _ if error.is_body() || error.is_decode() => Failure::new(
+            Kind::Reset,
+            format!("the reply from {target} was cut off: {text}"),
+        ),
         _ => Failure::new(Kind::Refused, format!("cannot reach {target}: {text}")),
     }
+}
+
+/// A failure of the proxy itself: it asked for credentials, refused the tunnel,
+/// or could not be reached at all (`unreachable`: the connection to it failed).
+fn proxy_failure(text: &str, unreachable: bool, proxy: &Url, target: &str) -> Option<Failure> {
+    let proxy = redact_url(proxy);
+    let message = if text.contains("proxy authorization required") {
+        format!(
+            "the proxy {proxy} demands authentication (HTTP 407). Fix: put the credentials in the proxy URL (http://user:password@host:port) or let this host through without them"
+        )
+    } else if unreachable {
+        format!(
+            "cannot reach the proxy {proxy}: {}. Fix: check that the proxy runs, or correct [server] proxy / HTTPS_PROXY",
+            text.rsplit(": ").next().unwrap_or(text)
+        )
+    } else if text.contains("tunnel") {
+        format!(
+            "the proxy {proxy} refused to open a tunnel to {target} (it answered CONNECT with an error status, typically its access rules). Fix: allow {target} in the proxy's rules"
+        )
+    } else {
+        return None;
+    };
+    Some(Failure::new(Kind::Proxy, message))
+}
+
+/// A proxy URL for messages: the password, if any, never appears.
+fn redact_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    shown.to_string()
+}
+
+/// The proxy variables of the environment, as curl and reqwest read them.
+#[derive(Debug, Default, Clone)]
+pub struct ProxyEnv {
+    pub https: Option<String>,
+    pub http: Option<String>,
+    pub all: Option<String>,
+    pub no_proxy: Option<String>,
+}
+
+impl ProxyEnv {
+    pub fn from_process() -> ProxyEnv {
+        let var = |upper: &str, lower: &str| {
+            std::env::var(upper)
+                .or_else(|_| std::env::var(lower))
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        };
+        ProxyEnv {
+            https: var("HTTPS_PROXY", "https_proxy"),
+            http: var("HTTP_PROXY", "http_proxy"),
+            all: var("ALL_PROXY", "all_proxy"),
+            no_proxy: var("NO_PROXY", "no_proxy"),
+        }
+    }
+}
+
+/// The proxy `url` goes through: the configured one, else the environment's
+/// for its scheme; none when `NO_PROXY` excludes the host.
+pub fn proxy_for(url: &Url, configured: Option<&Url>, env: &ProxyEnv) -> Option<Url> {
+    let host = url.host_str()?;
+    if env
+        .no_proxy
+        .as_deref()
+        .is_some_and(|list| no_proxy_matches(list, host))
+    {
+        return None;
+    }
+    if let Some(proxy) = configured {
+        return Some(proxy.clone());
+    }
+    let chosen = if url.scheme() == "https" {
+        env.https.as_ref()
+    } else {
+        env.http.as_ref()
+    };
+    let text = chosen.or(env.all.as_ref())?;
+    let with_scheme = if text.contains("://") {
+        text.clone()
+    } else {
+        format!("http://{text}")
+    };
+    Url::parse(&with_scheme).ok()
+}
+
+/// `NO_PROXY` semantics shared by curl and reqwest: `*`, exact hosts, and domain
+/// suffixes with or without a leading dot.
+pub fn no_proxy_matches(list: &str, host: &str) -> bool {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    list.split(',')
+        .map(|entry| entry.trim().to_ascii_lowercase())
+        .any(|entry| {
+            let entry = entry.trim_start_matches("*.").trim_start_matches('.');
+            !entry.is_empty()
+                && (entry == "*" || host == entry || host.ends_with(&format!(".{entry}")))
+        })
 }
 
 fn last_text<'a>(causes: &'a [Cause<'_>]) -> &'a str {
@@ -357,5 +586,62 @@ fn describe_tls(error: &rustls::Error) -> String {
             other => format!("the certificate was rejected: {other:?}"),
         },
         other => format!("handshake failed: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).unwrap()
+    }
+
+    #[test]
+    fn no_proxy_matching() {
+        assert!(no_proxy_matches("localhost,.odoo.com", "services.odoo.com"));
+        assert!(no_proxy_matches("odoo.com", "services.odoo.com"));
+        assert!(no_proxy_matches("*.odoo.com", "services.odoo.com"));
+        assert!(no_proxy_matches(" * ", "anything.example"));
+        assert!(no_proxy_matches("127.0.0.1", "127.0.0.1"));
+        assert!(!no_proxy_matches("xodoo.com", "services.odoo.com"));
+        assert!(!no_proxy_matches("", "services.odoo.com"));
+    }
+
+    #[test]
+    fn proxy_choice_follows_scheme_config_and_no_proxy() {
+        let env = ProxyEnv {
+            https: Some("proxy.lan:3128".into()),
+            http: None,
+            all: Some("http://all.lan:8080".into()),
+            no_proxy: Some("internal.lan".into()),
+        };
+        let https = url("https://services.odoo.com/publisher-warranty/");
+        let http = url("http://services.odoo.com/publisher-warranty/");
+        assert_eq!(
+            proxy_for(&https, None, &env).unwrap().as_str(),
+            "http://proxy.lan:3128/"
+        );
+        assert_eq!(
+            proxy_for(&http, None, &env).unwrap().as_str(),
+            "http://all.lan:8080/"
+        );
+        let configured = url("http://squid:3128");
+        assert_eq!(
+            proxy_for(&https, Some(&configured), &env),
+            Some(configured.clone())
+        );
+        assert_eq!(
+            proxy_for(&url("https://x.internal.lan/"), Some(&configured), &env),
+            None
+        );
+        assert_eq!(proxy_for(&https, None, &ProxyEnv::default()), None);
+    }
+
+    #[test]
+    fn proxy_passwords_never_appear_in_messages() {
+        let shown = redact_url(&url("http://alice:s3cret@proxy.lan:3128"));
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("alice:***@proxy.lan"), "{shown}");
     }
 }

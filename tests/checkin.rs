@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::db::{Fixture, TestDb, connection_string, fixtures_dir};
+use common::proxy::{ProxyMode, TestProxy};
 use common::validation_server::{Behaviour, CertKind, ServerOptions, Transport, ValidationServer};
 use serde_json::Value;
 
@@ -23,7 +24,11 @@ struct Setup {
 fn setup(server: &ValidationServer, databases: &[&str], fallback: bool, extra: &str) -> Setup {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("config.toml");
-    let fallback_url = if fallback { server.http_url() } else { String::new() };
+    let fallback_url = if fallback {
+        server.http_url()
+    } else {
+        String::new()
+    };
     let names: Vec<String> = databases.iter().map(|d| format!("{d:?}")).collect();
     let text = format!(
         "[server]\nurl = {:?}\nfallback_url = {:?}\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"2s\"\n{extra}\n\
@@ -47,7 +52,12 @@ struct Run {
 
 impl Run {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     /// The single result of a one-database run.
@@ -60,18 +70,31 @@ impl Run {
 }
 
 fn dbcheckin(config: &PathBuf, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_dbcheckin"))
+    dbcheckin_with_env(config, args, &[])
+}
+
+/// Runs the binary with a clean proxy environment plus `env`.
+fn dbcheckin_with_env(config: &PathBuf, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dbcheckin"));
+    command
         .arg("--config")
         .arg(config)
         .args(args)
-        .env_remove("HTTPS_PROXY")
-        .env_remove("HTTP_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("http_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run dbcheckin");
+        .env_remove("RUST_LOG");
+    for var in [
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "all_proxy",
+        "no_proxy",
+    ] {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    let output = command.output().expect("run dbcheckin");
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -84,8 +107,11 @@ fn check_now_json(setup: &Setup) -> Run {
 }
 
 fn reply_sim(name: &str) -> Value {
-    let path = fixtures_dir().join("reply_sim").join(format!("reply_sim.{name}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let path = fixtures_dir()
+        .join("reply_sim")
+        .join(format!("reply_sim.{name}.json"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).expect("reply_sim JSON")
 }
 
@@ -140,7 +166,9 @@ fn play_scenario(server: &ValidationServer, db: &TestDb, setup: &Setup, scenario
             (key.clone(), row_identity(db, &key))
         })
         .collect();
-    server.set_behaviour(Behaviour::Reply(sim["reply_text"].as_str().unwrap().to_string()));
+    server.set_behaviour(Behaviour::Reply(
+        sim["reply_text"].as_str().unwrap().to_string(),
+    ));
     let seen = server.requests().len();
 
     let run = check_now_json(setup);
@@ -151,24 +179,59 @@ fn play_scenario(server: &ValidationServer, db: &TestDb, setup: &Setup, scenario
     assert_eq!(result["http_status"], 200, "{result}");
 
     let after = expected_rows(&sim["database_params_after"]);
-    assert_eq!(database_rows(db), after, "{scenario}: rows differ from what Odoo left");
+    assert_eq!(
+        database_rows(db),
+        after,
+        "{scenario}: rows differ from what Odoo left"
+    );
     for (key, identity) in before_ids {
         let kept = after.iter().find(|(k, ..)| *k == key);
-        let before_value = sim["database_params_before"].as_array().unwrap().iter().find(|r| r["key"] == key.as_str()).unwrap()["value"].clone();
+        let before_value = sim["database_params_before"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key.as_str())
+            .unwrap()["value"]
+            .clone();
         if kept.is_some_and(|(_, v, ..)| Value::String(v.clone()) == before_value) {
-            assert_eq!(row_identity(db, &key), identity, "{scenario}: unchanged {key} was rewritten");
+            assert_eq!(
+                row_identity(db, &key),
+                identity,
+                "{scenario}: unchanged {key} was rewritten"
+            );
         }
     }
     let posted_by_odoo = sim["new_mail_messages"].as_array().unwrap().len();
-    assert_eq!(result["messages"].as_array().expect("messages").len(), posted_by_odoo, "{scenario}: {result}");
-    let expiration = after.iter().find(|(k, ..)| k == "database.expiration_date").map(|r| r.1.clone());
-    assert_eq!(result["expiration_date"].as_str().map(str::to_string), expiration, "{result}");
+    assert_eq!(
+        result["messages"].as_array().expect("messages").len(),
+        posted_by_odoo,
+        "{scenario}: {result}"
+    );
+    let expiration = after
+        .iter()
+        .find(|(k, ..)| k == "database.expiration_date")
+        .map(|r| r.1.clone());
+    assert_eq!(
+        result["expiration_date"].as_str().map(str::to_string),
+        expiration,
+        "{result}"
+    );
 
     let requests = server.wait_for_requests(seen + 1, WAIT);
     let request = &requests[seen];
     assert_eq!(request.transport, Transport::Https);
     let arg0 = request.arg0.as_deref().expect("arg0 sent");
-    assert!(arg0.starts_with(&format!("{{'dbuuid': '{}'", database_rows(db).iter().find(|r| r.0 == "database.uuid").unwrap().1)), "{arg0}");
+    assert!(
+        arg0.starts_with(&format!(
+            "{{'dbuuid': '{}'",
+            database_rows(db)
+                .iter()
+                .find(|r| r.0 == "database.uuid")
+                .unwrap()
+                .1
+        )),
+        "{arg0}"
+    );
     assert!(arg0.contains(&format!("'dbname': '{}'", db.name)), "{arg0}");
     assert_eq!(request.action.as_deref(), Some("update"));
 }
@@ -191,14 +254,22 @@ fn reply_sim_b_scenarios_in_sequence_leave_odoos_rows() {
     play_scenario(&server, &db, &setup, "B1_full");
     let (id, created, _) = split3(&row_identity(&db, "database.enterprise_code"));
     let (old_id, old_created, _) = split3(&code_identity);
-    assert_eq!((id, created), (old_id, old_created), "enterprise_code is updated in place, as set_param does");
+    assert_eq!(
+        (id, created),
+        (old_id, old_created),
+        "enterprise_code is updated in place, as set_param does"
+    );
     play_scenario(&server, &db, &setup, "B2_minimal");
     play_scenario(&server, &db, &setup, "B3_no_enterprise_info");
 }
 
 fn split3(text: &str) -> (String, String, String) {
     let mut parts = text.trim().splitn(3, '|').map(str::to_string);
-    (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next().unwrap_or_default())
+    (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    )
 }
 
 #[test]
@@ -206,18 +277,49 @@ fn applying_bumps_odoos_cache_signaling_and_writes_in_one_transaction() {
     let server = ValidationServer::start(ServerOptions::default());
     let db = TestDb::copy_of(Fixture::A);
     let setup = setup(&server, &[&db.name], false, "");
-    let before: i64 = db.psql("SELECT last_value FROM base_cache_signaling_default").trim().parse().unwrap();
-    server.set_behaviour(Behaviour::Reply(reply_sim("A1_sample")["reply_text"].as_str().unwrap().into()));
+    let before: i64 = db
+        .psql("SELECT last_value FROM base_cache_signaling_default")
+        .trim()
+        .parse()
+        .unwrap();
+    server.set_behaviour(Behaviour::Reply(
+        reply_sim("A1_sample")["reply_text"]
+            .as_str()
+            .unwrap()
+            .into(),
+    ));
     assert_eq!(check_now_json(&setup).code, 0);
-    let after: i64 = db.psql("SELECT last_value FROM base_cache_signaling_default").trim().parse().unwrap();
-    assert!(after > before, "running Odoo workers must be told to reload parameters");
+    let after: i64 = db
+        .psql("SELECT last_value FROM base_cache_signaling_default")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        after > before,
+        "running Odoo workers must be told to reload parameters"
+    );
     let stamps = db.psql("SELECT count(DISTINCT create_date) FROM ir_config_parameter WHERE key IN ('database.expiration_date', 'database.expiration_reason', 'database.enterprise_code')");
-    assert_eq!(stamps.trim(), "1", "all rows carry the one transaction's timestamp");
+    assert_eq!(
+        stamps.trim(),
+        "1",
+        "all rows carry the one transaction's timestamp"
+    );
 
-    let unchanged_before: i64 = db.psql("SELECT last_value FROM base_cache_signaling_default").trim().parse().unwrap();
+    let unchanged_before: i64 = db
+        .psql("SELECT last_value FROM base_cache_signaling_default")
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(check_now_json(&setup).code, 0);
-    let unchanged_after: i64 = db.psql("SELECT last_value FROM base_cache_signaling_default").trim().parse().unwrap();
-    assert_eq!(unchanged_before, unchanged_after, "an identical reply changes nothing, not even the cache signal");
+    let unchanged_after: i64 = db
+        .psql("SELECT last_value FROM base_cache_signaling_default")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        unchanged_before, unchanged_after,
+        "an identical reply changes nothing, not even the cache signal"
+    );
 }
 
 #[test]
@@ -226,14 +328,29 @@ fn odoo16_single_cache_sequence_is_bumped() {
     let db = TestDb::copy_of(Fixture::A);
     db.psql("DROP SEQUENCE base_cache_signaling_default; CREATE SEQUENCE base_cache_signaling; SELECT nextval('base_cache_signaling');");
     let setup = setup(&server, &[&db.name], false, "");
-    server.set_behaviour(Behaviour::Reply(reply_sim("A1_sample")["reply_text"].as_str().unwrap().into()));
+    server.set_behaviour(Behaviour::Reply(
+        reply_sim("A1_sample")["reply_text"]
+            .as_str()
+            .unwrap()
+            .into(),
+    ));
     let run = check_now_json(&setup);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(db.psql("SELECT last_value FROM base_cache_signaling").trim(), "2");
+    assert_eq!(
+        db.psql("SELECT last_value FROM base_cache_signaling")
+            .trim(),
+        "2"
+    );
 }
 
 /// Runs one fault and checks: exit 1, the error kind, and a database unchanged.
-fn assert_fault(options: ServerOptions, behaviour: Option<Behaviour>, fallback: bool, kind: &str, needle: &str) -> Value {
+fn assert_fault(
+    options: ServerOptions,
+    behaviour: Option<Behaviour>,
+    fallback: bool,
+    kind: &str,
+    needle: &str,
+) -> Value {
     let server = ValidationServer::start(options);
     if let Some(b) = behaviour {
         server.set_behaviour(b);
@@ -247,15 +364,25 @@ fn assert_fault(options: ServerOptions, behaviour: Option<Behaviour>, fallback: 
     assert_eq!(result["ok"], false, "{result}");
     assert_eq!(result["error"]["kind"], kind, "{result}");
     let message = result["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains(needle), "expected {needle:?} in {message:?}");
-    assert_eq!(db.params_snapshot(), before, "a failed check-in must change nothing");
+    assert!(
+        message.contains(needle),
+        "expected {needle:?} in {message:?}"
+    );
+    assert_eq!(
+        db.params_snapshot(),
+        before,
+        "a failed check-in must change nothing"
+    );
     result
 }
 
 #[test]
 fn http_500_is_http_status_and_never_falls_back() {
     let server = ValidationServer::start(ServerOptions::default());
-    server.set_behaviour_for(Transport::Https, Behaviour::Status(500, "Internal Server Error".into()));
+    server.set_behaviour_for(
+        Transport::Https,
+        Behaviour::Status(500, "Internal Server Error".into()),
+    );
     let db = TestDb::copy_of(Fixture::A);
     let setup = setup(&server, &[&db.name], true, "");
     let before = db.params_snapshot();
@@ -264,70 +391,141 @@ fn http_500_is_http_status_and_never_falls_back() {
     let result = run.result();
     assert_eq!(result["error"]["kind"], "http_status", "{result}");
     assert_eq!(result["http_status"], 500, "{result}");
-    assert!(server.requests().iter().all(|r| r.transport == Transport::Https), "an HTTP error status must not trigger the plain-HTTP fallback");
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.transport == Transport::Https),
+        "an HTTP error status must not trigger the plain-HTTP fallback"
+    );
     assert_eq!(db.params_snapshot(), before);
 }
 
 #[test]
 fn http_404_is_http_status() {
-    let result = assert_fault(ServerOptions::default(), Some(Behaviour::Status(404, "Not Found".into())), false, "http_status", "HTTP 404");
+    let result = assert_fault(
+        ServerOptions::default(),
+        Some(Behaviour::Status(404, "Not Found".into())),
+        false,
+        "http_status",
+        "HTTP 404",
+    );
     assert_eq!(result["http_status"], 404);
 }
 
 #[test]
 fn garbage_is_bad_reply() {
-    assert_fault(ServerOptions::default(), Some(Behaviour::Garbage), false, "bad_reply", "not a Python literal");
+    assert_fault(
+        ServerOptions::default(),
+        Some(Behaviour::Garbage),
+        false,
+        "bad_reply",
+        "not a Python literal",
+    );
 }
 
 #[test]
 fn html_page_is_bad_reply_naming_a_portal() {
-    assert_fault(ServerOptions::default(), Some(Behaviour::Html), false, "bad_reply", "HTML page");
+    assert_fault(
+        ServerOptions::default(),
+        Some(Behaviour::Html),
+        false,
+        "bad_reply",
+        "HTML page",
+    );
 }
 
 #[test]
 fn oversize_body_is_refused() {
-    assert_fault(ServerOptions::default(), Some(Behaviour::Oversize(2 * 1024 * 1024)), false, "bad_reply", "1048576-byte limit");
+    assert_fault(
+        ServerOptions::default(),
+        Some(Behaviour::Oversize(2 * 1024 * 1024)),
+        false,
+        "bad_reply",
+        "1048576-byte limit",
+    );
 }
 
 #[test]
 fn slow_reply_past_the_timeout_is_timeout() {
-    assert_fault(ServerOptions::default(), Some(Behaviour::Slow(Duration::from_secs(8))), false, "timeout", "timed out");
+    assert_fault(
+        ServerOptions::default(),
+        Some(Behaviour::Slow(Duration::from_secs(8))),
+        false,
+        "timeout",
+        "sent no complete reply within 2s",
+    );
 }
 
 #[test]
 fn reset_mid_reply_is_reset() {
-    assert_fault(ServerOptions::default(), Some(Behaviour::ResetMidReply), false, "reset", "cut");
+    assert_fault(
+        ServerOptions::default(),
+        Some(Behaviour::ResetMidReply),
+        false,
+        "reset",
+        "cut",
+    );
 }
 
 #[test]
 fn invalid_enterprise_info_changes_nothing() {
     let reply = "{'messages': [], 'enterprise_info': {'expiration_date': 'next tuesday', 'enterprise_code': 'M1'}}";
-    assert_fault(ServerOptions::default(), Some(Behaviour::Reply(reply.into())), false, "bad_reply", "not a date");
+    assert_fault(
+        ServerOptions::default(),
+        Some(Behaviour::Reply(reply.into())),
+        false,
+        "bad_reply",
+        "not a date",
+    );
 }
 
 #[test]
 fn untrusted_certificate_is_tls_and_never_accepted() {
-    let options = ServerOptions { cert: CertKind::Untrusted, ..Default::default() };
+    let options = ServerOptions {
+        cert: CertKind::Untrusted,
+        ..Default::default()
+    };
     assert_fault(options, None, false, "tls", "unknown issuer");
 }
 
 #[test]
 fn expired_certificate_is_tls() {
-    let options = ServerOptions { cert: CertKind::Expired, ..Default::default() };
+    let options = ServerOptions {
+        cert: CertKind::Expired,
+        ..Default::default()
+    };
     assert_fault(options, None, false, "tls", "expired");
 }
 
 #[test]
 fn closed_https_port_without_fallback_is_refused() {
-    let options = ServerOptions { https_enabled: false, ..Default::default() };
-    let result = assert_fault(options, None, false, "refused", "refused");
+    let options = ServerOptions {
+        https_enabled: false,
+        ..Default::default()
+    };
+    let result = assert_fault(
+        options,
+        None,
+        false,
+        "refused",
+        "refused: nothing listens there or a firewall rejects it",
+    );
     assert_eq!(result["transport"], Value::Null);
 }
 
 #[test]
 fn closed_https_port_falls_back_to_plain_http_and_says_so() {
-    let server = ValidationServer::start(ServerOptions { https_enabled: false, ..Default::default() });
-    server.set_behaviour(Behaviour::Reply(reply_sim("A1_sample")["reply_text"].as_str().unwrap().into()));
+    let server = ValidationServer::start(ServerOptions {
+        https_enabled: false,
+        ..Default::default()
+    });
+    server.set_behaviour(Behaviour::Reply(
+        reply_sim("A1_sample")["reply_text"]
+            .as_str()
+            .unwrap()
+            .into(),
+    ));
     let db = TestDb::copy_of(Fixture::A);
     let setup = setup(&server, &[&db.name], true, "");
     let run = check_now_json(&setup);
@@ -337,18 +535,31 @@ fn closed_https_port_falls_back_to_plain_http_and_says_so() {
     assert_eq!(result["url"], server.http_url());
     assert_eq!(result["fallback_reason"]["kind"], "refused", "{result}");
     assert_eq!(result["expiration_date"], "2027-01-15 00:00:00");
-    assert!(run.stderr.contains("plain HTTP"), "the fallback must be logged as a warning: {}", run.stderr);
+    assert!(
+        run.stderr.contains("plain HTTP"),
+        "the fallback must be logged as a warning: {}",
+        run.stderr
+    );
     let requests = server.wait_for_requests(1, WAIT);
     assert_eq!(requests[0].transport, Transport::Http);
 
     let human = dbcheckin(&setup.config, &["check-now", "--direct"]);
     assert_eq!(human.code, 0);
-    assert!(human.stdout.contains("plain HTTP, because HTTPS failed [refused]"), "{}", human.stdout);
+    assert!(
+        human
+            .stdout
+            .contains("plain HTTP, because HTTPS failed [refused]"),
+        "{}",
+        human.stdout
+    );
 }
 
 #[test]
 fn tls_failure_falls_back_to_plain_http() {
-    let server = ValidationServer::start(ServerOptions { cert: CertKind::Untrusted, ..Default::default() });
+    let server = ValidationServer::start(ServerOptions {
+        cert: CertKind::Untrusted,
+        ..Default::default()
+    });
     let db = TestDb::copy_of(Fixture::A);
     let setup = setup(&server, &[&db.name], true, "");
     let run = check_now_json(&setup);
@@ -362,19 +573,29 @@ fn tls_failure_falls_back_to_plain_http() {
 fn neutralized_copy_is_never_sent() {
     let server = ValidationServer::start(ServerOptions::default());
     let db = TestDb::copy_of(Fixture::A);
-    db.psql("INSERT INTO ir_config_parameter (key, value) VALUES ('database.is_neutralized', 'true')");
+    db.psql(
+        "INSERT INTO ir_config_parameter (key, value) VALUES ('database.is_neutralized', 'true')",
+    );
     let setup = setup(&server, &[&db.name], true, "");
     let run = check_now_json(&setup);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let result = run.result();
     assert_eq!(result["skipped"], "neutralized");
-    assert!(server.requests().is_empty(), "a neutralized copy must not phone home");
+    assert!(
+        server.requests().is_empty(),
+        "a neutralized copy must not phone home"
+    );
 }
 
 #[test]
 fn human_output_names_each_database_and_result() {
     let server = ValidationServer::start(ServerOptions::default());
-    server.set_behaviour(Behaviour::Reply(reply_sim("A1_sample")["reply_text"].as_str().unwrap().into()));
+    server.set_behaviour(Behaviour::Reply(
+        reply_sim("A1_sample")["reply_text"]
+            .as_str()
+            .unwrap()
+            .into(),
+    ));
     let a = TestDb::copy_of(Fixture::A);
     let b = TestDb::copy_of(Fixture::B);
     let setup = setup(&server, &[&a.name, &b.name], false, "");
@@ -382,8 +603,19 @@ fn human_output_names_each_database_and_result() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{}", run.stdout);
-    assert!(lines[0].starts_with(&format!("{}: ok via HTTPS; expires 2027-01-15 00:00:00 (renewal)", a.name)), "{}", lines[0]);
-    assert!(lines[1].starts_with(&format!("{}: ok", b.name)), "{}", lines[1]);
+    assert!(
+        lines[0].starts_with(&format!(
+            "{}: ok via HTTPS; expires 2027-01-15 00:00:00 (renewal)",
+            a.name
+        )),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with(&format!("{}: ok", b.name)),
+        "{}",
+        lines[1]
+    );
     assert_eq!(server.wait_for_requests(2, WAIT).len(), 2);
 }
 
@@ -400,5 +632,130 @@ fn one_failing_database_does_not_stop_the_others() {
     assert_eq!(results[0]["ok"], true, "{results:?}");
     assert_eq!(results[1]["ok"], false);
     assert_eq!(results[1]["error"]["kind"], "database");
-    assert!(results[1]["error"]["message"].as_str().unwrap().contains(&b.name));
+    assert!(
+        results[1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&b.name)
+    );
+}
+
+#[test]
+fn configured_proxy_carries_the_https_check_in() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let proxy = TestProxy::start(ProxyMode::Forward);
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = setup(
+        &server,
+        &[&db.name],
+        false,
+        &format!("proxy = {:?}", proxy.url()),
+    );
+    let run = check_now_json(&setup);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.result()["transport"], "https");
+    assert_eq!(
+        proxy.requests(),
+        vec![format!(
+            "CONNECT localhost:{} HTTP/1.1",
+            server.https_port()
+        )]
+    );
+}
+
+#[test]
+fn proxy_from_the_environment_is_honoured_and_no_proxy_bypasses_it() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let proxy = TestProxy::start(ProxyMode::Forward);
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = setup(&server, &[&db.name], false, "");
+    let args = ["check-now", "--direct", "--json"];
+
+    let run = dbcheckin_with_env(&setup.config, &args, &[("HTTPS_PROXY", &proxy.url())]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(proxy.requests().len(), 1, "HTTPS_PROXY must be used");
+
+    let run = dbcheckin_with_env(
+        &setup.config,
+        &args,
+        &[("HTTPS_PROXY", &proxy.url()), ("NO_PROXY", "localhost")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(proxy.requests().len(), 1, "NO_PROXY must bypass the proxy");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn proxy_asking_for_authentication_is_a_proxy_failure() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let proxy = TestProxy::start(ProxyMode::AuthRequired);
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = setup(
+        &server,
+        &[&db.name],
+        false,
+        &format!("proxy = {:?}", proxy.url()),
+    );
+    let before = db.params_snapshot();
+    let run = check_now_json(&setup);
+    assert_eq!(run.code, 1);
+    let result = run.result();
+    assert_eq!(result["error"]["kind"], "proxy", "{result}");
+    assert!(
+        result["error"]["message"].as_str().unwrap().contains("407"),
+        "{result}"
+    );
+    assert!(server.requests().is_empty());
+    assert_eq!(db.params_snapshot(), before);
+}
+
+#[test]
+fn proxy_denying_the_destination_is_a_proxy_failure() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let proxy = TestProxy::start(ProxyMode::Deny);
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = setup(
+        &server,
+        &[&db.name],
+        false,
+        &format!("proxy = {:?}", proxy.url()),
+    );
+    let run = check_now_json(&setup);
+    assert_eq!(run.code, 1);
+    let result = run.result();
+    assert_eq!(result["error"]["kind"], "proxy", "{result}");
+    assert!(
+        result["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused to open a tunnel"),
+        "{result}"
+    );
+}
+
+#[test]
+fn unreachable_proxy_is_blamed_not_the_server() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let dead_proxy = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = setup(
+        &server,
+        &[&db.name],
+        false,
+        &format!("proxy = {dead_proxy:?}"),
+    );
+    let run = check_now_json(&setup);
+    assert_eq!(run.code, 1);
+    let result = run.result();
+    assert_eq!(result["error"]["kind"], "proxy", "{result}");
+    assert!(
+        result["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("cannot reach the proxy {dead_proxy}")),
+        "{result}"
+    );
 }

@@ -17,18 +17,31 @@ fn read_fixture(name: &str) -> String {
 }
 
 fn meta(fixture: Fixture) -> serde_json::Value {
-    serde_json::from_str(&read_fixture(&format!("{}.meta.json", fixture.stem()))).expect("meta is JSON")
+    serde_json::from_str(&read_fixture(&format!("{}.meta.json", fixture.stem())))
+        .expect("meta is JSON")
 }
 
 /// "now" as Odoo saw it when it computed the fixture's message.
 fn computed_at(fixture: Fixture) -> PrimitiveDateTime {
-    let text = meta(fixture)["computed_at_utc"].as_str().expect("computed_at_utc").to_string();
-    PrimitiveDateTime::parse(&text, format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).expect("Odoo datetime")
+    let text = meta(fixture)["computed_at_utc"]
+        .as_str()
+        .expect("computed_at_utc")
+        .to_string();
+    PrimitiveDateTime::parse(
+        &text,
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+    )
+    .expect("Odoo datetime")
 }
 
 fn odoo_version(fixture: Fixture) -> VersionPolicy {
     VersionPolicy {
-        configured: Some(meta(fixture)["release_version"].as_str().expect("release_version").to_string()),
+        configured: Some(
+            meta(fixture)["release_version"]
+                .as_str()
+                .expect("release_version")
+                .to_string(),
+        ),
         installed: Vec::new(),
     }
 }
@@ -39,19 +52,34 @@ fn config() -> tokio_postgres::Config {
 
 async fn check_fixture(fixture: Fixture) {
     let db = TestDb::copy_of(fixture);
-    let message = collect::message_of(&config(), &db.name, computed_at(fixture), &odoo_version(fixture))
-        .await
-        .expect("message collected");
+    let message = collect::message_of(
+        &config(),
+        &db.name,
+        computed_at(fixture),
+        &odoo_version(fixture),
+    )
+    .await
+    .expect("message collected");
 
-    let expected_json = read_fixture(&format!("{}.message.json", fixture.stem())).replace(fixture.stem(), &db.name);
+    let expected_json =
+        read_fixture(&format!("{}.message.json", fixture.stem())).replace(fixture.stem(), &db.name);
     let expected: serde_json::Value = serde_json::from_str(&expected_json).expect("fixture JSON");
     let actual = serde_json::to_value(message.to_value()).expect("message serializes");
     assert_eq!(actual, expected, "values differ from Odoo's _get_message()");
     let keys = |v: &serde_json::Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>());
-    assert_eq!(keys(&actual), keys(&expected), "key order differs from Odoo's");
+    assert_eq!(
+        keys(&actual),
+        keys(&expected),
+        "key order differs from Odoo's"
+    );
 
-    let expected_body = read_fixture(&format!("{}.message.post_body.txt", fixture.stem())).replace(fixture.stem(), &db.name);
-    assert_eq!(request_body(&message), expected_body, "request body differs from the bytes Odoo POSTed");
+    let expected_body = read_fixture(&format!("{}.message.post_body.txt", fixture.stem()))
+        .replace(fixture.stem(), &db.name);
+    assert_eq!(
+        request_body(&message),
+        expected_body,
+        "request body differs from the bytes Odoo POSTed"
+    );
 }
 
 #[tokio::test]
@@ -82,7 +110,11 @@ async fn active_window_is_fifteen_days_before_now() {
     assert_eq!(count(at).await, 4);
     assert_eq!(count(at + time::Duration::hours(1)).await, 4);
     assert_eq!(count(at + time::Duration::hours(3)).await, 3);
-    assert_eq!(count(at - time::Duration::hours(3)).await, 5, "erin is back inside the window");
+    assert_eq!(
+        count(at - time::Duration::hours(3)).await,
+        5,
+        "erin is back inside the window"
+    );
 }
 
 #[tokio::test]
@@ -93,15 +125,23 @@ async fn missing_values_are_false_and_company_keys_absent_without_company() {
          UPDATE res_partner SET company_id = NULL WHERE id = (SELECT partner_id FROM res_users WHERE id = 1);
          INSERT INTO ir_config_parameter (key, value) VALUES ('database.enterprise_code', '');",
     );
-    let message = collect::message_of(&config(), &db.name, computed_at(Fixture::A), &odoo_version(Fixture::A))
-        .await
-        .expect("message");
+    let message = collect::message_of(
+        &config(),
+        &db.name,
+        computed_at(Fixture::A),
+        &odoo_version(Fixture::A),
+    )
+    .await
+    .expect("message");
     let json = serde_json::to_value(message.to_value()).unwrap();
     assert_eq!(json["web_base_url"], serde_json::Value::Bool(false));
     assert_eq!(json["db_create_date"], serde_json::Value::Bool(false));
     assert_eq!(json["enterprise_code"], serde_json::Value::Bool(false));
     for key in ["id", "name", "email", "phone"] {
-        assert!(json.get(key).is_none(), "{key} must be absent without a company");
+        assert!(
+            json.get(key).is_none(),
+            "{key} must be absent without a company"
+        );
     }
     let arg0 = dbcheckin::wire::repr(&message.to_value());
     assert!(arg0.ends_with("'enterprise_code': False}"), "{arg0}");
@@ -112,7 +152,9 @@ async fn discovery_finds_odoo_databases_and_flags_neutralized_ones() {
     let a = TestDb::copy_of(Fixture::A);
     let b = TestDb::copy_of(Fixture::B);
     let empty = TestDb::empty();
-    b.psql("INSERT INTO ir_config_parameter (key, value) VALUES ('database.is_neutralized', 'true')");
+    b.psql(
+        "INSERT INTO ir_config_parameter (key, value) VALUES ('database.is_neutralized', 'true')",
+    );
     let settings = |databases: Vec<String>, exclude: Vec<String>| PostgresSettings {
         connection: config(),
         databases,
@@ -122,21 +164,54 @@ async fn discovery_finds_odoo_databases_and_flags_neutralized_ones() {
     let found = discover::discover(&settings(vec![a.name.clone(), b.name.clone()], vec![]))
         .await
         .expect("discovery");
-    let names: Vec<_> = found.databases.iter().map(|d| (d.name.as_str(), d.neutralized)).collect();
-    assert_eq!(names, vec![(a.name.as_str(), false), (b.name.as_str(), true)]);
-    assert_eq!(found.databases[0].uuid, "44fea1ca-e554-11f1-9688-02fc00000001");
+    let names: Vec<_> = found
+        .databases
+        .iter()
+        .map(|d| (d.name.as_str(), d.neutralized))
+        .collect();
+    assert_eq!(
+        names,
+        vec![(a.name.as_str(), false), (b.name.as_str(), true)]
+    );
+    assert_eq!(
+        found.databases[0].uuid,
+        "44fea1ca-e554-11f1-9688-02fc00000001"
+    );
 
-    let excluded = discover::discover(&settings(vec![a.name.clone(), b.name.clone()], vec![b.name.clone()]))
-        .await
-        .expect("discovery");
+    let excluded = discover::discover(&settings(
+        vec![a.name.clone(), b.name.clone()],
+        vec![b.name.clone()],
+    ))
+    .await
+    .expect("discovery");
     assert_eq!(excluded.databases.len(), 1);
 
-    let error = discover::discover(&settings(vec![empty.name.clone()], vec![])).await.unwrap_err();
+    let error = discover::discover(&settings(vec![empty.name.clone()], vec![]))
+        .await
+        .unwrap_err();
     assert_eq!(error.kind, dbcheckin::failure::Kind::NotOdoo);
-    assert!(error.message.contains(&empty.name) && error.message.contains("not an Odoo database"), "{}", error.message);
+    assert!(
+        error.message.contains(&empty.name) && error.message.contains("not an Odoo database"),
+        "{}",
+        error.message
+    );
 
-    let scan = discover::discover(&settings(vec![], vec![])).await.expect("whole-cluster scan");
-    assert!(scan.databases.iter().any(|d| d.name == a.name), "a scan finds the copy");
-    assert!(!scan.databases.iter().any(|d| d.name.starts_with("dbck_tpl_")), "templates are never checked in");
-    assert!(scan.skipped.iter().any(|(name, _)| name == &empty.name), "non-Odoo databases are skipped with a reason");
+    let scan = discover::discover(&settings(vec![], vec![]))
+        .await
+        .expect("whole-cluster scan");
+    assert!(
+        scan.databases.iter().any(|d| d.name == a.name),
+        "a scan finds the copy"
+    );
+    assert!(
+        !scan
+            .databases
+            .iter()
+            .any(|d| d.name.starts_with("dbck_tpl_")),
+        "templates are never checked in"
+    );
+    assert!(
+        scan.skipped.iter().any(|(name, _)| name == &empty.name),
+        "non-Odoo databases are skipped with a reason"
+    );
 }

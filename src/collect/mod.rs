@@ -63,7 +63,10 @@ impl Message {
             entry("nbr_users", Value::Int(self.nbr_users)),
             entry("nbr_active_users", Value::Int(self.nbr_active_users)),
             entry("nbr_share_users", Value::Int(self.nbr_share_users)),
-            entry("nbr_active_share_users", Value::Int(self.nbr_active_share_users)),
+            entry(
+                "nbr_active_share_users",
+                Value::Int(self.nbr_active_share_users),
+            ),
             entry("dbname", Value::Str(self.dbname.clone())),
             entry("db_create_date", text_or_false(&self.db_create_date)),
             entry("version", Value::Str(self.version.clone())),
@@ -87,8 +90,10 @@ impl Message {
 
 /// Odoo's `DEFAULT_SERVER_DATETIME_FORMAT`: naive UTC to the second.
 pub fn odoo_datetime(at: PrimitiveDateTime) -> String {
-    at.format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
-        .unwrap_or_default()
+    at.format(format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second]"
+    ))
+    .unwrap_or_default()
 }
 
 /// The current time as Odoo sees it: naive UTC, whole seconds.
@@ -152,9 +157,10 @@ impl CollectError {
     pub fn explain(&self, dbname: &str, config: &tokio_postgres::Config) -> Failure {
         match self {
             CollectError::Query(e) => crate::pg::explain_query(e, dbname, config),
-            CollectError::UnknownVersion => {
-                Failure::new(crate::failure::Kind::Config, format!("database {dbname}: {self}"))
-            }
+            CollectError::UnknownVersion => Failure::new(
+                crate::failure::Kind::Config,
+                format!("database {dbname}: {self}"),
+            ),
         }
     }
 }
@@ -166,7 +172,9 @@ pub async fn collect(
     now: PrimitiveDateTime,
     version: &version::VersionPolicy,
 ) -> Result<Collected, CollectError> {
-    let row = client.query_one(MESSAGE_SQL, &[&odoo_datetime(now)]).await?;
+    let row = client
+        .query_one(MESSAGE_SQL, &[&odoo_datetime(now)])
+        .await?;
     let company_id: Option<i64> = row.get(11);
     let base_version: Option<String> = row.get(15);
     let version = version
@@ -197,7 +205,6 @@ pub async fn collect(
         base_version,
     })
 }
-
 
 /// Connects to `dbname` and builds its message, explaining any failure in one line.
 pub async fn message_of(

@@ -94,9 +94,28 @@ fn candidate_release_files() -> Vec<PathBuf> {
         PathBuf::from("/odoo/odoo-server/odoo/release.py"),
     ];
     for (parent, prefix, suffixes) in [
-        ("/usr/lib", "python3", &["site-packages/odoo/release.py"][..]),
-        ("/usr/local/lib", "python3", &["dist-packages/odoo/release.py", "site-packages/odoo/release.py"][..]),
-        ("/opt", "odoo", &["odoo/release.py", "odoo-server/odoo/release.py", "src/odoo/odoo/release.py"][..]),
+        (
+            "/usr/lib",
+            "python3",
+            &["site-packages/odoo/release.py"][..],
+        ),
+        (
+            "/usr/local/lib",
+            "python3",
+            &[
+                "dist-packages/odoo/release.py",
+                "site-packages/odoo/release.py",
+            ][..],
+        ),
+        (
+            "/opt",
+            "odoo",
+            &[
+                "odoo/release.py",
+                "odoo-server/odoo/release.py",
+                "src/odoo/odoo/release.py",
+            ][..],
+        ),
     ] {
         for dir in subdirs_starting_with(Path::new(parent), prefix) {
             files.extend(suffixes.iter().map(|s| dir.join(s)));
@@ -131,7 +150,9 @@ pub fn find_installations(files: &[PathBuf]) -> Vec<Installed> {
                 version,
                 release_file: file.clone(),
             }),
-            None => tracing::warn!(file = %file.display(), "cannot read Odoo's version from this release.py; set [odoo] version"),
+            None => {
+                tracing::warn!(file = %file.display(), "cannot read Odoo's version from this release.py; set [odoo] version")
+            }
         }
     }
     found
@@ -205,23 +226,35 @@ repos_heads = {'odoo': '752ba'}\n";
 
     #[test]
     fn enterprise_package_version() {
-        assert_eq!(version_from_release_py(ENTERPRISE).as_deref(), Some("18.0+e-20250520"));
+        assert_eq!(
+            version_from_release_py(ENTERPRISE).as_deref(),
+            Some("18.0+e-20250520")
+        );
     }
 
     #[test]
     fn source_checkout_and_release_candidates() {
         let plain = ENTERPRISE.replace("version += '+e-20250520'\n", "");
         assert_eq!(version_from_release_py(&plain).as_deref(), Some("18.0"));
-        let rc = plain.replace("(18, 0, 0, FINAL, 0, '')", "(17, 0, 0, RELEASE_CANDIDATE, 2, '')");
+        let rc = plain.replace(
+            "(18, 0, 0, FINAL, 0, '')",
+            "(17, 0, 0, RELEASE_CANDIDATE, 2, '')",
+        );
         assert_eq!(version_from_release_py(&rc).as_deref(), Some("17.0rc2"));
-        let saas = plain.replace("(18, 0, 0, FINAL, 0, '')", "('saas~17', 4, 0, FINAL, 0, '')");
+        let saas = plain.replace(
+            "(18, 0, 0, FINAL, 0, '')",
+            "('saas~17', 4, 0, FINAL, 0, '')",
+        );
         assert_eq!(version_from_release_py(&saas).as_deref(), Some("saas~17.4"));
     }
 
     #[test]
     fn garbage_release_py_gives_nothing() {
         assert_eq!(version_from_release_py("print('hello')"), None);
-        assert_eq!(version_from_release_py("version_info = (18, 0, 0, WHAT, 0, '')"), None);
+        assert_eq!(
+            version_from_release_py("version_info = (18, 0, 0, WHAT, 0, '')"),
+            None
+        );
     }
 
     #[test]
@@ -241,7 +274,10 @@ repos_heads = {'odoo': '752ba'}\n";
                 release_file: PathBuf::from("/x/release.py"),
             }],
         };
-        assert_eq!(policy.resolve(Some("18.0.1.3")).as_deref(), Some("18.0-20250506"));
+        assert_eq!(
+            policy.resolve(Some("18.0.1.3")).as_deref(),
+            Some("18.0-20250506")
+        );
         assert_eq!(policy.resolve(Some("17.0.1.3")).as_deref(), Some("17.0"));
         assert_eq!(policy.resolve(None).as_deref(), Some("18.0-20250506"));
     }
@@ -262,6 +298,12 @@ repos_heads = {'odoo': '752ba'}\n";
         let file = dir.path().join("release.py");
         std::fs::write(&file, ENTERPRISE).unwrap();
         let found = find_installations(&[dir.path().join("missing.py"), file.clone()]);
-        assert_eq!(found, vec![Installed { version: "18.0+e-20250520".into(), release_file: file }]);
+        assert_eq!(
+            found,
+            vec![Installed {
+                version: "18.0+e-20250520".into(),
+                release_file: file
+            }]
+        );
     }
 }

@@ -1,0 +1,4 @@
+#![allow(dead_code)]
+pub mod db;
+pub mod proxy;
+pub mod validation_server;
