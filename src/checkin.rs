@@ -5,6 +5,7 @@
 
 use futures_util::StreamExt;
 use futures_util::stream;
+use tracing::Instrument;
 use serde::Serialize;
 use time::PrimitiveDateTime;
 
@@ -118,7 +119,10 @@ impl CheckIn {
     /// the order of `databases`.
     pub async fn run_all(&self, databases: &[Database], now: PrimitiveDateTime) -> Vec<Outcome> {
         stream::iter(databases)
-            .map(|db| self.run(db, now))
+            .map(|db| {
+                let span = tracing::info_span!("checkin", database = %db.name);
+                self.run(db, now).instrument(span)
+            })
             .buffered(CHECKIN_CONCURRENCY)
             .collect()
             .await
@@ -150,9 +154,6 @@ impl CheckIn {
             Ok(delivery) => delivery,
             Err(error) => return outcome.failed(error),
         };
-        if let Some(reason) = &delivery.primary_failure {
-            tracing::warn!(database = %db.name, kind = %reason.kind, "check-in sent in plain HTTP because HTTPS failed: {}", reason.message);
-        }
         let mut outcome = Outcome {
             transport: Some(delivery.scheme),
             url: Some(delivery.url.to_string()),
@@ -176,7 +177,7 @@ impl CheckIn {
             Err(failure) => return outcome.failed(failure),
         }
         for text in &reply.messages {
-            tracing::info!(database = %db.name, "message from the validation server: {text}");
+            tracing::info!("message from the validation server: {text}");
         }
         outcome.messages = reply.messages;
         outcome.ok = true;
@@ -205,7 +206,7 @@ impl CheckIn {
         let mut changed = Vec::new();
         if let Some(info) = &reply.enterprise_info {
             for change in apply::apply(client, info).await.map_err(explain)? {
-                tracing::info!(database = %dbname, key = change.key, "parameter updated");
+                tracing::info!(key = change.key, "parameter updated");
                 changed.push(change.key);
             }
         }
