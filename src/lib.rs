@@ -14,5 +14,6 @@ pub mod discover;
 pub mod failure;
 pub mod pg;
 pub mod reply;
+pub mod schedule;
 pub mod transport;
 pub mod wire;
