@@ -5,9 +5,9 @@
 
 use futures_util::StreamExt;
 use futures_util::stream;
-use tracing::Instrument;
 use serde::Serialize;
 use time::PrimitiveDateTime;
+use tracing::Instrument;
 
 use crate::apply::{self, Expiration};
 use crate::collect::{self, Message, version::VersionPolicy};

@@ -685,10 +685,11 @@ fn proxy_from_the_environment_is_honoured_and_no_proxy_bypasses_it() {
     assert_eq!(server.requests().len(), 2);
 }
 
-#[test]
-fn proxy_asking_for_authentication_is_a_proxy_failure() {
+/// Runs a check-in through a proxy in `mode` and returns the failed result,
+/// after checking that nothing reached the server or the database.
+fn failure_through_proxy(mode: ProxyMode) -> Value {
     let server = ValidationServer::start(ServerOptions::default());
-    let proxy = TestProxy::start(ProxyMode::AuthRequired);
+    let proxy = TestProxy::start(mode);
     let db = TestDb::copy_of(Fixture::A);
     let setup = setup(
         &server,
@@ -698,32 +699,29 @@ fn proxy_asking_for_authentication_is_a_proxy_failure() {
     );
     let before = db.params_snapshot();
     let run = check_now_json(&setup);
-    assert_eq!(run.code, 1);
-    let result = run.result();
-    assert_eq!(result["error"]["kind"], "proxy", "{result}");
-    assert!(
-        result["error"]["message"].as_str().unwrap().contains("407"),
-        "{result}"
-    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(server.requests().is_empty());
     assert_eq!(db.params_snapshot(), before);
+    let result = run.result();
+    assert_eq!(result["error"]["kind"], "proxy", "{result}");
+    result
+}
+
+#[test]
+fn proxy_asking_for_authentication_is_a_proxy_failure() {
+    let result = failure_through_proxy(ProxyMode::AuthRequired);
+    assert!(
+        result["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("demands authentication (HTTP 407)"),
+        "{result}"
+    );
 }
 
 #[test]
 fn proxy_denying_the_destination_is_a_proxy_failure() {
-    let server = ValidationServer::start(ServerOptions::default());
-    let proxy = TestProxy::start(ProxyMode::Deny);
-    let db = TestDb::copy_of(Fixture::A);
-    let setup = setup(
-        &server,
-        &[&db.name],
-        false,
-        &format!("proxy = {:?}", proxy.url()),
-    );
-    let run = check_now_json(&setup);
-    assert_eq!(run.code, 1);
-    let result = run.result();
-    assert_eq!(result["error"]["kind"], "proxy", "{result}");
+    let result = failure_through_proxy(ProxyMode::Deny);
     assert!(
         result["error"]["message"]
             .as_str()
