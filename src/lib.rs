@@ -15,5 +15,6 @@ pub mod failure;
 pub mod pg;
 pub mod reply;
 pub mod schedule;
+pub mod state;
 pub mod transport;
 pub mod wire;

@@ -135,10 +135,10 @@ impl Fleet {
         let mut counts = vec![0u32; hours];
         for request in self.requests.iter().filter(|r| keep(r)) {
             let since = (request.at - from).as_seconds_f64();
-            if since >= 0.0 {
-                if let Some(count) = counts.get_mut((since / 3600.0) as usize) {
-                    *count += 1;
-                }
+            if since >= 0.0
+                && let Some(count) = counts.get_mut((since / 3600.0) as usize)
+            {
+                *count += 1;
             }
         }
         Load { counts }
