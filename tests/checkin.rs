@@ -685,9 +685,9 @@ fn proxy_from_the_environment_is_honoured_and_no_proxy_bypasses_it() {
     assert_eq!(server.requests().len(), 2);
 }
 
-/// Runs a check-in through a proxy in `mode` and returns the failed result,
-/// after checking that nothing reached the server or the database.
-fn failure_through_proxy(mode: ProxyMode) -> Value {
+/// Runs a check-in through a proxy in `mode`: it must fail as a proxy failure
+/// whose message contains `needle`, with nothing reaching the server or the database.
+fn assert_proxy_failure(mode: ProxyMode, needle: &str) {
     let server = ValidationServer::start(ServerOptions::default());
     let proxy = TestProxy::start(mode);
     let db = TestDb::copy_of(Fixture::A);
@@ -702,33 +702,25 @@ fn failure_through_proxy(mode: ProxyMode) -> Value {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(server.requests().is_empty());
     assert_eq!(db.params_snapshot(), before);
-    let result = run.result();
-    assert_eq!(result["error"]["kind"], "proxy", "{result}");
-    result
+    let error = &run.result()["error"];
+    assert_eq!(error["kind"], "proxy", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(needle),
+        "expected {needle:?} in {error}"
+    );
 }
 
 #[test]
 fn proxy_asking_for_authentication_is_a_proxy_failure() {
-    let result = failure_through_proxy(ProxyMode::AuthRequired);
-    assert!(
-        result["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("demands authentication (HTTP 407)"),
-        "{result}"
-    );
+    assert_proxy_failure(ProxyMode::AuthRequired, "demands authentication (HTTP 407)");
 }
 
 #[test]
 fn proxy_denying_the_destination_is_a_proxy_failure() {
-    let result = failure_through_proxy(ProxyMode::Deny);
-    assert!(
-        result["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("refused to open a tunnel"),
-        "{result}"
-    );
+    assert_proxy_failure(ProxyMode::Deny, "refused to open a tunnel");
 }
 
 #[test]
