@@ -3,16 +3,18 @@
 //! Each database gets an [`Outcome`], success or not; one database's failure never
 //! stops the others. Nothing is written unless the whole reply is valid.
 
+use std::collections::BTreeMap;
+
 use futures_util::StreamExt;
 use futures_util::stream;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::PrimitiveDateTime;
 use tracing::Instrument;
 
 use crate::apply::{self, Expiration};
-use crate::collect::{self, Message, version::VersionPolicy};
+use crate::collect::{self, Message, UserCounts, version::VersionPolicy};
 use crate::config::Settings;
-use crate::discover::Database;
+use crate::discover::{self, Database, Discovery, UuidShare};
 use crate::failure::{Failure, Kind};
 use crate::pg;
 use crate::reply::{self, Reply};
@@ -23,14 +25,19 @@ use crate::wire;
 /// PostgreSQL's connections nor floods the validation server.
 pub const CHECKIN_CONCURRENCY: usize = 8;
 
-/// The result for one database, as printed by `check-now --json`.
-#[derive(Debug, Clone, Serialize)]
+/// The result for one database, as printed by `check-now --json` (and carried
+/// over the control socket, hence `Deserialize`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     pub database: String,
     pub uuid: Option<String>,
     pub ok: bool,
-    /// Why the database was deliberately not sent (`neutralized`).
-    pub skipped: Option<&'static str>,
+    /// The user counts sent (absent when the message could not be collected).
+    pub users: Option<UserCounts>,
+    /// Why the database was deliberately not sent.
+    pub skipped: Option<Skip>,
+    /// For a skipped `shared_uuid` copy: the database that checks in for it.
+    pub uuid_owner: Option<String>,
     pub transport: Option<Scheme>,
     pub url: Option<String>,
     pub http_status: Option<u16>,
@@ -38,14 +45,24 @@ pub struct Outcome {
     pub expiration_reason: Option<String>,
     pub messages: Vec<String>,
     /// The parameters this check-in changed.
-    pub changed: Vec<&'static str>,
+    pub changed: Vec<String>,
     /// Why HTTPS was not used when the plain-HTTP fallback carried the message.
     pub fallback_reason: Option<Failure>,
     pub error: Option<OutcomeError>,
 }
 
+/// Why a database is deliberately not checked in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Skip {
+    /// A copy made for testing (`database.is_neutralized`): it must never phone home.
+    Neutralized,
+    /// Another database of the cluster has the same UUID and checks in for both.
+    SharedUuid,
+}
+
 /// A failure in JSON: the kind, the message, and the fallback's own failure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutcomeError {
     pub kind: Kind,
     pub message: String,
@@ -78,7 +95,9 @@ impl Outcome {
             database: db.name.clone(),
             uuid: Some(db.uuid.clone()),
             ok: false,
+            users: None,
             skipped: None,
+            uuid_owner: None,
             transport: None,
             url: None,
             http_status: None,
@@ -88,6 +107,17 @@ impl Outcome {
             changed: Vec::new(),
             fallback_reason: None,
             error: None,
+        }
+    }
+
+    /// A copy sharing its UUID with `owner`, which checks in for it: sending
+    /// both would make the server count one database twice.
+    pub fn shared_uuid_copy(db: &Database, owner: &str) -> Outcome {
+        Outcome {
+            ok: true,
+            skipped: Some(Skip::SharedUuid),
+            uuid_owner: Some(owner.to_string()),
+            ..Outcome::new(db)
         }
     }
 
@@ -134,7 +164,7 @@ impl CheckIn {
         if db.neutralized {
             return Outcome {
                 ok: true,
-                skipped: Some("neutralized"),
+                skipped: Some(Skip::Neutralized),
                 ..outcome
             };
         }
@@ -148,6 +178,7 @@ impl CheckIn {
         };
         let outcome = Outcome {
             uuid: message.dbuuid.clone().or(outcome.uuid),
+            users: Some(message.user_counts()),
             ..outcome
         };
         let delivery = match self.transport.send(&request_body(&message)).await {
@@ -201,18 +232,39 @@ impl CheckIn {
         client: &mut tokio_postgres::Client,
         dbname: &str,
         reply: &Reply,
-    ) -> Result<(Vec<&'static str>, Expiration), Failure> {
+    ) -> Result<(Vec<String>, Expiration), Failure> {
         let explain = |e: tokio_postgres::Error| pg::explain_query(&e, dbname, &self.connection);
         let mut changed = Vec::new();
         if let Some(info) = &reply.enterprise_info {
             for change in apply::apply(client, info).await.map_err(explain)? {
                 tracing::info!(key = change.key, "parameter updated");
-                changed.push(change.key);
+                changed.push(change.key.to_string());
             }
         }
         let expiration = apply::read_expiration(client).await.map_err(explain)?;
         Ok((changed, expiration))
     }
+}
+
+/// Splits the selected databases into those that check in and the outcomes of
+/// the copies that must not, because another database owns their shared UUID.
+pub fn plan(
+    discovery: &Discovery,
+    uuid_owner: &BTreeMap<String, String>,
+) -> (Vec<Database>, Vec<Outcome>) {
+    let shares = discover::uuid_shares(&discovery.cluster, uuid_owner);
+    let mut send = Vec::new();
+    let mut skipped = Vec::new();
+    for db in &discovery.databases {
+        match shares.get(&db.name) {
+            Some(UuidShare::Copy { owner, .. }) => {
+                tracing::warn!(database = %db.name, uuid = %db.uuid, "shares its UUID with {owner}, which checks in for it; fix: dbcheckin uuid regenerate --database {}", db.name);
+                skipped.push(Outcome::shared_uuid_copy(db, owner));
+            }
+            _ => send.push(db.clone()),
+        }
+    }
+    (send, skipped)
 }
 
 /// The exact request body Odoo sends: `arg0=<repr of the dict>&action=update`.

@@ -10,10 +10,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
-use crate::checkin::{self, CheckIn, Outcome};
+use crate::checkin::{self, CheckIn, Outcome, Skip};
 use crate::collect::{self, version::VersionPolicy};
 use crate::config::Settings;
-use crate::discover::{self, Database, Discovery};
+use crate::discover::{self, Discovery};
 use crate::failure::{Failure, Kind};
 use crate::pg;
 
@@ -48,6 +48,17 @@ enum Command {
     Message(MessageArgs),
     /// Check in now: send the update notification and store the reply
     CheckNow(CheckNowArgs),
+    /// Show where each database stands (exit codes follow the monitoring-plugins convention)
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    selection: Selection,
+    /// Print the status as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +108,9 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Message(args) => message(settings, args).await,
             Command::CheckNow(args) => check_now(settings, args).await,
+            Command::Status(args) => {
+                Ok(crate::status::command(settings, args.selection.databases, args.json).await)
+            }
         }
     });
     match result {
@@ -135,26 +149,27 @@ fn init_logging(verbose: u8, quiet: bool) {
 
 /// Discovers the selected databases; names given on the command line are
 /// explicit, so a wrong one is an error rather than silently skipped.
-async fn select(settings: &mut Settings, selection: &Selection) -> Result<Vec<Database>, Failure> {
+async fn select(settings: &mut Settings, selection: &Selection) -> Result<Discovery, Failure> {
     if !selection.databases.is_empty() {
         settings.postgres.databases = selection.databases.clone();
         settings.postgres.exclude.clear();
     }
-    let Discovery { databases, skipped } = discover::discover(&settings.postgres).await?;
-    if databases.is_empty() {
+    let discovery = discover::discover(&settings.postgres).await?;
+    let skipped = &discovery.skipped;
+    if discovery.databases.is_empty() {
         let mut text = format!(
             "no Odoo database found on the PostgreSQL server at {}",
             pg::describe_server(&settings.postgres.connection)
         );
-        for (name, reason) in &skipped {
+        for (name, reason) in skipped {
             text.push_str(&format!("\n  {name}: {reason}"));
         }
         return Err(Failure::new(Kind::NotOdoo, text));
     }
-    for (name, reason) in &skipped {
+    for (name, reason) in skipped {
         tracing::info!(database = %name, "skipped: {reason}");
     }
-    Ok(databases)
+    Ok(discovery)
 }
 
 #[derive(Serialize)]
@@ -166,7 +181,7 @@ struct MessageLine<'a> {
 }
 
 async fn message(mut settings: Settings, args: MessageArgs) -> Result<u8, Failure> {
-    let databases = select(&mut settings, &args.selection).await?;
+    let databases = select(&mut settings, &args.selection).await?.databases;
     let version = VersionPolicy::detect(settings.odoo.version.clone());
     let now = collect::utc_now();
     let mut out = std::io::stdout().lock();
@@ -210,9 +225,12 @@ async fn check_now(mut settings: Settings, args: CheckNowArgs) -> Result<u8, Fai
     if !args.direct {
         tracing::debug!("no daemon support yet: running the check-in in this process");
     }
-    let databases = select(&mut settings, &args.selection).await?;
+    let discovery = select(&mut settings, &args.selection).await?;
+    let (databases, skipped) = checkin::plan(&discovery, &settings.postgres.uuid_owner);
     let checkin = CheckIn::new(&settings)?;
-    let outcomes = checkin.run_all(&databases, collect::utc_now()).await;
+    let mut outcomes = checkin.run_all(&databases, collect::utc_now()).await;
+    outcomes.extend(skipped);
+    outcomes.sort_by(|a, b| a.database.cmp(&b.database));
     let mut out = std::io::stdout().lock();
     if args.json {
         print_line(&mut out, &json(&Results { results: &outcomes }));
@@ -227,8 +245,17 @@ async fn check_now(mut settings: Settings, args: CheckNowArgs) -> Result<u8, Fai
 /// One line a sysadmin can read: database, result, and the detail that matters.
 fn human_line(outcome: &Outcome) -> String {
     let name = &outcome.database;
-    if let Some(why) = outcome.skipped {
-        return format!("{name}: skipped ({why} copy: it never checks in)");
+    match outcome.skipped {
+        Some(Skip::Neutralized) => {
+            return format!("{name}: skipped (neutralized copy: it never checks in)");
+        }
+        Some(Skip::SharedUuid) => {
+            let owner = outcome.uuid_owner.as_deref().unwrap_or("another database");
+            return format!(
+                "{name}: skipped (shares its UUID with {owner}, which checks in for it; fix: dbcheckin uuid regenerate --database {name})"
+            );
+        }
+        None => {}
     }
     if let Some(error) = &outcome.error {
         return format!("{name}: FAILED [{}] {}", error.kind, error.message);

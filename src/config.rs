@@ -7,12 +7,16 @@
 //! ignored setting. Values are validated while they are deserialized, which lets
 //! every error name the file, the line and the key.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+
+use crate::schedule::ScheduleSettings;
 
 /// Where the configuration lives when neither `--config` nor `DBCHECKIN_CONFIG` says.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/dbcheckin/config.toml";
@@ -22,6 +26,10 @@ pub const DEFAULT_URL: &str = "https://services.odoo.com/publisher-warranty/";
 pub const DEFAULT_FALLBACK_URL: &str = "http://services.odoo.com/publisher-warranty/";
 /// Local socket, the role Odoo's Debian package uses.
 pub const DEFAULT_CONNECTION: &str = "host=/var/run/postgresql user=odoo";
+/// Where the daemon keeps one state file per database (systemd's `StateDirectory=`).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/dbcheckin";
+/// The daemon's control socket (systemd's `RuntimeDirectory=`).
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/dbcheckin/control.sock";
 
 /// A configuration problem; always names the file and, when known, line and key.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +46,9 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+    /// Values that are each valid but do not work together.
+    #[error("{path}: {message}")]
+    Inconsistent { path: PathBuf, message: String },
     #[error("{path}: cannot list the drop-in directory: {source}")]
     DropIns {
         path: PathBuf,
@@ -51,6 +62,9 @@ pub struct Settings {
     pub server: ServerSettings,
     pub odoo: OdooSettings,
     pub postgres: PostgresSettings,
+    pub schedule: ScheduleSettings,
+    pub daemon: DaemonSettings,
+    pub metrics: MetricsSettings,
     /// The files that were read, in order (for `--verbose` and error messages).
     pub sources: Vec<PathBuf>,
 }
@@ -79,11 +93,28 @@ pub struct PostgresSettings {
     pub connection: tokio_postgres::Config,
     pub databases: Vec<String>,
     pub exclude: Vec<String>,
+    /// For a UUID shared by several databases, the one that checks in (by name);
+    /// without an entry, the one with the oldest `database.create_date`.
+    pub uuid_owner: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DaemonSettings {
+    pub state_dir: PathBuf,
+    pub control_socket: PathBuf,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MetricsSettings {
+    /// Address of the Prometheus endpoint; `None` serves none.
+    pub listen: Option<SocketAddr>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Fragment::default().into_settings(Vec::new())
+        Fragment::default()
+            .into_settings(Vec::new())
+            .expect("the built-in defaults are consistent")
     }
 }
 
@@ -100,7 +131,7 @@ impl Settings {
     /// Parses one TOML text as if it were the only file (used by tests and `--print-config`).
     pub fn from_toml(path: &Path, text: &str) -> Result<Settings, ConfigError> {
         let fragment = parse_fragment(path, text)?;
-        Ok(fragment.into_settings(vec![path.to_path_buf()]))
+        fragment.into_settings(vec![path.to_path_buf()])
     }
 }
 
@@ -128,7 +159,7 @@ fn load_layers(main: &Path, required: bool) -> Result<Settings, ConfigError> {
         merged.merge(parse_fragment(&path, &text)?);
         sources.push(path);
     }
-    Ok(merged.into_settings(sources))
+    merged.into_settings(sources)
 }
 
 /// `config.d/*.toml` beside the main file, sorted by file name.
@@ -213,6 +244,9 @@ struct Fragment {
     server: Option<ServerFragment>,
     odoo: Option<OdooFragment>,
     postgres: Option<PostgresFragment>,
+    schedule: Option<ScheduleFragment>,
+    daemon: Option<DaemonFragment>,
+    metrics: Option<MetricsFragment>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -238,6 +272,29 @@ struct PostgresFragment {
     connection: Option<PgConnection>,
     databases: Option<Vec<DatabaseName>>,
     exclude: Option<Vec<DatabaseName>>,
+    uuid_owner: Option<BTreeMap<String, DatabaseName>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleFragment {
+    interval: Option<HumanDuration>,
+    first_delay: Option<HumanDuration>,
+    retry_min: Option<HumanDuration>,
+    retry_max: Option<HumanDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DaemonFragment {
+    state_dir: Option<AbsolutePath>,
+    control_socket: Option<AbsolutePath>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsFragment {
+    listen: Option<ListenAddress>,
 }
 
 /// Later `Some` wins, field by field.
@@ -267,14 +324,46 @@ impl Fragment {
             overlay(&mut base.connection, top.connection);
             overlay(&mut base.databases, top.databases);
             overlay(&mut base.exclude, top.exclude);
+            if let Some(owners) = top.uuid_owner {
+                base.uuid_owner
+                    .get_or_insert_with(Default::default)
+                    .extend(owners);
+            }
+        }
+        if let Some(top) = top.schedule {
+            let base = self.schedule.get_or_insert_with(Default::default);
+            overlay(&mut base.interval, top.interval);
+            overlay(&mut base.first_delay, top.first_delay);
+            overlay(&mut base.retry_min, top.retry_min);
+            overlay(&mut base.retry_max, top.retry_max);
+        }
+        if let Some(top) = top.daemon {
+            let base = self.daemon.get_or_insert_with(Default::default);
+            overlay(&mut base.state_dir, top.state_dir);
+            overlay(&mut base.control_socket, top.control_socket);
+        }
+        if let Some(top) = top.metrics {
+            let base = self.metrics.get_or_insert_with(Default::default);
+            overlay(&mut base.listen, top.listen);
         }
     }
 
-    fn into_settings(self, sources: Vec<PathBuf>) -> Settings {
+    fn into_settings(self, sources: Vec<PathBuf>) -> Result<Settings, ConfigError> {
         let server = self.server.unwrap_or_default();
         let odoo = self.odoo.unwrap_or_default();
         let postgres = self.postgres.unwrap_or_default();
-        Settings {
+        let schedule = schedule_settings(self.schedule.unwrap_or_default());
+        if let Err(invalid) = schedule.validate() {
+            return Err(ConfigError::Inconsistent {
+                path: sources.last().cloned().unwrap_or_default(),
+                message: format!(
+                    "{invalid} (the defaults are interval = \"7d\", first_delay = \"2m\", retry_min = \"5m\", retry_max = \"6h\")"
+                ),
+            });
+        }
+        let daemon = self.daemon.unwrap_or_default();
+        let metrics = self.metrics.unwrap_or_default();
+        Ok(Settings {
             server: ServerSettings {
                 url: server
                     .url
@@ -303,9 +392,38 @@ impl Fragment {
                 ),
                 databases: names(postgres.databases),
                 exclude: names(postgres.exclude),
+                uuid_owner: postgres
+                    .uuid_owner
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(uuid, name)| (uuid, name.0))
+                    .collect(),
+            },
+            schedule,
+            daemon: DaemonSettings {
+                state_dir: daemon
+                    .state_dir
+                    .map_or_else(|| DEFAULT_STATE_DIR.into(), |p| p.0),
+                control_socket: daemon
+                    .control_socket
+                    .map_or_else(|| DEFAULT_CONTROL_SOCKET.into(), |p| p.0),
+            },
+            metrics: MetricsSettings {
+                listen: metrics.listen.and_then(|l| l.0),
             },
             sources,
-        }
+        })
+    }
+}
+
+fn schedule_settings(fragment: ScheduleFragment) -> ScheduleSettings {
+    let defaults = ScheduleSettings::default();
+    let or = |value: Option<HumanDuration>, default| value.map_or(default, |d| d.0);
+    ScheduleSettings {
+        interval: or(fragment.interval, defaults.interval),
+        first_delay: or(fragment.first_delay, defaults.first_delay),
+        retry_min: or(fragment.retry_min, defaults.retry_min),
+        retry_max: or(fragment.retry_max, defaults.retry_max),
     }
 }
 
@@ -462,6 +580,45 @@ impl<'de> Deserialize<'de> for DatabaseName {
     }
 }
 
+/// An absolute filesystem path: the daemon's working directory is `/`, so a
+/// relative one would mean something different under systemd and in a shell.
+#[derive(Debug)]
+struct AbsolutePath(PathBuf);
+
+impl<'de> Deserialize<'de> for AbsolutePath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_validated_str(d, |text| {
+            let path = PathBuf::from(text);
+            if path.is_absolute() {
+                Ok(AbsolutePath(path))
+            } else {
+                Err(format!(
+                    "invalid path {text:?}: write an absolute path (starting with /)"
+                ))
+            }
+        })
+    }
+}
+
+/// `host:port` for the metrics endpoint, where `""` means "none".
+#[derive(Debug)]
+struct ListenAddress(Option<SocketAddr>);
+
+impl<'de> Deserialize<'de> for ListenAddress {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_validated_str(d, |text| {
+            if text.trim().is_empty() {
+                return Ok(ListenAddress(None));
+            }
+            text.trim().parse().map(|a| ListenAddress(Some(a))).map_err(|_| {
+                format!(
+                    "invalid listen address {text:?}: write an IP address and a port, like \"127.0.0.1:9477\" or \"[::1]:9477\""
+                )
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,6 +650,75 @@ mod tests {
         assert!(s.odoo.version.is_none());
         assert_eq!(s.postgres.connection.get_user(), Some("odoo"));
         assert!(s.postgres.databases.is_empty() && s.postgres.exclude.is_empty());
+        assert!(s.postgres.uuid_owner.is_empty());
+        assert_eq!(s.schedule, ScheduleSettings::default());
+        assert_eq!(s.daemon.state_dir, Path::new(DEFAULT_STATE_DIR));
+        assert_eq!(s.daemon.control_socket, Path::new(DEFAULT_CONTROL_SOCKET));
+        assert!(s.metrics.listen.is_none());
+    }
+
+    #[test]
+    fn daemon_keys_are_read() {
+        let s = parse(
+            "[schedule]\ninterval = \"1d\"\nfirst_delay = \"30s\"\nretry_min = \"1m\"\nretry_max = \"1h\"\n\
+             [daemon]\nstate_dir = \"/tmp/st\"\ncontrol_socket = \"/tmp/c.sock\"\n\
+             [metrics]\nlisten = \"127.0.0.1:9477\"\n\
+             [postgres]\nuuid_owner = { \"1a2b\" = \"prod\" }\n",
+        )
+        .unwrap();
+        assert_eq!(s.schedule.interval, Duration::from_secs(86400));
+        assert_eq!(s.schedule.first_delay, Duration::from_secs(30));
+        assert_eq!(s.schedule.retry_min, Duration::from_secs(60));
+        assert_eq!(s.schedule.retry_max, Duration::from_secs(3600));
+        assert_eq!(s.daemon.state_dir, Path::new("/tmp/st"));
+        assert_eq!(s.daemon.control_socket, Path::new("/tmp/c.sock"));
+        assert_eq!(s.metrics.listen, Some("127.0.0.1:9477".parse().unwrap()));
+        assert_eq!(
+            s.postgres.uuid_owner.get("1a2b").map(String::as_str),
+            Some("prod")
+        );
+    }
+
+    #[test]
+    fn inconsistent_schedule_names_the_key_and_defaults() {
+        let err = parse("[schedule]\nretry_min = \"1h\"\nretry_max = \"5m\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ConfigError::Inconsistent { .. }), "{text}");
+        assert!(
+            text.contains("schedule.retry_max: must not be shorter than retry_min"),
+            "{text}"
+        );
+        assert!(text.contains("config.toml"), "{text}");
+    }
+
+    #[test]
+    fn relative_state_dir_and_bad_listen_are_rejected() {
+        let (line, key, message) = invalid("[daemon]\nstate_dir = \"var/lib\"\n");
+        assert_eq!((line, key.as_str()), (2, "daemon.state_dir"));
+        assert!(message.contains("absolute path"), "{message}");
+        let (line, key, message) = invalid("[metrics]\nlisten = \"localhost\"\n");
+        assert_eq!((line, key.as_str()), (2, "metrics.listen"));
+        assert!(message.contains("127.0.0.1:9477"), "{message}");
+    }
+
+    #[test]
+    fn uuid_owner_drop_ins_merge_per_uuid() {
+        let mut base = parse_fragment(
+            Path::new("a"),
+            "[postgres]\nuuid_owner = { u1 = \"a\", u2 = \"b\" }\n",
+        )
+        .unwrap();
+        base.merge(
+            parse_fragment(Path::new("b"), "[postgres]\nuuid_owner = { u2 = \"c\" }\n").unwrap(),
+        );
+        let s = base.into_settings(Vec::new()).unwrap();
+        let owners: Vec<(&str, &str)> = s
+            .postgres
+            .uuid_owner
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(owners, [("u1", "a"), ("u2", "c")]);
     }
 
     #[test]

@@ -5,8 +5,11 @@
 //! database is skipped with the reason kept, so "no database found" can always be
 //! explained.
 
+use std::collections::BTreeMap;
+
 use futures_util::StreamExt;
 use futures_util::stream;
+use serde::Serialize;
 
 use crate::config::PostgresSettings;
 use crate::failure::{Failure, Kind};
@@ -30,15 +33,19 @@ pub struct Database {
 /// The outcome of a discovery: the Odoo databases and what was passed over.
 #[derive(Debug, Default)]
 pub struct Discovery {
+    /// The Odoo databases the configuration (or the command line) selects.
     pub databases: Vec<Database>,
+    /// Every Odoo database of the cluster, selected or not: a UUID is shared with
+    /// databases outside the selection too.
+    pub cluster: Vec<Database>,
     /// Databases that were looked at and left out, with the reason.
     pub skipped: Vec<(String, String)>,
 }
 
-/// Lists the Odoo databases the configuration selects.
+/// Lists the Odoo databases of the cluster and those the configuration selects.
 ///
 /// A database named in `databases` that is missing or not an Odoo database is an
-/// error; when scanning the whole cluster such databases are skipped.
+/// error; other databases that cannot be read or are not Odoo's are skipped.
 pub async fn discover(settings: &PostgresSettings) -> Result<Discovery, Failure> {
     let all = list_cluster(settings).await?;
     let explicit = !settings.databases.is_empty();
@@ -53,15 +60,11 @@ pub async fn discover(settings: &PostgresSettings) -> Result<Discovery, Failure>
             ));
         }
     }
-    let candidates: Vec<String> = if explicit {
-        settings.databases.clone()
-    } else {
-        all
-    }
-    .into_iter()
-    .filter(|name| !settings.exclude.contains(name))
-    .collect();
-    let probes = stream::iter(candidates)
+    let selected = |name: &str| {
+        let named = !explicit || settings.databases.iter().any(|n| n == name);
+        named && !settings.exclude.iter().any(|n| n == name)
+    };
+    let probes = stream::iter(all)
         .map(|name| async move {
             let result = probe(settings, &name).await;
             (name, result)
@@ -71,14 +74,21 @@ pub async fn discover(settings: &PostgresSettings) -> Result<Discovery, Failure>
         .await;
     let mut discovery = Discovery::default();
     for (name, result) in probes {
+        let explicitly_named = explicit && selected(&name);
         match result {
-            Ok(Some(db)) => discovery.databases.push(db),
-            Ok(None) if explicit => return Err(not_odoo(&name)),
-            Ok(None) => discovery
+            Ok(Some(db)) => {
+                if selected(&name) {
+                    discovery.databases.push(db.clone());
+                }
+                discovery.cluster.push(db);
+            }
+            Ok(None) if explicitly_named => return Err(not_odoo(&name)),
+            Err(e) if explicitly_named => return Err(e),
+            Ok(None) if selected(&name) => discovery
                 .skipped
                 .push((name, "not an Odoo database (no database.uuid)".into())),
-            Err(e) if explicit => return Err(e),
-            Err(e) => discovery.skipped.push((name, e.message)),
+            Err(e) if selected(&name) => discovery.skipped.push((name, e.message)),
+            Ok(None) | Err(_) => {}
         }
     }
     Ok(discovery)
@@ -135,4 +145,171 @@ async fn probe(settings: &PostgresSettings, name: &str) -> Result<Option<Databas
         create_date: row.get(1),
         neutralized: row.get(2),
     }))
+}
+
+/// Where a database stands among the databases of the cluster that share its UUID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum UuidShare {
+    /// No other database has this UUID.
+    Sole,
+    /// The one database of its UUID that checks in; `copies` share the UUID.
+    Owner { copies: Vec<String> },
+    /// Shares the UUID of `owner`, which checks in in its place.
+    Copy { owner: String, rule: OwnerRule },
+}
+
+/// Why a database owns its shared UUID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnerRule {
+    /// `[postgres] uuid_owner` names it.
+    Configured,
+    /// The oldest `database.create_date` (then the first name): the original,
+    /// since a copy made by dump/restore or `createdb -T` is younger.
+    Oldest,
+}
+
+/// Applies the ownership rule to every UUID of the cluster: the database named by
+/// `uuid_owner` when it is one of them, else the oldest `database.create_date`
+/// (ties and unknown dates: the first name). A neutralized copy never phones
+/// home, so it owns a UUID only when every database of that UUID is neutralized.
+pub fn uuid_shares(
+    cluster: &[Database],
+    uuid_owner: &BTreeMap<String, String>,
+) -> BTreeMap<String, UuidShare> {
+    let mut by_uuid: BTreeMap<&str, Vec<&Database>> = BTreeMap::new();
+    for db in cluster {
+        by_uuid.entry(db.uuid.as_str()).or_default().push(db);
+    }
+    let mut shares = BTreeMap::new();
+    for (uuid, group) in by_uuid {
+        if let [db] = group.as_slice() {
+            shares.insert(db.name.clone(), UuidShare::Sole);
+            continue;
+        }
+        let (owner, rule) = owner_of(uuid, &group, uuid_owner);
+        for db in &group {
+            let share = if db.name == owner {
+                UuidShare::Owner {
+                    copies: group
+                        .iter()
+                        .filter(|other| other.name != owner)
+                        .map(|other| other.name.clone())
+                        .collect(),
+                }
+            } else {
+                UuidShare::Copy {
+                    owner: owner.clone(),
+                    rule,
+                }
+            };
+            shares.insert(db.name.clone(), share);
+        }
+    }
+    shares
+}
+
+fn owner_of(
+    uuid: &str,
+    group: &[&Database],
+    uuid_owner: &BTreeMap<String, String>,
+) -> (String, OwnerRule) {
+    if let Some(name) = uuid_owner.get(uuid)
+        && group.iter().any(|db| &db.name == name)
+    {
+        return (name.clone(), OwnerRule::Configured);
+    }
+    let oldest = group
+        .iter()
+        .min_by(|a, b| {
+            let key = |db: &Database| (db.neutralized, db.create_date.is_none());
+            key(a)
+                .cmp(&key(b))
+                .then_with(|| a.create_date.cmp(&b.create_date))
+                .then_with(|| a.name.cmp(&b.name))
+        })
+        .map_or_else(String::new, |db| db.name.clone());
+    (oldest, OwnerRule::Oldest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(name: &str, uuid: &str, created: Option<&str>) -> Database {
+        Database {
+            name: name.into(),
+            uuid: uuid.into(),
+            create_date: created.map(Into::into),
+            neutralized: false,
+        }
+    }
+
+    fn owner_in(shares: &BTreeMap<String, UuidShare>, name: &str) -> String {
+        match &shares[name] {
+            UuidShare::Owner { .. } => name.to_string(),
+            UuidShare::Copy { owner, .. } => owner.clone(),
+            UuidShare::Sole => panic!("{name} is not shared"),
+        }
+    }
+
+    #[test]
+    fn oldest_create_date_owns_then_first_name() {
+        let cluster = [
+            db("copy", "u", Some("2025-03-01 10:00:00")),
+            db("prod", "u", Some("2024-01-01 09:00:00")),
+            db("alone", "v", None),
+            db("b", "w", Some("2024-01-01 09:00:00")),
+            db("a", "w", Some("2024-01-01 09:00:00")),
+            db("undated", "w", None),
+        ];
+        let shares = uuid_shares(&cluster, &BTreeMap::new());
+        assert_eq!(shares["alone"], UuidShare::Sole);
+        assert_eq!(
+            shares["prod"],
+            UuidShare::Owner {
+                copies: vec!["copy".into()]
+            }
+        );
+        assert_eq!(
+            shares["copy"],
+            UuidShare::Copy {
+                owner: "prod".into(),
+                rule: OwnerRule::Oldest
+            }
+        );
+        assert_eq!(owner_in(&shares, "b"), "a");
+        assert_eq!(owner_in(&shares, "undated"), "a");
+    }
+
+    #[test]
+    fn configured_owner_wins_when_present() {
+        let cluster = [
+            db("prod", "u", Some("2024-01-01 09:00:00")),
+            db("copy", "u", Some("2025-03-01 10:00:00")),
+        ];
+        let configured = BTreeMap::from([("u".to_string(), "copy".to_string())]);
+        let shares = uuid_shares(&cluster, &configured);
+        assert_eq!(
+            shares["prod"],
+            UuidShare::Copy {
+                owner: "copy".into(),
+                rule: OwnerRule::Configured
+            }
+        );
+        let gone = BTreeMap::from([("u".to_string(), "dropped".to_string())]);
+        assert_eq!(owner_in(&uuid_shares(&cluster, &gone), "copy"), "prod");
+    }
+
+    #[test]
+    fn neutralized_copy_never_owns_a_live_uuid() {
+        let mut test_copy = db("old_test", "u", Some("2020-01-01 00:00:00"));
+        test_copy.neutralized = true;
+        let cluster = [test_copy, db("prod", "u", Some("2024-01-01 09:00:00"))];
+        assert_eq!(
+            owner_in(&uuid_shares(&cluster, &BTreeMap::new()), "old_test"),
+            "prod"
+        );
+    }
 }

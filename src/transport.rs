@@ -16,7 +16,7 @@ use reqwest::Url;
 use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::ServerSettings;
 use crate::failure::{Failure, Kind};
@@ -25,7 +25,7 @@ use crate::failure::{Failure, Kind};
 pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
 
 /// Which protocol carried the exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
     Https,

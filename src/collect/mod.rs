@@ -8,6 +8,7 @@
 
 pub mod version;
 
+use serde::{Deserialize, Serialize};
 use time::PrimitiveDateTime;
 use time::macros::format_description;
 use tokio_postgres::Client;
@@ -55,7 +56,25 @@ fn entry(key: &str, value: Value) -> (Value, Value) {
     (Value::Str(key.to_string()), value)
 }
 
+/// The user counts the validation server bills on, as reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserCounts {
+    pub users: i64,
+    pub active_users: i64,
+    pub share_users: i64,
+    pub active_share_users: i64,
+}
+
 impl Message {
+    pub fn user_counts(&self) -> UserCounts {
+        UserCounts {
+            users: self.nbr_users,
+            active_users: self.nbr_active_users,
+            share_users: self.nbr_share_users,
+            active_share_users: self.nbr_active_share_users,
+        }
+    }
+
     /// The message as the Python dict Odoo would build, keys in Odoo's order.
     pub fn to_value(&self) -> Value {
         let mut dict = vec![
