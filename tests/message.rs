@@ -159,6 +159,7 @@ async fn discovery_finds_odoo_databases_and_flags_neutralized_ones() {
         connection: config(),
         databases,
         exclude,
+        uuid_owner: Default::default(),
     };
 
     let found = discover::discover(&settings(vec![a.name.clone(), b.name.clone()], vec![]))
