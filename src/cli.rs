@@ -147,14 +147,12 @@ fn init_logging(verbose: u8, quiet: bool) {
         .init();
 }
 
-/// Discovers the selected databases; names given on the command line are
-/// explicit, so a wrong one is an error rather than silently skipped.
-async fn select(settings: &mut Settings, selection: &Selection) -> Result<Discovery, Failure> {
-    if !selection.databases.is_empty() {
-        settings.postgres.databases = selection.databases.clone();
-        settings.postgres.exclude.clear();
-    }
-    let discovery = discover::discover(&settings.postgres).await?;
+/// Discovers the databases of the configuration, narrowed to those named on
+/// the command line; a wrong name is an error rather than silently skipped.
+async fn select(settings: &Settings, selection: &Selection) -> Result<Discovery, Failure> {
+    let discovery = discover::discover(&settings.postgres)
+        .await?
+        .narrow(&selection.databases, &settings.postgres)?;
     let skipped = &discovery.skipped;
     if discovery.databases.is_empty() {
         let mut text = format!(
@@ -180,8 +178,8 @@ struct MessageLine<'a> {
     message: crate::wire::Value,
 }
 
-async fn message(mut settings: Settings, args: MessageArgs) -> Result<u8, Failure> {
-    let databases = select(&mut settings, &args.selection).await?.databases;
+async fn message(settings: Settings, args: MessageArgs) -> Result<u8, Failure> {
+    let databases = select(&settings, &args.selection).await?.databases;
     let version = VersionPolicy::detect(settings.odoo.version.clone());
     let now = collect::utc_now();
     let mut out = std::io::stdout().lock();
@@ -221,16 +219,17 @@ struct Results<'a> {
     results: &'a [Outcome],
 }
 
-async fn check_now(mut settings: Settings, args: CheckNowArgs) -> Result<u8, Failure> {
+async fn check_now(settings: Settings, args: CheckNowArgs) -> Result<u8, Failure> {
     if !args.direct {
         tracing::debug!("no daemon support yet: running the check-in in this process");
     }
-    let discovery = select(&mut settings, &args.selection).await?;
+    let discovery = select(&settings, &args.selection).await?;
     let (databases, skipped) = checkin::plan(&discovery, &settings.postgres.uuid_owner);
     let checkin = CheckIn::new(&settings)?;
     let mut outcomes = checkin.run_all(&databases, collect::utc_now()).await;
     outcomes.extend(skipped);
-    outcomes.sort_by(|a, b| a.database.cmp(&b.database));
+    let position = |name: &str| discovery.databases.iter().position(|db| db.name == name);
+    outcomes.sort_by_key(|outcome| position(&outcome.database));
     let mut out = std::io::stdout().lock();
     if args.json {
         print_line(&mut out, &json(&Results { results: &outcomes }));

@@ -35,17 +35,18 @@ pub struct Database {
 pub struct Discovery {
     /// The Odoo databases the configuration (or the command line) selects.
     pub databases: Vec<Database>,
-    /// Every Odoo database of the cluster, selected or not: a UUID is shared with
-    /// databases outside the selection too.
+    /// Every Odoo database in the configuration's scope (`databases`, `exclude`),
+    /// before any narrowing by [`Discovery::narrow`]: the databases among which a
+    /// shared UUID has one owner.
     pub cluster: Vec<Database>,
     /// Databases that were looked at and left out, with the reason.
     pub skipped: Vec<(String, String)>,
 }
 
-/// Lists the Odoo databases of the cluster and those the configuration selects.
+/// Lists the Odoo databases the configuration selects.
 ///
 /// A database named in `databases` that is missing or not an Odoo database is an
-/// error; other databases that cannot be read or are not Odoo's are skipped.
+/// error; when scanning the whole cluster such databases are skipped.
 pub async fn discover(settings: &PostgresSettings) -> Result<Discovery, Failure> {
     let all = list_cluster(settings).await?;
     let explicit = !settings.databases.is_empty();
@@ -60,11 +61,15 @@ pub async fn discover(settings: &PostgresSettings) -> Result<Discovery, Failure>
             ));
         }
     }
-    let selected = |name: &str| {
-        let named = !explicit || settings.databases.iter().any(|n| n == name);
-        named && !settings.exclude.iter().any(|n| n == name)
-    };
-    let probes = stream::iter(all)
+    let candidates: Vec<String> = if explicit {
+        settings.databases.clone()
+    } else {
+        all
+    }
+    .into_iter()
+    .filter(|name| !settings.exclude.contains(name))
+    .collect();
+    let probes = stream::iter(candidates)
         .map(|name| async move {
             let result = probe(settings, &name).await;
             (name, result)
@@ -74,24 +79,57 @@ pub async fn discover(settings: &PostgresSettings) -> Result<Discovery, Failure>
         .await;
     let mut discovery = Discovery::default();
     for (name, result) in probes {
-        let explicitly_named = explicit && selected(&name);
         match result {
-            Ok(Some(db)) => {
-                if selected(&name) {
-                    discovery.databases.push(db.clone());
-                }
-                discovery.cluster.push(db);
-            }
-            Ok(None) if explicitly_named => return Err(not_odoo(&name)),
-            Err(e) if explicitly_named => return Err(e),
-            Ok(None) if selected(&name) => discovery
+            Ok(Some(db)) => discovery.databases.push(db),
+            Ok(None) if explicit => return Err(not_odoo(&name)),
+            Ok(None) => discovery
                 .skipped
                 .push((name, "not an Odoo database (no database.uuid)".into())),
-            Err(e) if selected(&name) => discovery.skipped.push((name, e.message)),
-            Ok(None) | Err(_) => {}
+            Err(e) if explicit => return Err(e),
+            Err(e) => discovery.skipped.push((name, e.message)),
         }
     }
+    discovery.cluster = discovery.databases.clone();
     Ok(discovery)
+}
+
+impl Discovery {
+    /// Keeps only the databases named (on the command line); `cluster` stays whole.
+    /// A name outside the configuration's scope is an error that says why.
+    pub fn narrow(
+        mut self,
+        names: &[String],
+        settings: &PostgresSettings,
+    ) -> Result<Discovery, Failure> {
+        if names.is_empty() {
+            return Ok(self);
+        }
+        for name in names {
+            if self.databases.iter().any(|db| &db.name == name) {
+                continue;
+            }
+            let why = if settings.exclude.contains(name) {
+                "it is listed in [postgres] exclude".to_string()
+            } else if let Some((_, reason)) = self.skipped.iter().find(|(n, _)| n == name) {
+                reason.clone()
+            } else if settings.databases.is_empty() {
+                format!(
+                    "there is no such database on the PostgreSQL server at {}",
+                    pg::describe_server(&settings.connection)
+                )
+            } else {
+                "it is not listed in [postgres] databases".to_string()
+            };
+            return Err(Failure::new(
+                Kind::Database,
+                format!(
+                    "database {name}: not among the Odoo databases dbcheckin serves: {why}. Fix: correct the name, or the [postgres] section of the configuration"
+                ),
+            ));
+        }
+        self.databases.retain(|db| names.contains(&db.name));
+        Ok(self)
+    }
 }
 
 fn not_odoo(name: &str) -> Failure {

@@ -225,7 +225,13 @@ fn unknown_database_on_the_command_line_is_named() {
         "dbck_does_not_exist",
     ]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("database dbck_does_not_exist: named in [postgres] databases but not on the PostgreSQL server"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "database dbck_does_not_exist: not among the Odoo databases dbcheckin serves: there is no such database on the PostgreSQL server"
+        ),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
