@@ -4,21 +4,32 @@
 //! configuration error.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 
 use crate::checkin::{self, CheckIn, Outcome, Skip};
 use crate::collect::{self, version::VersionPolicy};
 use crate::config::Settings;
+use crate::control::{self, ClientError, Reply, Request};
 use crate::discover::{self, Discovery};
 use crate::failure::{Failure, Kind};
 use crate::pg;
+use crate::record::{self, Attempt};
+use crate::state::StateStore;
 
 /// Exit code for usage and configuration errors (clap uses 2 as well).
 const EXIT_USAGE: u8 = 2;
+/// `status` could not find out (monitoring-plugins' UNKNOWN).
+const EXIT_UNKNOWN: u8 = 3;
+/// How long `check-now` waits for the daemon's answer: every check-in of a large
+/// cluster, each bounded by the server timeouts, fits in it.
+const DAEMON_CHECK_NOW_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, Parser)]
 #[command(name = "dbcheckin", version, about = "Weekly Odoo update-notification check-ins for on-premise databases", long_about = None)]
@@ -44,6 +55,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the daemon in the foreground: weekly check-ins, control socket, metrics
+    Run,
     /// Print the update notification each database would send, without sending it
     Message(MessageArgs),
     /// Check in now: send the update notification and store the reply
@@ -81,7 +94,7 @@ struct MessageArgs {
 struct CheckNowArgs {
     #[command(flatten)]
     selection: Selection,
-    /// Run the check-in in this process
+    /// Run the check-in in this process instead of asking the running daemon
     #[arg(long)]
     direct: bool,
     /// Print the results as JSON
@@ -92,10 +105,17 @@ struct CheckNowArgs {
 /// Parses the command line, runs it, and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    init_logging(cli.verbose, cli.quiet, matches!(cli.command, Command::Run));
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
-        Err(e) => return fail(EXIT_USAGE, &format!("configuration error: {e}")),
+        Err(e) => {
+            // For monitoring, a plugin that cannot run is UNKNOWN, not CRITICAL.
+            let code = match cli.command {
+                Command::Status(_) => EXIT_UNKNOWN,
+                _ => EXIT_USAGE,
+            };
+            return fail(code, &format!("configuration error: {e}"));
+        }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -106,6 +126,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Run => run(cli.config, settings).await,
             Command::Message(args) => message(settings, args).await,
             Command::CheckNow(args) => check_now(settings, args).await,
             Command::Status(args) => {
@@ -131,20 +152,58 @@ fn fail(code: u8, message: &str) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
-    let default = match (quiet, verbose) {
+/// Logs go to stderr, or straight to the journal (with the `database`, `uuid`
+/// and `kind` fields searchable) when stderr is the journal. Commands log
+/// warnings by default, the daemon also what it does (info).
+fn init_logging(verbose: u8, quiet: bool, daemon: bool) {
+    let level = match (quiet, verbose + u8::from(daemon)) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "info",
         (false, _) => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level))
+    };
+    if stderr_is_journal()
+        && let Ok(journald) = tracing_journald::layer()
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .with(filter())
+            .with(journald.with_syslog_identifier("dbcheckin".into()))
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+}
+
+/// systemd sets `JOURNAL_STREAM=DEV:INODE` for a service whose stderr is the
+/// journal; comparing with stderr itself tells a child that merely inherited
+/// the variable from one whose output goes elsewhere.
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some((device, inode)) = std::env::var("JOURNAL_STREAM").ok().and_then(|v| {
+        v.split_once(':')
+            .map(|(d, i)| (d.to_string(), i.to_string()))
+    }) else {
+        return false;
+    };
+    std::fs::metadata("/proc/self/fd/2")
+        .is_ok_and(|meta| device.parse() == Ok(meta.dev()) && inode.parse() == Ok(meta.ino()))
+}
+
+async fn run(config: Option<PathBuf>, settings: Settings) -> Result<u8, Failure> {
+    crate::daemon::run(config, settings, CancellationToken::new())
+        .await
+        .map(|()| 0)
+        .map_err(|e| Failure::new(Kind::Config, e.to_string()))
 }
 
 /// Discovers the databases of the configuration, narrowed to those named on
@@ -220,25 +279,102 @@ struct Results<'a> {
 }
 
 async fn check_now(settings: Settings, args: CheckNowArgs) -> Result<u8, Failure> {
-    if !args.direct {
-        tracing::debug!("no daemon support yet: running the check-in in this process");
+    let outcomes = if args.direct {
+        check_now_direct(&settings, &args.selection).await?
+    } else {
+        match check_now_through_daemon(&settings, &args.selection).await? {
+            Some(outcomes) => outcomes,
+            None => check_now_direct(&settings, &args.selection).await?,
+        }
+    };
+    print_outcomes(&outcomes, args.json);
+    if outcomes.iter().any(|o| !o.ok) && !args.json {
+        eprintln!(
+            "dbcheckin: a check-in failed; `dbcheckin diagnose` tells what blocks the network, `dbcheckin status` where each database stands"
+        );
     }
-    let discovery = select(&settings, &args.selection).await?;
+    Ok(if outcomes.iter().all(|o| o.ok) { 0 } else { 1 })
+}
+
+/// Asks the daemon; `None` when no daemon runs (the caller then checks in itself).
+async fn check_now_through_daemon(
+    settings: &Settings,
+    selection: &Selection,
+) -> Result<Option<Vec<Outcome>>, Failure> {
+    let socket = &settings.daemon.control_socket;
+    let request = Request::CheckNow {
+        databases: selection.databases.clone(),
+    };
+    match control::request(socket, &request, DAEMON_CHECK_NOW_TIMEOUT).await {
+        Ok(Reply::CheckNow { results }) => Ok(Some(results)),
+        Ok(other) => Err(Failure::new(
+            Kind::BadReply,
+            format!(
+                "the daemon answered {other:?} to check-now; is it the same version? (dbcheckin --version)"
+            ),
+        )),
+        Err(ClientError::NotRunning { path, source }) => {
+            eprintln!(
+                "dbcheckin: no daemon answers on {} ({source}): checking in from this process",
+                path.display()
+            );
+            Ok(None)
+        }
+        Err(ClientError::Refused(message)) => Err(Failure::new(Kind::Database, message)),
+        Err(e) => Err(Failure::new(Kind::Permission, e.to_string())),
+    }
+}
+
+/// Checks in from this process, and records the outcomes where the daemon keeps
+/// its state (under the same lock) when this user may write there.
+async fn check_now_direct(
+    settings: &Settings,
+    selection: &Selection,
+) -> Result<Vec<Outcome>, Failure> {
+    let discovery = select(settings, selection).await?;
     let (databases, skipped) = checkin::plan(&discovery, &settings.postgres.uuid_owner);
-    let checkin = CheckIn::new(&settings)?;
+    let checkin = CheckIn::new(settings)?;
+    let started = OffsetDateTime::now_utc();
     let mut outcomes = checkin.run_all(&databases, collect::utc_now()).await;
+    let attempt = Attempt {
+        started,
+        finished: OffsetDateTime::now_utc(),
+        next_due: None,
+    };
+    record_all(&settings.daemon.state_dir, &outcomes, attempt).await;
     outcomes.extend(skipped);
     let position = |name: &str| discovery.databases.iter().position(|db| db.name == name);
     outcomes.sort_by_key(|outcome| position(&outcome.database));
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        print_line(&mut out, &json(&Results { results: &outcomes }));
-    } else {
+    Ok(outcomes)
+}
+
+async fn record_all(state_dir: &Path, outcomes: &[Outcome], attempt: Attempt) {
+    let state_dir = state_dir.to_path_buf();
+    let outcomes = outcomes.to_vec();
+    let recorded = tokio::task::spawn_blocking(move || {
+        let store = StateStore::open(&state_dir)?;
         for outcome in &outcomes {
+            record::record(&store, outcome, attempt)?;
+        }
+        Ok::<_, crate::state::StateError>(())
+    })
+    .await;
+    match recorded {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("the check-in is not recorded for `dbcheckin status`: {e}"),
+        Err(e) => tracing::warn!("the check-in is not recorded for `dbcheckin status`: {e}"),
+    }
+}
+
+fn print_outcomes(outcomes: &[Outcome], json_output: bool) {
+    let mut out = std::io::stdout().lock();
+    if json_output {
+        print_line(&mut out, &json(&Results { results: outcomes }));
+    } else {
+        for outcome in outcomes {
             print_line(&mut out, &human_line(outcome));
         }
     }
-    Ok(if outcomes.iter().all(|o| o.ok) { 0 } else { 1 })
 }
 
 /// One line a sysadmin can read: database, result, and the detail that matters.

@@ -31,7 +31,7 @@ pub struct Database {
 }
 
 /// The outcome of a discovery: the Odoo databases and what was passed over.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Discovery {
     /// The Odoo databases the configuration (or the command line) selects.
     pub databases: Vec<Database>,

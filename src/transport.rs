@@ -473,7 +473,7 @@ fn redact_url(url: &Url) -> String {
 }
 
 /// The proxy variables of the environment, as curl and reqwest read them.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProxyEnv {
     pub https: Option<String>,
     pub http: Option<String>,
@@ -482,6 +482,24 @@ pub struct ProxyEnv {
 }
 
 impl ProxyEnv {
+    /// The same variables with any password replaced by `***`, fit to print or
+    /// to send over the control socket.
+    pub fn redacted(&self) -> ProxyEnv {
+        let hide = |value: &Option<String>| {
+            value.as_ref().map(|v| match Url::parse(v) {
+                Ok(url) => redact_url(&url),
+                Err(_) if v.contains('@') => "(unparsable URL with credentials, hidden)".into(),
+                Err(_) => v.clone(),
+            })
+        };
+        ProxyEnv {
+            https: hide(&self.https),
+            http: hide(&self.http),
+            all: hide(&self.all),
+            no_proxy: self.no_proxy.clone(),
+        }
+    }
+
     pub fn from_process() -> ProxyEnv {
         let var = |upper: &str, lower: &str| {
             std::env::var(upper)

@@ -33,12 +33,15 @@ fn setup(server: &ValidationServer, databases: &[&str], fallback: bool, extra: &
     let text = format!(
         "[server]\nurl = {:?}\nfallback_url = {:?}\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"2s\"\n{extra}\n\
          [odoo]\nversion = \"18.0-20250506\"\n\
-         [postgres]\nconnection = {:?}\ndatabases = [{}]\n",
+         [postgres]\nconnection = {:?}\ndatabases = [{}]\n\
+         [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
         server.https_url(),
         fallback_url,
         server.ca_file().display().to_string(),
         connection_string(),
-        names.join(", ")
+        names.join(", "),
+        dir.path().join("state"),
+        dir.path().join("control.sock"),
     );
     std::fs::write(&config, text).expect("write config");
     Setup { _dir: dir, config }

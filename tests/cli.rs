@@ -28,8 +28,15 @@ fn dbcheckin(args: &[&str]) -> Run {
     }
 }
 
+/// Writes `text` as the configuration, with the daemon's paths inside `dir` so
+/// that no test touches /var/lib or /run.
 fn config_file(dir: &Path, text: &str) -> String {
     let path = dir.join("config.toml");
+    let text = format!(
+        "{text}\n[daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
+        dir.join("state"),
+        dir.join("control.sock")
+    );
     std::fs::write(&path, text).expect("write config");
     path.display().to_string()
 }

@@ -1,0 +1,305 @@
+//! The control socket: how `check-now` (and later `diagnose`, `register`) talk
+//! to the running daemon.
+//!
+//! A Unix stream socket carrying line-delimited JSON: one request per line, one
+//! reply per line, any number of requests per connection (docs/control.md).
+//! Access is the file mode (0660) plus a check of the peer's credentials
+//! (`SO_PEERCRED`): root, the daemon's own user and members of the socket's group.
+//! The check is repeated in the daemon because a socket's mode is easy to loosen
+//! by mistake and hard to notice.
+
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::checkin::Outcome;
+use crate::transport::ProxyEnv;
+
+/// Longest request line accepted: requests are tiny, so anything longer is a
+/// confused or hostile peer.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Longest reply line the client accepts (100 databases of outcomes fit easily).
+pub const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
+/// Mode of the socket file: the daemon's user and group.
+pub const SOCKET_MODE: u32 = 0o660;
+
+/// A request, `{"command": "...", ...}`. Unknown fields are ignored, so a newer
+/// client may add optional ones; an unknown command is an error reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum Request {
+    /// Is the daemon there, and which one?
+    Ping,
+    /// Check in now (all databases when `databases` is empty) and wait for the results.
+    CheckNow {
+        #[serde(default)]
+        databases: Vec<String>,
+    },
+    /// The proxy environment the daemon sees (for `diagnose`).
+    Environment,
+}
+
+/// A reply, `{"reply": "...", ...}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "kebab-case")]
+pub enum Reply {
+    Pong {
+        version: String,
+        pid: u32,
+        databases: usize,
+    },
+    CheckNow {
+        results: Vec<Outcome>,
+    },
+    Environment {
+        proxy: ProxyEnv,
+    },
+    /// The request was refused or failed; `message` says why and what to do.
+    Error {
+        message: String,
+    },
+}
+
+/// Why the daemon could not be asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing listens: no socket file, or a stale one.
+    #[error("no daemon answers on {}: {source}", path.display())]
+    NotRunning { path: PathBuf, source: io::Error },
+    #[error(
+        "permission denied on {}: run as root or as a member of the socket's group{}",
+        path.display(),
+        group.as_deref().map(|g| format!(" ({g}): sudo usermod -aG {g} $USER, then log in again")).unwrap_or_default()
+    )]
+    PermissionDenied {
+        path: PathBuf,
+        group: Option<String>,
+    },
+    #[error("the daemon refused: {0}")]
+    Refused(String),
+    #[error("talking to the daemon on {}: {message}", path.display())]
+    Protocol { path: PathBuf, message: String },
+    #[error("the daemon on {} did not answer within {}", path.display(), humantime::format_duration(*timeout))]
+    Timeout { path: PathBuf, timeout: Duration },
+}
+
+/// Sends one request and waits (at most `timeout`) for its reply. An `Error`
+/// reply comes back as [`ClientError::Refused`].
+pub async fn request(
+    path: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Reply, ClientError> {
+    match tokio::time::timeout(timeout, exchange(path, request)).await {
+        Ok(Ok(Reply::Error { message })) => Err(ClientError::Refused(message)),
+        Ok(result) => result,
+        Err(_) => Err(ClientError::Timeout {
+            path: path.to_path_buf(),
+            timeout,
+        }),
+    }
+}
+
+async fn exchange(path: &Path, request: &Request) -> Result<Reply, ClientError> {
+    let stream = UnixStream::connect(path)
+        .await
+        .map_err(|e| connect_error(path, e))?;
+    let protocol = |message: String| ClientError::Protocol {
+        path: path.to_path_buf(),
+        message,
+    };
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_string(request).map_err(|e| protocol(e.to_string()))?;
+    line.push('\n');
+    write
+        .write_all(line.as_bytes())
+        .await
+        .map_err(|e| protocol(format!("cannot send the request: {e}")))?;
+    let reply = read_line(&mut BufReader::new(read), MAX_REPLY_BYTES)
+        .await
+        .map_err(|e| protocol(format!("cannot read the reply: {e}")))?
+        .ok_or_else(|| protocol("the daemon closed the connection without a reply".into()))?;
+    serde_json::from_str(&reply).map_err(|e| protocol(format!("unreadable reply: {e}")))
+}
+
+fn connect_error(path: &Path, source: io::Error) -> ClientError {
+    match source.kind() {
+        io::ErrorKind::PermissionDenied => ClientError::PermissionDenied {
+            path: path.to_path_buf(),
+            group: std::fs::metadata(path)
+                .ok()
+                .and_then(|m| group_name(m.gid())),
+        },
+        _ => ClientError::NotRunning {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+/// Reads one `\n`-terminated line of at most `limit` bytes; `None` at end of stream.
+pub async fn read_line<R>(reader: &mut R, limit: usize) -> io::Result<Option<String>>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    let mut buffer = Vec::new();
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return if buffer.is_empty() {
+                Ok(None)
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the line ended without a newline",
+                ))
+            };
+        }
+        let (taken, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(end) => (end + 1, true),
+            None => (available.len(), false),
+        };
+        buffer.extend_from_slice(&available[..taken]);
+        reader.consume(taken);
+        if buffer.len() > limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("line longer than {limit} bytes"),
+            ));
+        }
+        if done {
+            buffer.pop();
+            return String::from_utf8(buffer)
+                .map(Some)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the line is not UTF-8"));
+        }
+    }
+}
+
+/// Binds the control socket at `path` with mode 0660, creating its directory if
+/// needed. A socket file nobody listens on (left by a killed daemon) is replaced;
+/// one that answers means another daemon runs, which is an error.
+pub async fn bind(path: &Path) -> io::Result<UnixListener> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    match UnixStream::connect(path).await {
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "another dbcheckin daemon is listening on it (stop it first, or set [daemon] control_socket)",
+            ));
+        }
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => std::fs::remove_file(path)?,
+        Err(_) => {}
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE))?;
+    Ok(listener)
+}
+
+/// Who may use the socket: root, the socket's owner (the daemon's user) and the
+/// members of its group. Returns the reason for a refusal.
+pub fn authorize(stream: &UnixStream, socket: &Path) -> Result<(), String> {
+    let peer = stream
+        .peer_cred()
+        .map_err(|e| format!("cannot read the peer's credentials: {e}"))?;
+    let meta =
+        std::fs::metadata(socket).map_err(|e| format!("cannot read {}: {e}", socket.display()))?;
+    let (uid, gid) = (peer.uid(), peer.gid());
+    let in_group = gid == meta.gid()
+        || peer
+            .pid()
+            .and_then(|pid| supplementary_groups(pid).ok())
+            .is_some_and(|groups| groups.contains(&meta.gid()));
+    if uid == 0 || uid == meta.uid() || in_group {
+        return Ok(());
+    }
+    let group = group_name(meta.gid()).unwrap_or_else(|| meta.gid().to_string());
+    Err(format!(
+        "permission denied: uid {uid} is neither root nor a member of group {group}; fix: sudo usermod -aG {group} <user>, then log in again"
+    ))
+}
+
+/// The supplementary groups of a process, from `/proc/PID/status`: the peer's
+/// real groups at the time of the check, not what /etc/group says now.
+fn supplementary_groups(pid: i32) -> io::Result<Vec<u32>> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    Ok(status
+        .lines()
+        .find_map(|line| line.strip_prefix("Groups:"))
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|g| g.parse().ok())
+        .collect())
+}
+
+/// The name of a group, from `/etc/group`.
+fn group_name(gid: u32) -> Option<String> {
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == gid).then(|| name.to_string())
+    })
+}
+
+/// Writes one reply line.
+pub async fn write_reply<W>(writer: &mut W, reply: &Reply) -> io::Result<()>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut line = serde_json::to_string(reply).map_err(io::Error::other)?;
+    line.push('\n');
+    writer.write_all(line.as_bytes()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_have_a_stable_wire_form() {
+        let json = |r: &Request| serde_json::to_string(r).unwrap();
+        assert_eq!(json(&Request::Ping), r#"{"command":"ping"}"#);
+        assert_eq!(
+            json(&Request::CheckNow {
+                databases: vec!["prod".into()]
+            }),
+            r#"{"command":"check-now","databases":["prod"]}"#
+        );
+        let parsed: Request = serde_json::from_str(r#"{"command":"check-now"}"#).unwrap();
+        assert_eq!(parsed, Request::CheckNow { databases: vec![] });
+        assert!(serde_json::from_str::<Request>(r#"{"command":"rm -rf"}"#).is_err());
+        let newer: Request = serde_json::from_str(r#"{"command":"ping","x":1}"#).unwrap();
+        assert_eq!(newer, Request::Ping);
+    }
+
+    #[tokio::test]
+    async fn read_line_is_bounded_and_strict() {
+        let mut ok = BufReader::new(&b"{\"a\":1}\nrest"[..]);
+        assert_eq!(
+            read_line(&mut ok, 100).await.unwrap().as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert!(read_line(&mut ok, 100).await.is_err(), "no newline at end");
+        let mut empty = BufReader::new(&b""[..]);
+        assert_eq!(read_line(&mut empty, 100).await.unwrap(), None);
+        let long = [b'x'; 200];
+        let mut too_long = BufReader::new(&long[..]);
+        let err = read_line(&mut too_long, 100).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn group_names_come_from_etc_group() {
+        assert_eq!(group_name(0).as_deref(), Some("root"));
+        assert_eq!(group_name(u32::MAX - 7), None);
+    }
+}
