@@ -29,8 +29,10 @@ fn main() {
     }
     let server = ValidationServer::start(ServerOptions::default());
     server.set_behaviour(Behaviour::Reply(REPLY.into()));
-    println!("creating {FLEET} copies of fixture A ...");
-    let fleet: Vec<TestDb> = (0..FLEET).map(|_| TestDb::copy_of(Fixture::A)).collect();
+    println!("creating {FLEET} copies of fixture A, each with its own UUID ...");
+    let fleet: Vec<TestDb> = (0..FLEET)
+        .map(|_| TestDb::unique_copy_of(Fixture::A))
+        .collect();
     let dir = tempfile::tempdir().expect("temp dir");
 
     let one = write_config(dir.path(), "one.toml", &server, &fleet[..1]);

@@ -184,6 +184,21 @@ impl TestDb {
         }
     }
 
+    /// A copy of `fixture` with a UUID of its own, as Odoo's "duplicate database"
+    /// would give it: copies that share a UUID have one owner, and only it checks in.
+    pub fn unique_copy_of(fixture: Fixture) -> TestDb {
+        let db = TestDb::copy_of(fixture);
+        db.psql("UPDATE ir_config_parameter SET value = gen_random_uuid()::text WHERE key = 'database.uuid'");
+        db
+    }
+
+    /// The database's `database.uuid`.
+    pub fn uuid(&self) -> String {
+        self.psql("SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'")
+            .trim()
+            .to_string()
+    }
+
     /// An empty database that is not an Odoo database.
     pub fn empty() -> TestDb {
         let name = unique_name("empty");
