@@ -199,11 +199,17 @@ fn stderr_is_journal() -> bool {
         .is_ok_and(|meta| device.parse() == Ok(meta.dev()) && inode.parse() == Ok(meta.ino()))
 }
 
+/// The daemon: exit 0 after a clean stop, 2 when the configuration cannot work,
+/// 1 when something else keeps it from starting (directory, socket, port).
 async fn run(config: Option<PathBuf>, settings: Settings) -> Result<u8, Failure> {
-    crate::daemon::run(config, settings, CancellationToken::new())
-        .await
-        .map(|()| 0)
-        .map_err(|e| Failure::new(Kind::Config, e.to_string()))
+    match crate::daemon::run(config, settings, CancellationToken::new()).await {
+        Ok(()) => Ok(0),
+        Err(crate::daemon::DaemonError::CheckIn(failure)) => Err(failure),
+        Err(e) => {
+            eprintln!("dbcheckin: {e}");
+            Ok(1)
+        }
+    }
 }
 
 /// Discovers the databases of the configuration, narrowed to those named on

@@ -549,23 +549,58 @@ fn a_path_that_cannot_be_a_directory_is_a_clear_error() {
     assert!(text.contains("not a directory"), "{text}");
 }
 
-/// Needs a user that permissions apply to: as root (CI) the directory is
-/// simply created, and the message is covered by the unit tests.
+/// Permissions do not apply to root (as CI runs), so the store is opened by
+/// `dbcheckin run` as user nobody there; as any other user, directly.
 #[test]
 fn a_forbidden_directory_names_the_user_and_the_fix() {
     let parent = tempfile::tempdir().unwrap();
+    fs::set_permissions(parent.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let locked = parent.path().join("locked");
     fs::create_dir(&locked).unwrap();
-    fs::set_permissions(&locked, fs::Permissions::from_mode(0o500)).unwrap();
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o555)).unwrap();
     let dir = locked.join("dbcheckin");
-    let result = StateStore::open(&dir);
-    fs::set_permissions(&locked, fs::Permissions::from_mode(0o700)).unwrap();
-    let Err(err) = result else {
-        eprintln!("permissions do not apply to this user (root?): skipped");
-        return;
+    let text = if is_root() {
+        open_as_nobody(parent.path(), &dir)
+    } else {
+        StateStore::open(&dir).unwrap_err().to_string()
     };
-    let text = err.to_string();
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o700)).unwrap();
+    assert!(!dir.exists(), "nothing may be created");
     assert!(text.contains(&dir.display().to_string()), "{text}");
     assert!(text.contains("run as the dbcheckin user"), "{text}");
     assert!(text.contains("install -d -o dbcheckin"), "{text}");
+}
+
+fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        == Some("0")
+}
+
+/// Starts `dbcheckin run` as nobody with `state_dir` = `dir` and returns its
+/// stderr: the daemon must refuse to start and say why.
+fn open_as_nobody(parent: &std::path::Path, dir: &std::path::Path) -> String {
+    use std::os::unix::process::CommandExt;
+    let config = parent.join("config.toml");
+    fs::write(
+        &config,
+        format!(
+            "[daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
+            dir,
+            parent.join("control.sock")
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dbcheckin"))
+        .args(["--config", &config.display().to_string(), "run"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run dbcheckin as nobody (its binary must be readable by others)");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
