@@ -189,14 +189,18 @@ fn init_logging(verbose: u8, quiet: bool, daemon: bool) {
 /// the variable from one whose output goes elsewhere.
 fn stderr_is_journal() -> bool {
     use std::os::unix::fs::MetadataExt;
-    let Some((device, inode)) = std::env::var("JOURNAL_STREAM").ok().and_then(|v| {
-        v.split_once(':')
-            .map(|(d, i)| (d.to_string(), i.to_string()))
-    }) else {
+    let Ok(stream) = std::env::var("JOURNAL_STREAM") else {
         return false;
     };
     std::fs::metadata("/proc/self/fd/2")
-        .is_ok_and(|meta| device.parse() == Ok(meta.dev()) && inode.parse() == Ok(meta.ino()))
+        .is_ok_and(|stderr| names_stream(&stream, stderr.dev(), stderr.ino()))
+}
+
+/// Whether `JOURNAL_STREAM` (`DEV:INODE`) names this device and inode.
+fn names_stream(journal_stream: &str, device: u64, inode: u64) -> bool {
+    journal_stream
+        .split_once(':')
+        .is_some_and(|(d, i)| d.parse() == Ok(device) && i.parse() == Ok(inode))
 }
 
 /// The daemon: exit 0 after a clean stop, 2 when the configuration cannot work,
@@ -419,4 +423,21 @@ fn human_line(outcome: &Outcome) -> String {
         n => format!("; {n} message(s): {}", outcome.messages.join(" | ")),
     };
     format!("{name}: ok via {via}; {expiry}{messages}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_stream_must_name_stderr_itself() {
+        assert!(names_stream("8:12345", 8, 12345));
+        assert!(
+            !names_stream("8:12345", 8, 12346),
+            "inherited from a parent"
+        );
+        assert!(!names_stream("8:12345", 9, 12345));
+        assert!(!names_stream("garbage", 8, 12345));
+        assert!(!names_stream("", 0, 0));
+    }
 }
