@@ -10,6 +10,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use crate::apply;
 use crate::discover::Database;
 use crate::pg;
+use crate::schedule::DbKey;
 
 /// Warn this many days ahead, as Odoo's own banner does.
 pub const WARN_DAYS: i64 = 30;
@@ -19,7 +20,7 @@ pub const WARN_DAYS: i64 = 30;
 pub async fn check_all(
     connection: tokio_postgres::Config,
     databases: Vec<Database>,
-) -> Vec<(String, Option<OffsetDateTime>)> {
+) -> Vec<(DbKey, Option<OffsetDateTime>)> {
     let now = OffsetDateTime::now_utc();
     let connection = &connection;
     stream::iter(databases)
@@ -28,7 +29,10 @@ pub async fn check_all(
             if let Some((date, reason)) = &expiration {
                 log_notice(&db, *date, reason.as_deref(), now);
             }
-            (db.name, expiration.map(|(date, _)| date))
+            (
+                DbKey::new(db.name, db.uuid),
+                expiration.map(|(date, _)| date),
+            )
         })
         .buffered(crate::discover::PROBE_CONCURRENCY)
         .collect()

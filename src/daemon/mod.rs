@@ -95,7 +95,7 @@ enum Event {
         state: Option<Box<DbState>>,
     },
     /// The daily expiration check read these dates.
-    Expirations(Vec<(String, Option<OffsetDateTime>)>),
+    Expirations(Vec<(DbKey, Option<OffsetDateTime>)>),
 }
 
 /// One database's answer to a `check-now`: known at once (skipped), or when its
@@ -276,8 +276,11 @@ impl Scheduler {
                 state,
             } => self.recorded(key, outcome, state),
             Event::Expirations(dates) => {
-                for (name, expiration) in dates {
-                    self.metrics.set_expiration(&name, expiration);
+                for (key, expiration) in dates {
+                    self.metrics
+                        .update_database(&key.name, &key.uuid, |gauges| {
+                            gauges.expiration = expiration
+                        });
                 }
             }
         }
@@ -321,6 +324,12 @@ impl Scheduler {
             let due = self.timetable.get(key).map(|s| s.due());
             tracing::info!(database = %key.name, uuid = %key.uuid, "database scheduled; next check-in {}", due.map_or_else(|| "?".into(), |d| describe_at(d, now)));
             self.spawn_write_next_due(key.clone(), due);
+            if let Ok(Some(state)) = self.store.load(&key.name, &key.uuid) {
+                self.metrics
+                    .update_database(&key.name, &key.uuid, |gauges| {
+                        gauges_from_state(gauges, &state)
+                    });
+            }
         }
         for db in &discovery.databases {
             if let Some(UuidShare::Copy { owner, .. }) = shares.get(&db.name) {
@@ -424,22 +433,18 @@ impl Scheduler {
     }
 
     fn recorded(&mut self, key: DbKey, outcome: Box<Outcome>, state: Option<Box<DbState>>) {
-        if let Some(state) = &state {
-            self.metrics.set_database(
-                &key.name,
-                &key.uuid,
-                DbGauges {
-                    last_success: state.last_success,
-                    last_attempt: state.last_attempt,
-                    expiration: outcome
-                        .expiration_date
-                        .as_deref()
-                        .and_then(expiry::parse_odoo_datetime),
-                    users: outcome.users,
-                    consecutive_failures: state.consecutive_failures,
-                },
-            );
-        }
+        self.metrics
+            .update_database(&key.name, &key.uuid, |gauges| {
+                if let Some(state) = &state {
+                    gauges_from_state(gauges, state);
+                }
+                if let Some(users) = outcome.users {
+                    gauges.users = Some(users);
+                }
+                if let Some(date) = outcome.expiration_date.as_deref() {
+                    gauges.expiration = expiry::parse_odoo_datetime(date);
+                }
+            });
         for waiter in self.waiters.remove(&key).unwrap_or_default() {
             let _ = waiter.send(outcome.clone());
         }
@@ -650,6 +655,20 @@ impl Scheduler {
 /// copy of a UUID another database owns.
 fn checks_in(db: &Database, shares: &BTreeMap<String, UuidShare>) -> bool {
     !db.neutralized && !matches!(shares.get(&db.name), Some(UuidShare::Copy { .. }))
+}
+
+/// What the state file knows, for a database's metrics.
+fn gauges_from_state(gauges: &mut DbGauges, state: &DbState) {
+    gauges.last_success = state.last_success;
+    gauges.last_attempt = state.last_attempt;
+    gauges.consecutive_failures = state.consecutive_failures;
+    let recorded_expiration = state
+        .last_result
+        .as_ref()
+        .and_then(|r| r.expiration_date.as_deref());
+    if let Some(date) = recorded_expiration {
+        gauges.expiration = expiry::parse_odoo_datetime(date);
+    }
 }
 
 fn load_history(store: &StateStore, key: &DbKey) -> Option<History> {
