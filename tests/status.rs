@@ -1,0 +1,727 @@
+//! `dbcheckin status` against real Odoo databases and real state files: every
+//! exit code, the banner, the JSON schema, and that the subscription code is
+//! never printed in full.
+//!
+//! Every test lists its databases explicitly: copies of one fixture share its
+//! UUID, and other tests run at the same time.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::db::{Fixture, TestDb, connection_string};
+use dbcheckin::state::{DbState, ErrorRecord, LastResult, StateStore};
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Duration, OffsetDateTime};
+
+/// The subscription code of fixture B: must never be printed in full.
+const FULL_CODE: &str = "M-FIXTURE-B-0000000042";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+
+    fn first_line(&self) -> &str {
+        self.stdout.lines().next().unwrap_or_default()
+    }
+
+    fn assert_code_hidden(&self) {
+        assert!(
+            !self.stdout.contains(FULL_CODE) && !self.stderr.contains(FULL_CODE),
+            "the full subscription code was printed:\n{}\n{}",
+            self.stdout,
+            self.stderr
+        );
+    }
+}
+
+fn run(mut command: Command) -> Run {
+    let output = command
+        .env_remove("DBCHECKIN_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run dbcheckin");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn status(config: &Path, args: &[&str]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dbcheckin"));
+    command.arg("--config").arg(config).arg("status").args(args);
+    run(command)
+}
+
+/// A temporary configuration with its own state directory (not created).
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        Setup {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Writes the configuration for `databases` plus `extra` TOML, returns its path.
+    fn config(&self, databases: &[&TestDb], extra: &str) -> PathBuf {
+        let names: Vec<String> = databases.iter().map(|d| format!("{:?}", d.name)).collect();
+        self.config_with(&connection_string(), &names.join(", "), extra)
+    }
+
+    fn config_with(&self, connection: &str, names: &str, extra: &str) -> PathBuf {
+        let text = format!(
+            "[postgres]\nconnection = {connection:?}\ndatabases = [{names}]\n\
+             [daemon]\nstate_dir = {:?}\n{extra}",
+            self.state_dir().display().to_string()
+        );
+        let path = self.dir.path().join("config.toml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    fn store(&self) -> StateStore {
+        StateStore::open(self.state_dir()).expect("state store")
+    }
+
+    /// Records the state of `db` as the daemon would.
+    fn record(&self, db: &TestDb, change: impl FnOnce(&mut DbState)) {
+        self.store()
+            .update(&db.name, &uuid_of(db), change)
+            .expect("write state");
+    }
+
+    /// A check-in that succeeded `ago`, over HTTPS, next one in 6 days.
+    fn record_success(&self, db: &TestDb, ago: Duration) {
+        let at = OffsetDateTime::now_utc() - ago;
+        self.record(db, |s| {
+            s.last_attempt = Some(at);
+            s.last_success = Some(at);
+            s.next_due = Some(OffsetDateTime::now_utc() + Duration::days(6));
+            s.last_result = Some(LastResult {
+                transport: Some("https".into()),
+                url: Some("https://services.odoo.com/publisher-warranty/".into()),
+                http_status: Some(200),
+                ..LastResult::default()
+            });
+        });
+    }
+}
+
+fn uuid_of(db: &TestDb) -> String {
+    db.psql("SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'")
+        .trim()
+        .to_string()
+}
+
+/// Sets a system parameter as Odoo stores it (replacing any previous row).
+fn set_param(db: &TestDb, key: &str, value: &str) {
+    db.psql(&format!(
+        "DELETE FROM ir_config_parameter WHERE key = '{key}';
+         INSERT INTO ir_config_parameter (key, value, create_uid, write_uid, create_date, write_date)
+         VALUES ('{key}', '{value}', 1, 1, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')"
+    ));
+}
+
+/// `database.expiration_date` `from_now` from now (Odoo's text format), and its reason.
+fn set_expiration(db: &TestDb, from_now: Duration, reason: &str) {
+    let at = OffsetDateTime::now_utc() + from_now;
+    let text = at
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+        .expect("format date");
+    set_param(db, "database.expiration_date", &text);
+    set_param(db, "database.expiration_reason", reason);
+}
+
+fn database<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["databases"]
+        .as_array()
+        .expect("databases array")
+        .iter()
+        .find(|db| db["database"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {doc}"))
+}
+
+fn codes(db: &Value) -> Vec<(String, String)> {
+    db["warnings"]
+        .as_array()
+        .expect("warnings array")
+        .iter()
+        .map(|w| {
+            (
+                w["code"].as_str().unwrap_or_default().to_string(),
+                w["severity"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn warning<'a>(db: &'a Value, code: &str) -> &'a str {
+    db["warnings"]
+        .as_array()
+        .expect("warnings array")
+        .iter()
+        .find(|w| w["code"] == code)
+        .and_then(|w| w["message"].as_str())
+        .unwrap_or_else(|| panic!("no {code} warning in {db}"))
+}
+
+fn pair(code: &str, severity: &str) -> (String, String) {
+    (code.to_string(), severity.to_string())
+}
+
+#[test]
+fn ok_when_recently_checked_in_and_far_from_expiring_and_nothing_is_written() {
+    let db = TestDb::copy_of(Fixture::A);
+    set_expiration(&db, Duration::days(200), "renewal");
+    let setup = Setup::new();
+    setup.record_success(&db, Duration::hours(1));
+    let config = setup.config(&[&db], "");
+    let before = db.params_snapshot();
+
+    let human = status(&config, &[]);
+    assert_eq!(human.code, 0, "{}{}", human.stdout, human.stderr);
+    assert_eq!(
+        human.first_line(),
+        "DBCHECKIN OK - 1 database, no problem found"
+    );
+    assert!(human.stdout.contains("via HTTPS"), "{}", human.stdout);
+    assert!(human.stdout.contains("(1h ago)"), "{}", human.stdout);
+    // Recorded as now + 6 days, a few seconds before the run.
+    assert!(human.stdout.contains("(in 5d 23h)"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains(", reason renewal"),
+        "{}",
+        human.stdout
+    );
+
+    let json = status(&config, &["--json"]).json();
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["exit_code"], 0);
+    let entry = database(&json, &db.name);
+    assert_eq!(entry["status"], "ok");
+    assert_eq!(entry["days_left"], 200);
+    assert_eq!(entry["banner"], Value::Null);
+    assert_eq!(entry["transport"], "https");
+    assert_eq!(entry["subscription_code"], Value::Null);
+    assert!(codes(entry).is_empty(), "{entry}");
+    assert_eq!(db.params_snapshot(), before, "status wrote to the database");
+}
+
+#[test]
+fn warning_with_odoos_exact_banner_ten_days_before_expiry() {
+    let a = TestDb::copy_of(Fixture::A);
+    let b = TestDb::copy_of(Fixture::B);
+    set_expiration(&a, Duration::days(10), "renewal");
+    set_expiration(&b, Duration::days(10), "upsell");
+    let setup = Setup::new();
+    setup.record_success(&a, Duration::hours(1));
+    setup.record_success(&b, Duration::hours(1));
+    let config = setup.config(&[&a, &b], "");
+
+    let run = status(&config, &["--json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let json = run.json();
+    assert_eq!(json["status"], "warning");
+    let (ja, jb) = (database(&json, &a.name), database(&json, &b.name));
+    assert_eq!(ja["banner"], "This database will expire in 10 days.");
+    assert_eq!(
+        jb["banner"],
+        "This database will expire in 10 days, you have more users than your subscription allows"
+    );
+    assert_eq!(ja["days_left"], 10);
+    assert_eq!(codes(ja), [pair("expires_soon", "warning")]);
+    assert_eq!(codes(jb), [pair("expires_soon", "warning")]);
+
+    let human = status(&config, &[]);
+    assert_eq!(human.code, 1);
+    assert_eq!(
+        human.first_line(),
+        format!(
+            "DBCHECKIN WARNING - {}: expires in 10 days; {}: expires in 10 days",
+            a.name, b.name
+        )
+    );
+    assert!(
+        human
+            .stdout
+            .contains("banner:               This database will expire in 10 days.\n"),
+        "{}",
+        human.stdout
+    );
+    human.assert_code_hidden();
+}
+
+#[test]
+fn warning_when_the_last_check_in_failed() {
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = Setup::new();
+    setup.record_success(&db, Duration::hours(30));
+    setup.record(&db, |s| {
+        s.consecutive_failures = 2;
+        s.last_attempt = Some(OffsetDateTime::now_utc() - Duration::minutes(10));
+        s.last_error = Some(ErrorRecord {
+            kind: "timeout".into(),
+            message: "no answer from services.odoo.com port 443 within 10s".into(),
+            at: OffsetDateTime::now_utc() - Duration::minutes(10),
+        });
+    });
+    let run = status(&setup.config(&[&db], ""), &["--json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let entry = database(&run.json(), &db.name).clone();
+    assert_eq!(codes(&entry), [pair("last_check_in_failed", "warning")]);
+    let message = warning(&entry, "last_check_in_failed");
+    assert!(message.contains("2 consecutive failures"), "{message}");
+    assert!(
+        message.contains("[timeout]: no answer from services.odoo.com port 443"),
+        "{message}"
+    );
+    assert_eq!(entry["consecutive_failures"], 2);
+    assert_eq!(entry["last_error"]["kind"], "timeout");
+}
+
+#[test]
+fn warning_when_plain_http_carried_the_check_in() {
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = Setup::new();
+    setup.record_success(&db, Duration::hours(2));
+    setup.record(&db, |s| {
+        s.last_result = Some(LastResult {
+            transport: Some("http".into()),
+            url: Some("http://services.odoo.com/publisher-warranty/".into()),
+            http_status: Some(200),
+            fallback_reason: Some(ErrorRecord {
+                kind: "tls".into(),
+                message: "invalid peer certificate: UnknownIssuer".into(),
+                at: OffsetDateTime::now_utc() - Duration::hours(2),
+            }),
+            ..LastResult::default()
+        });
+    });
+    let config = setup.config(&[&db], "");
+    let run = status(&config, &["--json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let entry = database(&run.json(), &db.name).clone();
+    assert_eq!(codes(&entry), [pair("plain_http", "warning")]);
+    assert!(
+        warning(&entry, "plain_http")
+            .contains("plain HTTP because HTTPS failed [tls]: invalid peer certificate"),
+        "{entry}"
+    );
+    assert_eq!(entry["transport"], "http");
+    let human = status(&config, &[]);
+    assert!(human.stdout.contains("via plain HTTP"), "{}", human.stdout);
+}
+
+#[test]
+fn critical_when_expired() {
+    let db = TestDb::copy_of(Fixture::A);
+    set_expiration(&db, -Duration::days(2), "renewal");
+    let setup = Setup::new();
+    setup.record_success(&db, Duration::hours(1));
+    let run = status(&setup.config(&[&db], ""), &["--json"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let json = run.json();
+    assert_eq!(json["status"], "critical");
+    let entry = database(&json, &db.name);
+    assert_eq!(entry["banner"], "This database has expired.");
+    assert_eq!(entry["days_left"], -2);
+    assert_eq!(codes(entry), [pair("expired", "critical")]);
+}
+
+#[test]
+fn shared_uuid_copy_is_critical_and_its_owner_is_warned() {
+    let first = TestDb::copy_of(Fixture::A);
+    let second = TestDb::copy_of(Fixture::A);
+    assert_eq!(uuid_of(&first), uuid_of(&second));
+    // Same create_date (copies of one template): the first name owns the UUID.
+    let (owner, copy) = if first.name < second.name {
+        (&first, &second)
+    } else {
+        (&second, &first)
+    };
+    let setup = Setup::new();
+    setup.record_success(owner, Duration::hours(1));
+    let config = setup.config(&[&first, &second], "");
+
+    let run = status(&config, &["--json"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let json = run.json();
+    let (jo, jc) = (database(&json, &owner.name), database(&json, &copy.name));
+    assert_eq!(jc["status"], "critical");
+    assert_eq!(codes(jc), [pair("shared_uuid_copy", "critical")]);
+    let message = warning(jc, "shared_uuid_copy");
+    assert!(
+        message.contains(&format!(
+            "does not check in: {} checks in for this UUID",
+            owner.name
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "Fix: dbcheckin uuid regenerate --database {}",
+            copy.name
+        )),
+        "{message}"
+    );
+    assert_eq!(jc["uuid_share"]["role"], "copy");
+    assert_eq!(jc["uuid_share"]["owner"], owner.name.as_str());
+    assert_eq!(jc["uuid_share"]["rule"], "oldest");
+    assert_eq!(jc["next_check_in"], Value::Null);
+
+    assert_eq!(jo["status"], "warning");
+    assert_eq!(codes(jo), [pair("shared_uuid_owner", "warning")]);
+    assert!(
+        warning(jo, "shared_uuid_owner").contains(&copy.name),
+        "{jo}"
+    );
+    assert_eq!(jo["uuid_share"]["copies"][0], copy.name.as_str());
+
+    let human = status(&config, &[]);
+    assert!(
+        human.first_line().starts_with(&format!(
+            "DBCHECKIN CRITICAL - {}: shares UUID with {}",
+            copy.name, owner.name
+        )),
+        "{}",
+        human.stdout
+    );
+
+    // Narrowed to the owner, the copy still counts: it is on the cluster.
+    let narrowed = status(&config, &["--json", "--database", &owner.name]);
+    assert_eq!(narrowed.code, 1, "{}", narrowed.stdout);
+    assert_eq!(
+        narrowed.json()["databases"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+#[test]
+fn critical_when_no_success_for_more_than_two_intervals() {
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = Setup::new();
+    setup.record_success(&db, Duration::hours(3));
+    let run = status(
+        &setup.config(&[&db], "[schedule]\ninterval = \"1h\"\n"),
+        &["--json"],
+    );
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let entry = database(&run.json(), &db.name).clone();
+    assert_eq!(codes(&entry), [pair("no_recent_success", "critical")]);
+    let message = warning(&entry, "no_recent_success");
+    assert!(
+        message.contains("no successful check-in for 3h") && message.contains("intervals of 1h"),
+        "{message}"
+    );
+}
+
+#[test]
+fn unknown_when_the_state_file_is_corrupt() {
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = Setup::new();
+    let path = setup.store().file_path(&db.name, &uuid_of(&db));
+    std::fs::write(&path, b"{ this is not JSON").expect("write corrupt file");
+    let run = status(&setup.config(&[&db], ""), &["--json"]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    let json = run.json();
+    assert_eq!(json["status"], "unknown");
+    let entry = database(&json, &db.name);
+    assert_eq!(codes(entry), [pair("state_unreadable", "unknown")]);
+    let message = warning(entry, "state_unreadable");
+    assert!(
+        message.contains(&format!("the state file {} is corrupt", path.display())),
+        "{message}"
+    );
+    assert!(message.contains("set aside as"), "{message}");
+    assert!(!path.exists(), "the corrupt file was not set aside");
+}
+
+#[test]
+fn unknown_when_postgresql_is_unreachable() {
+    let setup = Setup::new();
+    let config = setup.config_with("host=127.0.0.1 port=1 user=postgres", "", "");
+    let human = status(&config, &[]);
+    assert_eq!(human.code, 3, "{}{}", human.stdout, human.stderr);
+    let line = human.first_line();
+    assert!(
+        line.starts_with(
+            "DBCHECKIN UNKNOWN - database postgres: cannot connect to PostgreSQL at 127.0.0.1:1"
+        ),
+        "{line}"
+    );
+    assert!(line.contains("Is PostgreSQL running?"), "{line}");
+
+    let run = status(&config, &["--json"]);
+    assert_eq!(run.code, 3);
+    let json = run.json();
+    assert_eq!(json["status"], "unknown");
+    assert_eq!(json["exit_code"], 3);
+    assert_eq!(json["databases"], Value::Array(Vec::new()));
+    assert!(
+        json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Is PostgreSQL running?")),
+        "{json}"
+    );
+}
+
+#[test]
+fn an_unreadable_database_is_unknown_but_ranks_below_a_warning() {
+    let broken = TestDb::copy_of(Fixture::A);
+    broken.psql("DROP TABLE res_users_log CASCADE");
+    let failing = TestDb::copy_of(Fixture::B);
+    let setup = Setup::new();
+    setup.record_success(&broken, Duration::hours(1));
+    setup.record_success(&failing, Duration::hours(20));
+    setup.record(&failing, |s| s.consecutive_failures = 1);
+    let config = setup.config(&[&broken, &failing], "");
+
+    let run = status(&config, &["--json"]);
+    // WARNING outranks UNKNOWN (monitoring-plugins' max_state_alt).
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let json = run.json();
+    let entry = database(&json, &broken.name);
+    assert_eq!(entry["status"], "unknown");
+    assert_eq!(codes(entry), [pair("database_unreadable", "unknown")]);
+    assert!(
+        warning(entry, "database_unreadable").contains("res_users_log"),
+        "{entry}"
+    );
+    assert_eq!(entry["users"], Value::Null);
+    assert_eq!(database(&json, &failing.name)["status"], "warning");
+
+    let alone = status(&config, &["--database", &broken.name]);
+    assert_eq!(alone.code, 3, "{}", alone.stdout);
+    assert!(
+        alone.first_line().starts_with(&format!(
+            "DBCHECKIN UNKNOWN - {}: database unreadable",
+            broken.name
+        )),
+        "{}",
+        alone.stdout
+    );
+}
+
+#[test]
+fn json_schema_and_the_subscription_code_is_masked() {
+    let db = TestDb::copy_of(Fixture::B);
+    set_expiration(&db, Duration::days(100), "renewal");
+    let setup = Setup::new();
+    setup.record_success(&db, Duration::minutes(30));
+    let config = setup.config(&[&db], "");
+
+    let run = status(&config, &["--json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    run.assert_code_hidden();
+    let json = run.json();
+    let top: Vec<&str> = json
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        top,
+        [
+            "schema_version",
+            "status",
+            "exit_code",
+            "generated_at",
+            "databases"
+        ]
+    );
+    assert_eq!(json["schema_version"], 1);
+    let generated = json["generated_at"].as_str().expect("generated_at");
+    OffsetDateTime::parse(generated, &Rfc3339).expect("RFC 3339 generated_at");
+    let entry = database(&json, &db.name);
+    for key in [
+        "database",
+        "uuid",
+        "status",
+        "users",
+        "subscription_code",
+        "last_attempt",
+        "last_success",
+        "transport",
+        "consecutive_failures",
+        "last_error",
+        "expiration_date",
+        "expiration_reason",
+        "days_left",
+        "banner",
+        "next_check_in",
+        "uuid_share",
+        "warnings",
+    ] {
+        assert!(entry.get(key).is_some(), "{key} missing from {entry}");
+    }
+    assert_eq!(entry["subscription_code"], "M-…0042");
+    assert_eq!(entry["uuid"], uuid_of(&db).as_str());
+    assert_eq!(entry["uuid_share"]["role"], "sole");
+    assert_eq!(entry["expiration_reason"], "renewal");
+    assert_eq!(entry["last_error"], Value::Null);
+    let users = entry["users"].as_object().expect("users object");
+    for key in ["users", "active_users", "share_users", "active_share_users"] {
+        assert!(users[key].is_i64(), "{key}: {entry}");
+    }
+    for key in ["last_attempt", "last_success", "next_check_in"] {
+        let text = entry[key].as_str().unwrap_or_default();
+        OffsetDateTime::parse(text, &Rfc3339)
+            .unwrap_or_else(|e| panic!("{key} = {text:?} is not RFC 3339: {e}"));
+    }
+
+    let human = status(&config, &[]);
+    assert_eq!(human.code, 0);
+    human.assert_code_hidden();
+    assert!(
+        human.stdout.contains("subscription code:    M-…0042\n"),
+        "{}",
+        human.stdout
+    );
+}
+
+#[test]
+fn without_a_state_directory_nothing_is_scheduled_and_none_is_created() {
+    let db = TestDb::copy_of(Fixture::B);
+    let setup = Setup::new();
+    let config = setup.config(&[&db], "");
+    let run = status(&config, &[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("next check-in:        not scheduled (the daemon has not run)\n"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.first_line(),
+        format!("DBCHECKIN WARNING - {}: never checked in", db.name)
+    );
+    run.assert_code_hidden();
+    assert!(
+        !setup.state_dir().exists(),
+        "status created the state directory"
+    );
+    let entry = database(&status(&config, &["--json"]).json(), &db.name).clone();
+    assert_eq!(codes(&entry), [pair("never_checked_in", "warning")]);
+    assert!(
+        warning(&entry, "never_checked_in").contains(&setup.state_dir().display().to_string()),
+        "{entry}"
+    );
+}
+
+#[test]
+fn an_unreadable_state_directory_is_unknown_for_every_database() {
+    let a = TestDb::copy_of(Fixture::A);
+    let b = TestDb::copy_of(Fixture::B);
+    let setup = Setup::new();
+    setup.record_success(&a, Duration::hours(1));
+    setup.record_success(&b, Duration::hours(1));
+    let config = setup.config(&[&a, &b], "");
+    let state_dir = setup.state_dir();
+    // The state directory stays 0750 (owner and group only). As root, the
+    // binary runs as nobody, outside the group; otherwise the directory is
+    // closed to its owner, this user.
+    let as_root = std::fs::metadata(setup.dir.path()).expect("stat").uid() == 0;
+    let mut command = if as_root {
+        for (path, mode) in [(setup.dir.path(), 0o755), (config.as_path(), 0o644)] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+        let mut command = Command::new("setpriv");
+        command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        command.arg(env!("CARGO_BIN_EXE_dbcheckin"));
+        command
+    } else {
+        std::fs::set_permissions(&state_dir, std::fs::Permissions::from_mode(0o000))
+            .expect("chmod");
+        Command::new(env!("CARGO_BIN_EXE_dbcheckin"))
+    };
+    command
+        .arg("--config")
+        .arg(&config)
+        .args(["status", "--json"]);
+    let run = run(command);
+    std::fs::set_permissions(&state_dir, std::fs::Permissions::from_mode(0o750))
+        .expect("restore permissions");
+
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    let json = run.json();
+    for db in [&a, &b] {
+        let entry = database(&json, &db.name);
+        assert_eq!(entry["status"], "unknown", "{entry}");
+        assert_eq!(codes(entry), [pair("state_unreadable", "unknown")]);
+        let message = warning(entry, "state_unreadable");
+        assert!(
+            message.contains(&format!(
+                "cannot read the state directory {}",
+                state_dir.display()
+            )),
+            "{message}"
+        );
+        assert!(
+            message.contains("run dbcheckin status as root or as a member of the dbcheckin group"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_neutralized_copy_is_ok_with_a_note() {
+    let db = TestDb::copy_of(Fixture::A);
+    set_param(&db, "database.is_neutralized", "True");
+    set_expiration(&db, -Duration::days(5), "trial");
+    let setup = Setup::new();
+    let config = setup.config(&[&db], "");
+    let run = status(&config, &["--json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let entry = database(&run.json(), &db.name).clone();
+    assert_eq!(entry["neutralized"], true);
+    assert_eq!(codes(&entry), [pair("neutralized", "ok")]);
+    assert_eq!(entry["banner"], "This database has expired.");
+    let human = status(&config, &[]);
+    assert!(
+        human.stdout.contains("never (neutralized copy)"),
+        "{}",
+        human.stdout
+    );
+}
+
+#[test]
+fn an_unparseable_expiration_date_is_a_warning_naming_the_value() {
+    let db = TestDb::copy_of(Fixture::A);
+    set_param(&db, "database.expiration_date", "next tuesday");
+    let setup = Setup::new();
+    setup.record_success(&db, Duration::hours(1));
+    let run = status(&setup.config(&[&db], ""), &["--json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let entry = database(&run.json(), &db.name).clone();
+    assert_eq!(codes(&entry), [pair("expiration_date_invalid", "warning")]);
+    assert!(
+        warning(&entry, "expiration_date_invalid").contains("\"next tuesday\""),
+        "{entry}"
+    );
+    assert_eq!(entry["expiration_date"], "next tuesday");
+    assert_eq!(entry["days_left"], Value::Null);
+}
