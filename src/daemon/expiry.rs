@@ -4,19 +4,17 @@
 
 use futures_util::StreamExt;
 use futures_util::stream;
-use time::macros::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::OffsetDateTime;
 
 use crate::apply;
 use crate::discover::Database;
 use crate::pg;
 use crate::schedule::DbKey;
+use crate::status;
 
-/// Warn this many days ahead, as Odoo's own banner does.
-pub const WARN_DAYS: i64 = 30;
-
-/// Reads every database's expiration, logs a warning for those expiring within
-/// [`WARN_DAYS`] and an error for those expired; returns the dates for metrics.
+/// Reads every database's expiration, logs a warning with Odoo's banner for
+/// those expiring within 30 days and an error for those expired; returns the
+/// dates for metrics.
 pub async fn check_all(
     connection: tokio_postgres::Config,
     databases: Vec<Database>,
@@ -59,7 +57,7 @@ async fn read(
         }
     };
     let text = expiration.date?;
-    match parse_odoo_datetime(&text) {
+    match status::parse_expiration(&text) {
         Some(date) => Some((date, expiration.reason)),
         None => {
             tracing::warn!(database = %db.name, "database.expiration_date holds {text:?}, which is not a date Odoo writes (YYYY-MM-DD HH:MM:SS)");
@@ -69,29 +67,14 @@ async fn read(
 }
 
 fn log_notice(db: &Database, date: OffsetDateTime, reason: Option<&str>, now: OffsetDateTime) {
-    let days = (date - now).whole_days();
-    if date <= now {
-        tracing::error!(database = %db.name, uuid = %db.uuid, kind = "expired", "This database has expired. (expiration date {date}, reason {})", reason.unwrap_or("none"));
-    } else if days <= WARN_DAYS {
-        let upsell = if reason == Some("upsell") {
-            ", you have more users than your subscription allows"
-        } else {
-            ""
-        };
-        tracing::warn!(database = %db.name, uuid = %db.uuid, kind = "expires_soon", "This database will expire in {days} days{upsell}.");
+    let days = status::days_left(date, now);
+    let Some(banner) = status::banner(days, reason) else {
+        return;
+    };
+    let reason = reason.unwrap_or("none");
+    if days <= 0 {
+        tracing::error!(database = %db.name, uuid = %db.uuid, kind = "expired", "{banner} (expiration date {date}, reason {reason})");
+    } else {
+        tracing::warn!(database = %db.name, uuid = %db.uuid, kind = "expires_soon", "{banner} (expiration date {date}, reason {reason})");
     }
-}
-
-/// `database.expiration_date` as Odoo writes it (`2027-01-15 00:00:00`, UTC);
-/// a bare date is accepted too.
-pub fn parse_odoo_datetime(text: &str) -> Option<OffsetDateTime> {
-    let text = text.trim();
-    let full = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    PrimitiveDateTime::parse(text, full)
-        .or_else(|_| {
-            time::Date::parse(text, format_description!("[year]-[month]-[day]"))
-                .map(|d| d.midnight())
-        })
-        .ok()
-        .map(PrimitiveDateTime::assume_utc)
 }

@@ -38,6 +38,7 @@ use crate::metrics::{self, CheckinResult, DbGauges, Metrics};
 use crate::record::{self, Attempt};
 use crate::schedule::{Clock, DbKey, History, Timetable};
 use crate::state::{DbState, StateStore};
+use crate::status::{parse_expiration, relative_text};
 
 /// How long a stop waits for check-ins in flight before giving up on them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
@@ -322,7 +323,7 @@ impl Scheduler {
         }
         for key in &change.added {
             let due = self.timetable.get(key).map(|s| s.due());
-            tracing::info!(database = %key.name, uuid = %key.uuid, "database scheduled; next check-in {}", due.map_or_else(|| "?".into(), |d| describe_at(d, now)));
+            tracing::info!(database = %key.name, uuid = %key.uuid, "database scheduled; next check-in {}", due.map_or_else(|| "?".into(), |d| relative_text(d, now)));
             self.spawn_write_next_due(key.clone(), due);
             if let Ok(Some(state)) = self.store.load(&key.name, &key.uuid) {
                 self.metrics
@@ -442,7 +443,7 @@ impl Scheduler {
                     gauges.users = Some(users);
                 }
                 if let Some(date) = outcome.expiration_date.as_deref() {
-                    gauges.expiration = expiry::parse_odoo_datetime(date);
+                    gauges.expiration = parse_expiration(date);
                 }
             });
         for waiter in self.waiters.remove(&key).unwrap_or_default() {
@@ -583,7 +584,7 @@ impl Scheduler {
             .min()
             .map_or_else(
                 || "no check-in scheduled".into(),
-                |(due, key)| format!("next check-in {} {}", key.name, describe_at(due, now)),
+                |(due, key)| format!("next check-in {} {}", key.name, relative_text(due, now)),
             );
         let failed: Vec<&str> = self
             .last_ok
@@ -667,7 +668,7 @@ fn gauges_from_state(gauges: &mut DbGauges, state: &DbState) {
         .as_ref()
         .and_then(|r| r.expiration_date.as_deref());
     if let Some(date) = recorded_expiration {
-        gauges.expiration = expiry::parse_odoo_datetime(date);
+        gauges.expiration = parse_expiration(date);
     }
 }
 
@@ -686,7 +687,7 @@ fn load_history(store: &StateStore, key: &DbKey) -> Option<History> {
 }
 
 fn log_outcome(outcome: &Outcome, next_due: Option<OffsetDateTime>, now: OffsetDateTime) {
-    let next = next_due.map_or_else(|| "not scheduled".into(), |d| describe_at(d, now));
+    let next = next_due.map_or_else(|| "not scheduled".into(), |d| relative_text(d, now));
     let database = outcome.database.as_str();
     let uuid = outcome.uuid.as_deref().unwrap_or("");
     match &outcome.error {
@@ -697,35 +698,6 @@ fn log_outcome(outcome: &Outcome, next_due: Option<OffsetDateTime>, now: OffsetD
             tracing::warn!(database, uuid, kind = %error.kind, "check-in failed: {}; retry {next}; run `dbcheckin diagnose` for the network", error.message)
         }
     }
-}
-
-/// `in 6d 23h` / `now` / `3m ago`, two units at most.
-pub fn describe_at(at: OffsetDateTime, now: OffsetDateTime) -> String {
-    let seconds = (at - now).whole_seconds();
-    if seconds.abs() < 1 {
-        return "now".into();
-    }
-    let span = approximate(Duration::from_secs(seconds.unsigned_abs()));
-    if seconds > 0 {
-        format!("in {span}")
-    } else {
-        format!("{span} ago")
-    }
-}
-
-fn approximate(duration: Duration) -> String {
-    let units = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
-    let mut rest = duration.as_secs();
-    let mut parts = Vec::new();
-    for (name, size) in units {
-        if rest >= size && parts.len() < 2 {
-            parts.push(format!("{}{name}", rest / size));
-            rest %= size;
-        } else if !parts.is_empty() {
-            break;
-        }
-    }
-    parts.join(" ")
 }
 
 fn describe_sources(sources: &[PathBuf]) -> String {
@@ -749,29 +721,4 @@ fn plus(at: OffsetDateTime, duration: Duration) -> OffsetDateTime {
 fn naive(at: OffsetDateTime) -> PrimitiveDateTime {
     let at = at.replace_nanosecond(0).unwrap_or(at);
     PrimitiveDateTime::new(at.date(), at.time())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use time::macros::datetime;
-
-    #[test]
-    fn relative_times_use_two_units() {
-        let now = datetime!(2026-11-21 12:00 UTC);
-        assert_eq!(
-            describe_at(datetime!(2026-11-28 11:00 UTC), now),
-            "in 6d 23h"
-        );
-        assert_eq!(describe_at(datetime!(2026-11-21 11:57 UTC), now), "3m ago");
-        assert_eq!(describe_at(now, now), "now");
-        assert_eq!(
-            describe_at(datetime!(2026-11-21 12:00:42 UTC), now),
-            "in 42s"
-        );
-        assert_eq!(
-            describe_at(datetime!(2026-11-22 12:00:05 UTC), now),
-            "in 1d"
-        );
-    }
 }
