@@ -83,7 +83,14 @@ enum Event {
         databases: Vec<String>,
         reply: oneshot::Sender<Result<Vec<Pending>, String>>,
     },
-    /// A check-in ended (the state is not written yet).
+    /// The daily expiration check read these dates.
+    Expirations(Vec<(DbKey, Option<OffsetDateTime>)>),
+    Done(Done),
+}
+
+/// The end of a check-in, in two steps; both are handled even while stopping.
+enum Done {
+    /// The check-in ended (the state is not written yet).
     Finished {
         key: DbKey,
         started: OffsetDateTime,
@@ -95,8 +102,6 @@ enum Event {
         outcome: Box<Outcome>,
         state: Option<Box<DbState>>,
     },
-    /// The daily expiration check read these dates.
-    Expirations(Vec<(DbKey, Option<OffsetDateTime>)>),
 }
 
 /// One database's answer to a `check-now`: known at once (skipped), or when its
@@ -266,16 +271,7 @@ impl Scheduler {
                 let answer = self.check_now(&databases).await;
                 let _ = reply.send(answer);
             }
-            Event::Finished {
-                key,
-                started,
-                outcome,
-            } => self.finished(key, started, outcome),
-            Event::Recorded {
-                key,
-                outcome,
-                state,
-            } => self.recorded(key, outcome, state),
+            Event::Done(done) => self.done(done),
             Event::Expirations(dates) => {
                 for (key, expiration) in dates {
                     self.metrics
@@ -367,11 +363,11 @@ impl Scheduler {
                 };
                 let started = OffsetDateTime::now_utc();
                 let outcome = checkin.run(&db, naive(started)).await;
-                let event = Event::Finished {
+                let event = Event::Done(Done::Finished {
                     key,
                     started,
                     outcome: Box::new(outcome),
-                };
+                });
                 let _ = events.send(event).await;
             }
             .instrument(span),
@@ -424,11 +420,11 @@ impl Scheduler {
                 }
             };
             let _ = events
-                .send(Event::Recorded {
+                .send(Event::Done(Done::Recorded {
                     key,
                     outcome,
                     state,
-                })
+                }))
                 .await;
         });
     }
@@ -636,18 +632,23 @@ impl Scheduler {
     }
 
     fn handle_while_stopping(&mut self, event: Event) {
-        match event {
-            Event::Finished {
+        if let Event::Done(done) = event {
+            self.done(done);
+        }
+    }
+
+    fn done(&mut self, done: Done) {
+        match done {
+            Done::Finished {
                 key,
                 started,
                 outcome,
             } => self.finished(key, started, outcome),
-            Event::Recorded {
+            Done::Recorded {
                 key,
                 outcome,
                 state,
             } => self.recorded(key, outcome, state),
-            Event::Ping { .. } | Event::CheckNow { .. } | Event::Expirations(_) => {}
         }
     }
 }
