@@ -676,6 +676,7 @@ fn check_now_goes_through_the_daemon_and_matches_direct() {
     assert_eq!(server.requests().len(), 4);
     let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
     assert_eq!(keys(&through.json()), keys(&direct.json()));
+    assert_eq!(direct.results().len(), results.len(), "{direct:?}");
     for (daemon_result, direct_result) in results.iter().zip(direct.results()) {
         assert_eq!(keys(daemon_result), keys(&direct_result));
         for field in ["database", "uuid", "ok", "transport", "url", "http_status"] {
