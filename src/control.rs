@@ -116,14 +116,22 @@ async fn exchange(path: &Path, request: &Request) -> Result<Reply, ClientError> 
     let (read, mut write) = stream.into_split();
     let mut line = serde_json::to_string(request).map_err(|e| protocol(e.to_string()))?;
     line.push('\n');
-    write
-        .write_all(line.as_bytes())
-        .await
-        .map_err(|e| protocol(format!("cannot send the request: {e}")))?;
-    let reply = read_line(&mut BufReader::new(read), MAX_REPLY_BYTES)
-        .await
-        .map_err(|e| protocol(format!("cannot read the reply: {e}")))?
-        .ok_or_else(|| protocol("the daemon closed the connection without a reply".into()))?;
+    // A daemon that refuses this peer replies at once and closes, possibly
+    // before the request is written (EPIPE): its reply is still there to read.
+    let sent = write.write_all(line.as_bytes()).await;
+    let reply = match (
+        sent,
+        read_line(&mut BufReader::new(read), MAX_REPLY_BYTES).await,
+    ) {
+        (_, Ok(Some(reply))) => reply,
+        (Err(e), _) => return Err(protocol(format!("cannot send the request: {e}"))),
+        (Ok(()), Err(e)) => return Err(protocol(format!("cannot read the reply: {e}"))),
+        (Ok(()), Ok(None)) => {
+            return Err(protocol(
+                "the daemon closed the connection without a reply".into(),
+            ));
+        }
+    };
     serde_json::from_str(&reply).map_err(|e| protocol(format!("unreadable reply: {e}")))
 }
 

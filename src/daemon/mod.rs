@@ -617,7 +617,19 @@ impl Scheduler {
         tokio::pin!(grace);
         loop {
             tokio::select! {
-                _ = self.tracker.wait() => break,
+                _ = self.tracker.wait() => {
+                    // The tasks ended, but their last events may still be queued,
+                    // and handling a `Finished` spawns its state write: drain, and
+                    // wait again if that may have started something.
+                    let mut handled = false;
+                    while let Ok(event) = inbox.try_recv() {
+                        self.handle_while_stopping(event);
+                        handled = true;
+                    }
+                    if !handled {
+                        break;
+                    }
+                }
                 _ = &mut grace => {
                     tracing::warn!("stopping without waiting any longer: a check-in cut now leaves its database unchanged (its transaction rolls back)");
                     break;
