@@ -330,7 +330,7 @@ async fn check_now_through_daemon(
             );
             Ok(None)
         }
-        Err(ClientError::Refused(message)) => Err(Failure::new(Kind::Database, message)),
+        Err(e @ ClientError::Refused(_)) => Err(Failure::new(Kind::Database, e.to_string())),
         Err(e) => Err(Failure::new(Kind::Permission, e.to_string())),
     }
 }
