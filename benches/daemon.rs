@@ -59,8 +59,10 @@ fn main() {
     std::thread::sleep(IDLE_WINDOW);
     let after = switches(daemon.pid());
     println!(
-        "idle RSS with {FLEET} databases: {rss} KiB ({:.1} MB)",
-        rss as f64 / 1024.0
+        "idle RSS with {FLEET} databases: {rss} KiB ({:.1} MB; anonymous {} KiB, file-backed {} KiB)",
+        rss as f64 / 1024.0,
+        status_kib(daemon.pid(), "RssAnon:"),
+        status_kib(daemon.pid(), "RssFile:"),
     );
     println!(
         "idle wake-ups over {} s: {} context switches ({} threads)",
@@ -179,12 +181,16 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
 }
 
 fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// Context switches (voluntary + involuntary) of each thread, by thread id.

@@ -15,6 +15,7 @@
 //! transaction.
 
 mod expiry;
+mod memory;
 mod notify;
 mod server;
 
@@ -56,8 +57,9 @@ pub enum DaemonError {
     #[error("{0}")]
     CheckIn(crate::failure::Failure),
     #[error(
-        "cannot listen on the control socket {}: {source}; fix: check that its directory exists and is writable by this user, or set [daemon] control_socket",
-        path.display()
+        "cannot listen on the control socket {}: {source}{}",
+        path.display(),
+        socket_fix(source)
     )]
     Control {
         path: PathBuf,
@@ -72,6 +74,16 @@ pub enum DaemonError {
     },
     #[error("cannot install the signal handlers: {0}")]
     Signals(std::io::Error),
+}
+
+/// The fix for a socket that cannot be bound, unless the error already says it.
+fn socket_fix(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => "",
+        _ => {
+            "; fix: check that its directory exists and is writable by this user, or set [daemon] control_socket"
+        }
+    }
 }
 
 /// What tasks tell the scheduler.
@@ -446,6 +458,9 @@ impl Scheduler {
             let _ = waiter.send(outcome.clone());
         }
         notify::status(&self.summary());
+        if self.timetable.iter().all(|(_, s)| s.deadline().is_some()) {
+            memory::release_free_memory();
+        }
     }
 
     /// `check-now`: rediscover, then start (or join) a check-in of each selected
