@@ -8,8 +8,13 @@
 //! Run: `cargo run --example demo` (PostgreSQL at `PGHOST`/`PGPORT`/`PGUSER`,
 //! default 127.0.0.1:5432 as `postgres`).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+/// The test support the demo needs (not `cli`, which exists for integration tests only).
+#[path = "../tests/common"]
+#[allow(dead_code)]
+mod common {
+    pub mod db;
+    pub mod validation_server;
+}
 
 use std::path::Path;
 

@@ -4,10 +4,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::cli::{self, Run, run};
 use common::db::{Fixture, TestDb, connection_string, fixtures_dir};
 use common::proxy::{ProxyMode, TestProxy};
 use common::validation_server::{Behaviour, CertKind, ServerOptions, Transport, ValidationServer};
@@ -47,62 +47,22 @@ fn setup(server: &ValidationServer, databases: &[&str], fallback: bool, extra: &
     Setup { _dir: dir, config }
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+/// The single result of a one-database run.
+fn single_result(run: &Run) -> Value {
+    let results = run.results();
+    assert_eq!(results.len(), 1, "{}", run.stdout);
+    results[0].clone()
 }
 
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}): {}\nstderr: {}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-
-    /// The single result of a one-database run.
-    fn result(&self) -> Value {
-        let json = self.json();
-        let results = json["results"].as_array().expect("results array");
-        assert_eq!(results.len(), 1, "{json}");
-        results[0].clone()
-    }
-}
-
-fn dbcheckin(config: &PathBuf, args: &[&str]) -> Run {
+fn dbcheckin(config: &Path, args: &[&str]) -> Run {
     dbcheckin_with_env(config, args, &[])
 }
 
-/// Runs the binary with a clean proxy environment plus `env`.
-fn dbcheckin_with_env(config: &PathBuf, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dbcheckin"));
-    command
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("RUST_LOG");
-    for var in [
-        "HTTPS_PROXY",
-        "HTTP_PROXY",
-        "ALL_PROXY",
-        "NO_PROXY",
-        "https_proxy",
-        "http_proxy",
-        "all_proxy",
-        "no_proxy",
-    ] {
-        command.env_remove(var);
-    }
+/// Runs the binary with a clean environment plus `env`.
+fn dbcheckin_with_env(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = cli::with_config(config, args);
     command.envs(env.iter().copied());
-    let output = command.output().expect("run dbcheckin");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    run(command)
 }
 
 fn check_now_json(setup: &Setup) -> Run {
@@ -176,7 +136,7 @@ fn play_scenario(server: &ValidationServer, db: &TestDb, setup: &Setup, scenario
 
     let run = check_now_json(setup);
     assert_eq!(run.code, 0, "{scenario}: {}\n{}", run.stdout, run.stderr);
-    let result = run.result();
+    let result = single_result(&run);
     assert_eq!(result["ok"], true, "{result}");
     assert_eq!(result["transport"], "https", "{result}");
     assert_eq!(result["http_status"], 200, "{result}");
@@ -363,7 +323,7 @@ fn assert_fault(
     let before = db.params_snapshot();
     let run = check_now_json(&setup);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    let result = run.result();
+    let result = single_result(&run);
     assert_eq!(result["ok"], false, "{result}");
     assert_eq!(result["error"]["kind"], kind, "{result}");
     let message = result["error"]["message"].as_str().unwrap_or_default();
@@ -391,7 +351,7 @@ fn http_500_is_http_status_and_never_falls_back() {
     let before = db.params_snapshot();
     let run = check_now_json(&setup);
     assert_eq!(run.code, 1);
-    let result = run.result();
+    let result = single_result(&run);
     assert_eq!(result["error"]["kind"], "http_status", "{result}");
     assert_eq!(result["http_status"], 500, "{result}");
     assert!(
@@ -533,7 +493,7 @@ fn closed_https_port_falls_back_to_plain_http_and_says_so() {
     let setup = setup(&server, &[&db.name], true, "");
     let run = check_now_json(&setup);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let result = run.result();
+    let result = single_result(&run);
     assert_eq!(result["transport"], "http", "{result}");
     assert_eq!(result["url"], server.http_url());
     assert_eq!(result["fallback_reason"]["kind"], "refused", "{result}");
@@ -567,7 +527,7 @@ fn tls_failure_falls_back_to_plain_http() {
     let setup = setup(&server, &[&db.name], true, "");
     let run = check_now_json(&setup);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let result = run.result();
+    let result = single_result(&run);
     assert_eq!(result["transport"], "http");
     assert_eq!(result["fallback_reason"]["kind"], "tls", "{result}");
 }
@@ -582,7 +542,7 @@ fn neutralized_copy_is_never_sent() {
     let setup = setup(&server, &[&db.name], true, "");
     let run = check_now_json(&setup);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let result = run.result();
+    let result = single_result(&run);
     assert_eq!(result["skipped"], "neutralized");
     assert!(
         server.requests().is_empty(),
@@ -656,7 +616,7 @@ fn configured_proxy_carries_the_https_check_in() {
     );
     let run = check_now_json(&setup);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(run.result()["transport"], "https");
+    assert_eq!(single_result(&run)["transport"], "https");
     assert_eq!(
         proxy.requests(),
         vec![format!(
@@ -705,7 +665,7 @@ fn assert_proxy_failure(mode: ProxyMode, needle: &str) {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(server.requests().is_empty());
     assert_eq!(db.params_snapshot(), before);
-    let error = &run.result()["error"];
+    let error = &single_result(&run)["error"];
     assert_eq!(error["kind"], "proxy", "{error}");
     assert!(
         error["message"]
@@ -742,7 +702,7 @@ fn unreachable_proxy_is_blamed_not_the_server() {
     );
     let run = check_now_json(&setup);
     assert_eq!(run.code, 1);
-    let result = run.result();
+    let result = single_result(&run);
     assert_eq!(result["error"]["kind"], "proxy", "{result}");
     assert!(
         result["error"]["message"]

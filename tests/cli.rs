@@ -6,26 +6,11 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use common::cli::{self, Run, run};
 use common::db::{Fixture, TestDb, connection_string, pg_host, pg_port, psql};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn dbcheckin(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_dbcheckin"))
-        .args(args)
-        .env_remove("DBCHECKIN_CONFIG")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run dbcheckin");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    run(cli::command(args))
 }
 
 /// Writes `text` as the configuration, with the daemon's paths inside `dir` so

@@ -21,13 +21,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::cli::{BIN, Run, with_config as cli};
 use common::db::{Fixture, TestDb, connection_string, fixtures_dir};
 use common::validation_server::{Behaviour, RecordedRequest, ServerOptions, ValidationServer};
 use dbcheckin::state::{DbState, StateStore};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dbcheckin");
 /// Bound of every wait for something the daemon or the server does.
 const WAIT: Duration = Duration::from_secs(15);
 /// Bound of one CLI run (a check-in is bounded by the configured timeouts).
@@ -41,22 +41,6 @@ const POLL: Duration = Duration::from_millis(50);
 const SHUTDOWN_GRACE: Duration = dbcheckin::daemon::SHUTDOWN_GRACE;
 /// The expiration date the A1 reply sets.
 const A1_EXPIRATION: &str = "2027-01-15 00:00:00";
-
-/// Variables that would change what the binary does, removed from its environment.
-const INHERITED: [&str; 12] = [
-    "HTTPS_PROXY",
-    "HTTP_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "https_proxy",
-    "http_proxy",
-    "all_proxy",
-    "no_proxy",
-    "RUST_LOG",
-    "NOTIFY_SOCKET",
-    "JOURNAL_STREAM",
-    "DBCHECKIN_CONFIG",
-];
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: replies, database rows
@@ -286,45 +270,6 @@ impl Log {
     fn settled(&self) -> String {
         self.wait_until(Duration::from_secs(2), |_, ended| ended);
         self.text()
-    }
-}
-
-fn clean_env(command: &mut Command) {
-    for var in INHERITED {
-        command.env_remove(var);
-    }
-}
-
-/// `dbcheckin --config CONFIG ARGS…` with a clean environment.
-fn cli(config: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command.arg("--config").arg(config).args(args);
-    clean_env(&mut command);
-    command
-}
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}): {}\nstderr: {}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-
-    fn results(&self) -> Vec<Value> {
-        self.json()["results"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no results array: {}", self.stdout))
-            .clone()
     }
 }
 

@@ -11,6 +11,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::cli::{self, Run, run};
 use common::db::{Fixture, TestDb, connection_string};
 use dbcheckin::state::{DbState, ErrorRecord, LastResult, StateStore};
 use serde_json::Value;
@@ -21,48 +22,22 @@ use time::{Duration, OffsetDateTime};
 /// The subscription code of fixture B: must never be printed in full.
 const FULL_CODE: &str = "M-FIXTURE-B-0000000042";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+fn first_line(run: &Run) -> &str {
+    run.stdout.lines().next().unwrap_or_default()
 }
 
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
-    }
-
-    fn first_line(&self) -> &str {
-        self.stdout.lines().next().unwrap_or_default()
-    }
-
-    fn assert_code_hidden(&self) {
-        assert!(
-            !self.stdout.contains(FULL_CODE) && !self.stderr.contains(FULL_CODE),
-            "the full subscription code was printed:\n{}\n{}",
-            self.stdout,
-            self.stderr
-        );
-    }
-}
-
-fn run(mut command: Command) -> Run {
-    let output = command
-        .env_remove("DBCHECKIN_CONFIG")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run dbcheckin");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+fn assert_code_hidden(run: &Run) {
+    assert!(
+        !run.stdout.contains(FULL_CODE) && !run.stderr.contains(FULL_CODE),
+        "the full subscription code was printed:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
 }
 
 fn status(config: &Path, args: &[&str]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dbcheckin"));
-    command.arg("--config").arg(config).arg("status").args(args);
+    let mut command = cli::with_config(config, &["status"]);
+    command.args(args);
     run(command)
 }
 
@@ -203,7 +178,7 @@ fn ok_when_recently_checked_in_and_far_from_expiring_and_nothing_is_written() {
     let human = status(&config, &[]);
     assert_eq!(human.code, 0, "{}{}", human.stdout, human.stderr);
     assert_eq!(
-        human.first_line(),
+        first_line(&human),
         "DBCHECKIN OK - 1 database, no problem found"
     );
     assert!(human.stdout.contains("via HTTPS"), "{}", human.stdout);
@@ -257,7 +232,7 @@ fn warning_with_odoos_exact_banner_ten_days_before_expiry() {
     let human = status(&config, &[]);
     assert_eq!(human.code, 1);
     assert_eq!(
-        human.first_line(),
+        first_line(&human),
         format!(
             "DBCHECKIN WARNING - {}: expires in 10 days; {}: expires in 10 days",
             a.name, b.name
@@ -270,7 +245,7 @@ fn warning_with_odoos_exact_banner_ten_days_before_expiry() {
         "{}",
         human.stdout
     );
-    human.assert_code_hidden();
+    assert_code_hidden(&human);
 }
 
 #[test]
@@ -401,7 +376,7 @@ fn shared_uuid_copy_is_critical_and_its_owner_is_warned() {
 
     let human = status(&config, &[]);
     assert!(
-        human.first_line().starts_with(&format!(
+        first_line(&human).starts_with(&format!(
             "DBCHECKIN CRITICAL - {}: shares UUID with {}",
             copy.name, owner.name
         )),
@@ -464,7 +439,7 @@ fn unknown_when_postgresql_is_unreachable() {
     let config = setup.config_with("host=127.0.0.1 port=1 user=postgres", "", "");
     let human = status(&config, &[]);
     assert_eq!(human.code, 3, "{}{}", human.stdout, human.stderr);
-    let line = human.first_line();
+    let line = first_line(&human);
     assert!(
         line.starts_with(
             "DBCHECKIN UNKNOWN - database postgres: cannot connect to PostgreSQL at 127.0.0.1:1"
@@ -515,7 +490,7 @@ fn an_unreadable_database_is_unknown_but_ranks_below_a_warning() {
     let alone = status(&config, &["--database", &broken.name]);
     assert_eq!(alone.code, 3, "{}", alone.stdout);
     assert!(
-        alone.first_line().starts_with(&format!(
+        first_line(&alone).starts_with(&format!(
             "DBCHECKIN UNKNOWN - {}: database unreadable",
             broken.name
         )),
@@ -534,7 +509,7 @@ fn json_schema_and_the_subscription_code_is_masked() {
 
     let run = status(&config, &["--json"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    run.assert_code_hidden();
+    assert_code_hidden(&run);
     let json = run.json();
     let top: Vec<&str> = json
         .as_object()
@@ -594,7 +569,7 @@ fn json_schema_and_the_subscription_code_is_masked() {
 
     let human = status(&config, &[]);
     assert_eq!(human.code, 0);
-    human.assert_code_hidden();
+    assert_code_hidden(&human);
     assert!(
         human.stdout.contains("subscription code:    M-…0042\n"),
         "{}",
@@ -616,10 +591,10 @@ fn without_a_state_directory_nothing_is_scheduled_and_none_is_created() {
         run.stdout
     );
     assert_eq!(
-        run.first_line(),
+        first_line(&run),
         format!("DBCHECKIN WARNING - {}: never checked in", db.name)
     );
-    run.assert_code_hidden();
+    assert_code_hidden(&run);
     assert!(
         !setup.state_dir().exists(),
         "status created the state directory"
