@@ -300,9 +300,19 @@ fn decode(bytes: &[u8], charset: Option<&str>, url: &Url) -> Result<String, Fail
     }
 }
 
-/// Roots: the system store plus `ca_file`. The system store may legitimately be
-/// empty (minimal containers) when `ca_file` provides the chain.
 fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, Failure> {
+    let roots = root_store(ca_file)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|e| Failure::new(Kind::Config, format!("cannot set up TLS: {e}")))
+}
+
+/// Roots: the system store plus `ca_file`. The system store may legitimately be
+/// empty (minimal containers) when `ca_file` provides the chain. Shared with
+/// `diagnose`, whose TLS probe must trust exactly what check-ins trust.
+pub(crate) fn root_store(ca_file: Option<&Path>) -> Result<RootCertStore, Failure> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for error in &native.errors {
@@ -329,11 +339,7 @@ fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, Failure> {
             "no trusted root certificates: install the ca-certificates package or set [server] ca_file",
         ));
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
-        .map_err(|e| Failure::new(Kind::Config, format!("cannot set up TLS: {e}")))
+    Ok(roots)
 }
 
 fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, Failure> {
@@ -464,7 +470,7 @@ fn proxy_failure(text: &str, unreachable: bool, proxy: &Url, target: &str) -> Op
 }
 
 /// A proxy URL for messages: the password, if any, never appears.
-fn redact_url(url: &Url) -> String {
+pub(crate) fn redact_url(url: &Url) -> String {
     let mut shown = url.clone();
     if shown.password().is_some() {
         let _ = shown.set_password(Some("***"));
