@@ -326,7 +326,7 @@ pub fn clock_skew(response: &Response, host: &str, now: OffsetDateTime) -> Optio
     if skew.abs() <= MAX_SKEW {
         return None;
     }
-    let minutes = skew.whole_minutes().unsigned_abs();
+    let minutes = (skew.whole_seconds().unsigned_abs() + 30) / 60;
     let amount = format!("{} h {:02} min", minutes / 60, minutes % 60);
     let direction = if skew.is_positive() {
         "behind"

@@ -16,7 +16,12 @@ use super::finding::{Code, seconds};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TcpFailure {
     Refused,
-    TimedOut(Duration),
+    /// No answer in time; `unresolved` when the request never left this host
+    /// because the next hop does not answer ARP / neighbour discovery.
+    TimedOut {
+        after: Duration,
+        unresolved: bool,
+    },
     Unreachable(String),
     BlockedLocally(String),
     Other(String),
@@ -26,7 +31,7 @@ impl TcpFailure {
     pub fn code(&self) -> Code {
         match self {
             TcpFailure::Refused => Code::TcpRefused,
-            TcpFailure::TimedOut(_) => Code::TcpTimeout,
+            TcpFailure::TimedOut { .. } => Code::TcpTimeout,
             TcpFailure::Unreachable(_) | TcpFailure::Other(_) => Code::TcpUnreachable,
             TcpFailure::BlockedLocally(_) => Code::TcpBlockedLocally,
         }
@@ -36,7 +41,7 @@ impl TcpFailure {
     pub fn outcome(&self) -> &'static str {
         match self {
             TcpFailure::Refused => "refused",
-            TcpFailure::TimedOut(_) => "timeout",
+            TcpFailure::TimedOut { .. } => "timeout",
             TcpFailure::Unreachable(_) => "unreachable",
             TcpFailure::BlockedLocally(_) => "blocked_locally",
             TcpFailure::Other(_) => "failed",
@@ -47,8 +52,18 @@ impl TcpFailure {
     pub fn explain(&self) -> String {
         match self {
             TcpFailure::Refused => "was refused: the connection attempt was answered with a reset (or ICMP port unreachable), so nothing listens there or a firewall REJECT rule answers for it".into(),
-            TcpFailure::TimedOut(after) => format!(
+            TcpFailure::TimedOut {
+                after,
+                unresolved: false,
+            } => format!(
                 "timed out after {}: packets are silently dropped, typical of a firewall DROP rule",
+                seconds(*after)
+            ),
+            TcpFailure::TimedOut {
+                after,
+                unresolved: true,
+            } => format!(
+                "timed out after {}: the connection request never left this host, as the next hop on the local network (router or server) does not answer ARP / neighbour discovery: it is down, or drops everything",
                 seconds(*after)
             ),
             TcpFailure::Unreachable(why) => format!(
@@ -67,7 +82,14 @@ impl TcpFailure {
             TcpFailure::Refused => format!(
                 "Allow outbound TCP {port} to {host}; if no firewall rejects it, check the port in [server] url."
             ),
-            TcpFailure::TimedOut(_) => format!("Allow outbound TCP {port} to {host}."),
+            TcpFailure::TimedOut {
+                unresolved: false, ..
+            } => format!("Allow outbound TCP {port} to {host}."),
+            TcpFailure::TimedOut {
+                unresolved: true, ..
+            } => format!(
+                "Check the next hop towards {host} (ip route get <address>; ip neigh show): it must answer on the local network; then allow outbound TCP {port} to {host}."
+            ),
             TcpFailure::Unreachable(_) | TcpFailure::Other(_) => format!(
                 "Check this host's routes to {host} (ip route get <address>) and firewall rules that reject TCP {port} to it with ICMP; allow outbound TCP {port} to {host}."
             ),
@@ -110,12 +132,12 @@ async fn attempt(address: SocketAddr, timeout: Duration) -> Result<TcpStream, Tc
         connected = &mut connecting => connected.map_err(|e| classify(&e)),
         () = tokio::time::sleep(timeout) => {
             // The pending connect still owns the socket, so `fd` is valid here.
-            if syns_dropped_locally(fd) {
-                Err(TcpFailure::BlockedLocally(
+            match stalled(fd) {
+                Stalled::DroppedLocally => Err(TcpFailure::BlockedLocally(
                     "the kernel retransmitted the connection request, but every retransmission was dropped before leaving this host (an OUTPUT DROP rule)".into(),
-                ))
-            } else {
-                Err(TcpFailure::TimedOut(timeout))
+                )),
+                Stalled::Unresolved => Err(TcpFailure::TimedOut { after: timeout, unresolved: true }),
+                Stalled::Sent => Err(TcpFailure::TimedOut { after: timeout, unresolved: false }),
             }
         }
     }
@@ -138,13 +160,26 @@ fn classify(error: &std::io::Error) -> TcpFailure {
     }
 }
 
-/// Whether the SYNs of a connection still pending were dropped by this
-/// host's own firewall. An OUTPUT DROP does not fail `connect()` (the kernel
-/// keeps retrying), but Linux counts a retransmission attempt in
-/// `tcpi_retransmits` whether or not it left, and a retransmitted segment in
-/// `tcpi_retrans` only once it was handed on past the firewall. Attempts
-/// without a single retransmitted segment mean the local firewall ate them.
-fn syns_dropped_locally(fd: RawFd) -> bool {
+/// Where the SYNs of a connection still pending went.
+enum Stalled {
+    /// Out of this host, unanswered (or nothing to tell otherwise).
+    Sent,
+    /// Eaten by this host's own firewall.
+    DroppedLocally,
+    /// Still waiting for the next hop's link-layer address.
+    Unresolved,
+}
+
+/// Tells apart, from the kernel's counters, the three ways a connection
+/// attempt stays unanswered. An OUTPUT DROP does not fail `connect()` (the
+/// kernel keeps retrying), but Linux counts every retransmission attempt in
+/// `tcpi_retransmits`; a retransmission handed to the network layer in
+/// `tcpi_total_retrans`; and one that went past the firewall in
+/// `tcpi_retrans`. A SYN stuck in the neighbour queue (ARP / neighbour
+/// discovery unanswered) makes the kernel defer retransmissions, so neither
+/// counter moves. Needs one retransmission (1 s), so a shorter timeout
+/// reports a plain timeout.
+fn stalled(fd: RawFd) -> Stalled {
     const SIZE: usize = std::mem::size_of::<libc::tcp_info>();
     let mut info = [0u8; SIZE];
     let mut length = SIZE as libc::socklen_t;
@@ -159,13 +194,19 @@ fn syns_dropped_locally(fd: RawFd) -> bool {
             &mut length,
         )
     };
-    let retrans_at = std::mem::offset_of!(libc::tcp_info, tcpi_retrans);
-    if status != 0 || (length as usize) < retrans_at + 4 {
-        return false;
-    }
+    let field = |offset: usize| -> Option<u32> {
+        let bytes = info.get(offset..offset + 4)?;
+        (offset + 4 <= length as usize)
+            .then(|| u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    };
     let attempts = info[std::mem::offset_of!(libc::tcp_info, tcpi_retransmits)];
-    let sent = &info[retrans_at..retrans_at + 4];
-    attempts > 0 && sent == [0, 0, 0, 0]
+    let handed_on = field(std::mem::offset_of!(libc::tcp_info, tcpi_total_retrans));
+    let went_out = field(std::mem::offset_of!(libc::tcp_info, tcpi_retrans));
+    match (status, attempts, handed_on, went_out) {
+        (0, 1.., Some(0), Some(0)) => Stalled::Unresolved,
+        (0, 1.., Some(1..), Some(0)) => Stalled::DroppedLocally,
+        _ => Stalled::Sent,
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
 #![allow(dead_code)]
 pub mod db;
+pub mod endpoint;
+pub mod netns;
 pub mod proxy;
 pub mod validation_server;
