@@ -190,6 +190,31 @@ mod tests {
     }
 
     #[test]
+    fn reads_a_real_certificate() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["a.example".into()]).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "a.example");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "Société Générale CA");
+        params.not_before = time::macros::datetime!(2026-01-01 00:00 UTC);
+        params.not_after = time::macros::datetime!(2051-06-30 12:34:56 UTC);
+        let cert = params.self_signed(&key).unwrap();
+        let found = summary(cert.der()).unwrap();
+        assert_eq!(found.subject, "CN=a.example, O=Société Générale CA");
+        assert_eq!(found.issuer, found.subject);
+        assert_eq!(found.not_before, Some(params.not_before));
+        assert_eq!(
+            found.not_after,
+            Some(params.not_after),
+            "GeneralizedTime after 2049"
+        );
+    }
+
+    #[test]
     fn garbage_is_none_not_a_panic() {
         for input in [
             &b""[..],

@@ -209,7 +209,7 @@ async fn connect(
     let mut connected = None;
     let mut failures: Vec<(IpAddr, TcpFailure)> = Vec::new();
     for attempt in attempts {
-        let check = Check::new(Step::Tcp, "connected", "")
+        let check = Check::new(Step::Tcp, "connected", "handshake completed")
             .host(host)
             .address(attempt.address.ip())
             .port(port)
@@ -229,20 +229,24 @@ async fn connect(
             }
         }
     }
-    // One finding per kind of failure, naming every address that failed so.
+    // One finding per way of failing, naming every address that failed so.
     let mut kinds: Vec<(&TcpFailure, Vec<String>)> = Vec::new();
     for (address, failure) in &failures {
-        match kinds.iter_mut().find(|(f, _)| f.code() == failure.code()) {
+        match kinds
+            .iter_mut()
+            .find(|(f, _)| f.explain() == failure.explain())
+        {
             Some((_, addresses)) => addresses.push(address.to_string()),
             None => kinds.push((failure, vec![address.to_string()])),
         }
     }
     for (failure, addresses) in kinds {
-        let seen = format!(
-            "TCP {port} to {host} ({}) {}.",
-            addresses.join(", "),
-            failure.explain()
-        );
+        let named = if addresses.len() == 1 && literal_address(host).is_some() {
+            host.to_string()
+        } else {
+            format!("{host} ({})", addresses.join(", "))
+        };
+        let seen = format!("TCP {port} to {named} {}.", failure.explain());
         let finding = match (&target.proxy, &connected) {
             (_, Some((_, good))) => Problem::new(
                 failure.code(),
@@ -414,16 +418,13 @@ async fn http_step(
     budget: Budget,
     chain: &mut Chain,
 ) {
-    http_on(
-        target,
-        stream,
-        &address.to_string(),
-        Some(address),
-        proxy,
-        budget,
-        chain,
-    )
-    .await;
+    // Through a proxy, the check is about the URL; the proxy's address is in
+    // the TCP check before it.
+    let (shown, address) = match proxy {
+        Some((proxy, _)) => (format!("through the proxy {}", proxy.shown()), None),
+        None => (address.to_string(), Some(address)),
+    };
+    http_on(target, stream, &shown, address, proxy, budget, chain).await;
 }
 
 async fn http_on<S: AsyncRead + AsyncWrite + Unpin>(
