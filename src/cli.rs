@@ -63,6 +63,8 @@ enum Command {
     CheckNow(CheckNowArgs),
     /// Show where each database stands (exit codes follow the monitoring-plugins convention)
     Status(StatusArgs),
+    /// Find out why the validation server cannot be reached, and what to open or fix
+    Diagnose(crate::diagnose::DiagnoseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -111,7 +113,7 @@ pub fn main() -> ExitCode {
         Err(e) => {
             // For monitoring, a plugin that cannot run is UNKNOWN, not CRITICAL.
             let code = match cli.command {
-                Command::Status(_) => EXIT_UNKNOWN,
+                Command::Status(_) | Command::Diagnose(_) => EXIT_UNKNOWN,
                 _ => EXIT_USAGE,
             };
             return fail(code, &format!("configuration error: {e}"));
@@ -132,6 +134,7 @@ pub fn main() -> ExitCode {
             Command::Status(args) => {
                 Ok(crate::status::command(settings, args.selection.databases, args.json).await)
             }
+            Command::Diagnose(args) => Ok(crate::diagnose::command(settings, args).await),
         }
     });
     match result {

@@ -89,6 +89,11 @@ impl fmt::Display for Kind {
 pub struct Failure {
     pub kind: Kind,
     pub message: String,
+    /// For a network failure, the `dbcheckin diagnose` finding code that
+    /// names it, with the port (`tcp_timeout on 443`, `dns for HOST`), so a
+    /// failed check-in speaks the same words as the diagnosis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symptom: Option<String>,
 }
 
 impl Failure {
@@ -96,6 +101,12 @@ impl Failure {
         Failure {
             kind,
             message: message.into(),
+            symptom: None,
         }
+    }
+
+    pub fn with_symptom(mut self, symptom: impl Into<String>) -> Self {
+        self.symptom = Some(symptom.into());
+        self
     }
 }

@@ -12,6 +12,7 @@ pub mod collect;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod diagnose;
 pub mod discover;
 pub mod failure;
 pub mod metrics;

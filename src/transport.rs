@@ -63,11 +63,19 @@ pub struct SendError {
     pub fallback: Option<Failure>,
 }
 
+/// Leads with the symptoms in `diagnose`'s words (`tcp_timeout on 443,
+/// fallback tcp_refused on 80: …`), which `status` then shows as they are.
 fn describe_send_error(primary: &Failure, fallback: Option<&Failure>) -> String {
+    let symptoms = match (&primary.symptom, fallback.map(|f| &f.symptom)) {
+        (None, _) => String::new(),
+        (Some(first), None) => format!("{first}: "),
+        (Some(first), Some(Some(then))) => format!("{first}, fallback {then}: "),
+        (Some(first), Some(None)) => format!("{first}, fallback failed: "),
+    };
     match fallback {
-        None => primary.message.clone(),
+        None => format!("{symptoms}{}", primary.message),
         Some(f) => format!(
-            "{}; plain-HTTP fallback failed too: {}",
+            "{symptoms}{}; plain-HTTP fallback failed too: {}",
             primary.message, f.message
         ),
     }
@@ -300,9 +308,19 @@ fn decode(bytes: &[u8], charset: Option<&str>, url: &Url) -> Result<String, Fail
     }
 }
 
-/// Roots: the system store plus `ca_file`. The system store may legitimately be
-/// empty (minimal containers) when `ca_file` provides the chain.
 fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, Failure> {
+    let roots = root_store(ca_file)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|e| Failure::new(Kind::Config, format!("cannot set up TLS: {e}")))
+}
+
+/// Roots: the system store plus `ca_file`. The system store may legitimately be
+/// empty (minimal containers) when `ca_file` provides the chain. Shared with
+/// `diagnose`, whose TLS probe must trust exactly what check-ins trust.
+pub(crate) fn root_store(ca_file: Option<&Path>) -> Result<RootCertStore, Failure> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for error in &native.errors {
@@ -329,11 +347,7 @@ fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, Failure> {
             "no trusted root certificates: install the ca-certificates package or set [server] ca_file",
         ));
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
-        .map_err(|e| Failure::new(Kind::Config, format!("cannot set up TLS: {e}")))
+    Ok(roots)
 }
 
 fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, Failure> {
@@ -365,7 +379,8 @@ fn classify(error: &reqwest::Error, url: &Url, proxy: Option<&Url>, timeout: Dur
         return Failure::new(
             Kind::Tls,
             format!("TLS with {target} failed: {}", describe_tls(tls)),
-        );
+        )
+        .with_symptom(format!("{} on {port}", tls_symptom(tls)));
     }
     let text = causes
         .iter()
@@ -374,7 +389,7 @@ fn classify(error: &reqwest::Error, url: &Url, proxy: Option<&Url>, timeout: Dur
         .join(": ");
     let io_failed = causes.iter().any(|c| c.io.is_some()) || error.is_timeout();
     if let Some(failure) =
-        proxy.and_then(|p| proxy_failure(&text, error.is_connect() && io_failed, p, &target))
+        proxy.and_then(|p| proxy_failure(&text, error.is_connect() && io_failed, p, &target, port))
     {
         return failure;
     }
@@ -382,20 +397,27 @@ fn classify(error: &reqwest::Error, url: &Url, proxy: Option<&Url>, timeout: Dur
         return Failure::new(
             Kind::Dns,
             format!("cannot resolve {host}: {}", last_text(&causes)),
-        );
+        )
+        .with_symptom(format!("dns for {host}"));
     }
     if error.is_timeout() || causes.iter().any(|c| c.io == Some(io::ErrorKind::TimedOut)) {
-        let message = if error.is_connect() {
-            format!(
-                "timed out connecting to {target}: packets are silently dropped, typical of a firewall DROP rule. Fix: allow outbound TCP {port} to {host}"
+        let (message, symptom) = if error.is_connect() {
+            (
+                format!(
+                    "timed out connecting to {target}: packets are silently dropped, typical of a firewall DROP rule. Fix: allow outbound TCP {port} to {host}"
+                ),
+                "tcp_timeout",
             )
         } else {
-            format!(
-                "{target} accepted the connection but sent no complete reply within {}s: the server or a middlebox in between is stalling",
-                timeout.as_secs()
+            (
+                format!(
+                    "{target} accepted the connection but sent no complete reply within {}s: the server or a middlebox in between is stalling",
+                    timeout.as_secs()
+                ),
+                "http_no_response",
             )
         };
-        return Failure::new(Kind::Timeout, message);
+        return Failure::new(Kind::Timeout, message).with_symptom(format!("{symptom} on {port}"));
     }
     let io_kind = causes.iter().find_map(|c| c.io);
     let raw = causes.iter().find_map(|c| c.raw_os_error);
@@ -405,18 +427,21 @@ fn classify(error: &reqwest::Error, url: &Url, proxy: Option<&Url>, timeout: Dur
             format!(
                 "connection to {target} refused: nothing listens there or a firewall rejects it. Fix: allow outbound TCP {port} to {host}, and check [server] url"
             ),
-        ),
+        )
+        .with_symptom(format!("tcp_refused on {port}")),
         (Some(io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable), _)
         | (_, Some(101 | 113)) => Failure::new(
             Kind::Unreachable,
             format!("{target} is unreachable (no route): {}", last_text(&causes)),
-        ),
+        )
+        .with_symptom(format!("tcp_unreachable on {port}")),
         (Some(io::ErrorKind::PermissionDenied), _) | (_, Some(1 | 13)) => Failure::new(
             Kind::Blocked,
             format!(
                 "this host's own firewall blocks connections to {target} (operation not permitted). Fix: allow outbound TCP {port} in the local iptables/nftables rules"
             ),
-        ),
+        )
+        .with_symptom(format!("tcp_blocked_locally on {port}")),
         (
             Some(
                 io::ErrorKind::ConnectionReset
@@ -431,40 +456,57 @@ fn classify(error: &reqwest::Error, url: &Url, proxy: Option<&Url>, timeout: Dur
                 "the connection to {target} was cut mid-exchange: {}",
                 last_text(&causes)
             ),
-        ),
+        )
+        .with_symptom(format!("http_no_response on {port}")),
         _ if error.is_body() || error.is_decode() => Failure::new(
             Kind::Reset,
             format!("the reply from {target} was cut off: {text}"),
-        ),
+        )
+        .with_symptom(format!("http_no_response on {port}")),
         _ => Failure::new(Kind::Refused, format!("cannot reach {target}: {text}")),
     }
 }
 
 /// A failure of the proxy itself: it asked for credentials, refused the tunnel,
 /// or could not be reached at all (`unreachable`: the connection to it failed).
-fn proxy_failure(text: &str, unreachable: bool, proxy: &Url, target: &str) -> Option<Failure> {
+fn proxy_failure(
+    text: &str,
+    unreachable: bool,
+    proxy: &Url,
+    target: &str,
+    port: u16,
+) -> Option<Failure> {
     let proxy = redact_url(proxy);
-    let message = if text.contains("proxy authorization required") {
-        format!(
-            "the proxy {proxy} demands authentication (HTTP 407). Fix: put the credentials in the proxy URL (http://user:password@host:port) or let this host through without them"
+    let (message, symptom) = if text.contains("proxy authorization required") {
+        (
+            format!(
+                "the proxy {proxy} demands authentication (HTTP 407). Fix: put the credentials in the proxy URL (http://user:password@host:port) or let this host through without them"
+            ),
+            "proxy_auth_required",
         )
     } else if unreachable {
-        format!(
-            "cannot reach the proxy {proxy}: {}. Fix: check that the proxy runs, or correct [server] proxy / HTTPS_PROXY",
-            text.rsplit(": ").next().unwrap_or(text)
+        (
+            format!(
+                "cannot reach the proxy {proxy}: {}. Fix: check that the proxy runs, or correct [server] proxy / HTTPS_PROXY",
+                text.rsplit(": ").next().unwrap_or(text)
+            ),
+            "proxy_unreachable",
         )
     } else if text.contains("tunnel") {
-        format!(
-            "the proxy {proxy} refused to open a tunnel to {target} (it answered CONNECT with an error status, typically its access rules). Fix: allow {target} in the proxy's rules"
+        (
+            format!(
+                "the proxy {proxy} refused to open a tunnel to {target} (it answered CONNECT with an error status, typically its access rules). Fix: allow {target} in the proxy's rules"
+            ),
+            "proxy_refused",
         )
     } else {
         return None;
     };
-    Some(Failure::new(Kind::Proxy, message))
+    Some(Failure::new(Kind::Proxy, message).with_symptom(format!("{symptom} on {port}")))
 }
 
 /// A proxy URL for messages: the password, if any, never appears.
-fn redact_url(url: &Url) -> String {
+pub(crate) fn redact_url(url: &Url) -> String {
     let mut shown = url.clone();
     if shown.password().is_some() {
         let _ = shown.set_password(Some("***"));
@@ -593,6 +635,21 @@ fn causes<'a>(error: &'a (dyn std::error::Error + 'static)) -> Vec<Cause<'a>> {
     out
 }
 
+/// The `diagnose` finding code of a TLS failure.
+fn tls_symptom(error: &rustls::Error) -> &'static str {
+    use rustls::CertificateError as C;
+    match error {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            C::UnknownIssuer => "tls_untrusted_issuer",
+            C::Expired | C::ExpiredContext { .. } => "tls_expired",
+            C::NotValidYet | C::NotValidYetContext { .. } => "tls_not_yet_valid",
+            C::NotValidForName | C::NotValidForNameContext { .. } => "tls_name_mismatch",
+            _ => "tls_handshake_failed",
+        },
+        _ => "tls_handshake_failed",
+    }
+}
+
 fn describe_tls(error: &rustls::Error) -> String {
     use rustls::CertificateError as C;
     match error {
@@ -654,6 +711,35 @@ mod tests {
             None
         );
         assert_eq!(proxy_for(&https, None, &ProxyEnv::default()), None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_leads_with_diagnose_codes_and_ports() {
+        let closed = || {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let (https, http) = (closed(), closed());
+        let mut settings = crate::config::Settings::default().server;
+        settings.url = url(&format!("https://127.0.0.1:{https}/publisher-warranty/"));
+        settings.fallback_url = Some(url(&format!("http://127.0.0.1:{http}/publisher-warranty/")));
+        settings.proxy = None;
+        let error = Transport::new(&settings)
+            .unwrap()
+            .send("x=1")
+            .await
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "tcp_refused on {https}, fallback tcp_refused on {http}: "
+            )),
+            "{text}"
+        );
+        assert_eq!(
+            error.fallback.unwrap().symptom,
+            Some(format!("tcp_refused on {http}"))
+        );
     }
 
     #[test]

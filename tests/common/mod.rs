@@ -1,5 +1,7 @@
 #![allow(dead_code)]
 pub mod cli;
 pub mod db;
+pub mod endpoint;
+pub mod netns;
 pub mod proxy;
 pub mod validation_server;
