@@ -10,6 +10,7 @@ pub mod checkin;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod confirm;
 pub mod control;
 pub mod daemon;
 pub mod diagnose;
