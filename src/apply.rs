@@ -9,7 +9,7 @@
 //! cache-signaling sequence moves, so the same commit bumps it, as Odoo's own
 //! `registry.signal_changes()` would.
 
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Transaction};
 
 use crate::reply::EnterpriseInfo;
 
@@ -37,7 +37,19 @@ pub async fn apply(
     info: &EnterpriseInfo,
 ) -> Result<Vec<ParamChange>, tokio_postgres::Error> {
     let tx = client.transaction().await?;
-    let keys: Vec<&str> = info.params().iter().map(|(key, _)| *key).collect();
+    let changes = set_params(&tx, &info.params()).await?;
+    tx.commit().await?;
+    Ok(changes)
+}
+
+/// Sets each parameter as Odoo's `set_param` does, inside `tx`: creates the row
+/// when missing, rewrites it only when the text differs, deletes it for `None`.
+/// Running Odoo workers are told when anything changed. The caller commits.
+pub async fn set_params(
+    tx: &Transaction<'_>,
+    params: &[(&'static str, Option<&str>)],
+) -> Result<Vec<ParamChange>, tokio_postgres::Error> {
+    let keys: Vec<&str> = params.iter().map(|(key, _)| *key).collect();
     let rows = tx
         .query(
             "SELECT key, value FROM ir_config_parameter WHERE key = ANY($1) FOR UPDATE",
@@ -50,34 +62,12 @@ pub async fn apply(
             .map(|row| row.get(1))
     };
     let mut changes = Vec::new();
-    for (key, new) in info.params() {
+    for &(key, new) in params {
         let old = current(key);
         if old.as_deref() == new {
             continue;
         }
-        match (&old, new) {
-            (None, Some(value)) => {
-                tx.execute(
-                    "INSERT INTO ir_config_parameter (key, value, create_uid, write_uid, create_date, write_date)
-                     VALUES ($1, $2, $3, $3, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')",
-                    &[&key, &value, &SUPERUSER_ID],
-                )
-                .await?;
-            }
-            (Some(_), Some(value)) => {
-                tx.execute(
-                    "UPDATE ir_config_parameter SET value = $2, write_uid = $3, write_date = now() AT TIME ZONE 'UTC'
-                      WHERE key = $1",
-                    &[&key, &value, &SUPERUSER_ID],
-                )
-                .await?;
-            }
-            (Some(_), None) => {
-                tx.execute("DELETE FROM ir_config_parameter WHERE key = $1", &[&key])
-                    .await?;
-            }
-            (None, None) => continue,
-        }
+        write_param(tx, key, old.is_some(), new).await?;
         changes.push(ParamChange {
             key,
             old,
@@ -85,18 +75,48 @@ pub async fn apply(
         });
     }
     if !changes.is_empty() {
-        signal_cache_change(&tx).await?;
+        signal_cache_change(tx).await?;
     }
-    tx.commit().await?;
     Ok(changes)
+}
+
+/// One row's insert, update or delete; `exists` says whether the row is there.
+async fn write_param(
+    tx: &Transaction<'_>,
+    key: &str,
+    exists: bool,
+    new: Option<&str>,
+) -> Result<(), tokio_postgres::Error> {
+    match (exists, new) {
+        (false, Some(value)) => {
+            tx.execute(
+                "INSERT INTO ir_config_parameter (key, value, create_uid, write_uid, create_date, write_date)
+                 VALUES ($1, $2, $3, $3, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')",
+                &[&key, &value, &SUPERUSER_ID],
+            )
+            .await?;
+        }
+        (true, Some(value)) => {
+            tx.execute(
+                "UPDATE ir_config_parameter SET value = $2, write_uid = $3, write_date = now() AT TIME ZONE 'UTC'
+                  WHERE key = $1",
+                &[&key, &value, &SUPERUSER_ID],
+            )
+            .await?;
+        }
+        (true, None) => {
+            tx.execute("DELETE FROM ir_config_parameter WHERE key = $1", &[&key])
+                .await?;
+        }
+        (false, None) => {}
+    }
+    Ok(())
 }
 
 /// Tells running Odoo workers that cached parameters changed: Odoo 19 has an
 /// `orm_signaling_default` table, 17–18 a `base_cache_signaling_default`
 /// sequence, 16 a single `base_cache_signaling` sequence.
-async fn signal_cache_change(
-    tx: &tokio_postgres::Transaction<'_>,
-) -> Result<(), tokio_postgres::Error> {
+async fn signal_cache_change(tx: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
     let row = tx
         .query_one(
             "SELECT to_regclass('orm_signaling_default') IS NOT NULL,
