@@ -65,6 +65,9 @@ enum Command {
     Status(StatusArgs),
     /// Find out why the validation server cannot be reached, and what to open or fix
     Diagnose(crate::diagnose::DiagnoseArgs),
+    /// List database UUIDs and give copied databases a UUID of their own
+    #[command(subcommand)]
+    Uuid(crate::duplicate::UuidCommand),
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +138,7 @@ pub fn main() -> ExitCode {
                 Ok(crate::status::command(settings, args.selection.databases, args.json).await)
             }
             Command::Diagnose(args) => Ok(crate::diagnose::command(settings, args).await),
+            Command::Uuid(command) => crate::duplicate::command(&settings, command).await,
         }
     });
     match result {

@@ -26,6 +26,10 @@ pub struct Database {
     pub uuid: String,
     /// `database.create_date`, used to pick the owner of a duplicated UUID.
     pub create_date: Option<String>,
+    /// The database's `pg_database` oid. Oids grow as databases are created, so
+    /// when a copy made by `createdb -T` or dump/restore carries the very same
+    /// `create_date` as its original, the lower oid tells which came first.
+    pub oid: u32,
     /// A neutralized copy (`database.is_neutralized = true`) must never phone home.
     pub neutralized: bool,
 }
@@ -51,7 +55,7 @@ pub async fn discover(settings: &PostgresSettings) -> Result<Discovery, Failure>
     let all = list_cluster(settings).await?;
     let explicit = !settings.databases.is_empty();
     for name in &settings.databases {
-        if !all.contains(name) {
+        if !all.iter().any(|(listed, _)| listed == name) {
             return Err(Failure::new(
                 Kind::Database,
                 format!(
@@ -61,17 +65,21 @@ pub async fn discover(settings: &PostgresSettings) -> Result<Discovery, Failure>
             ));
         }
     }
-    let candidates: Vec<String> = if explicit {
-        settings.databases.clone()
+    let candidates: Vec<(String, u32)> = if explicit {
+        settings
+            .databases
+            .iter()
+            .filter_map(|name| all.iter().find(|(listed, _)| listed == name).cloned())
+            .collect()
     } else {
         all
     }
     .into_iter()
-    .filter(|name| !settings.exclude.contains(name))
+    .filter(|(name, _)| !settings.exclude.contains(name))
     .collect();
     let probes = stream::iter(candidates)
-        .map(|name| async move {
-            let result = probe(settings, &name).await;
+        .map(|(name, oid)| async move {
+            let result = probe(settings, &name, oid).await;
             (name, result)
         })
         .buffered(PROBE_CONCURRENCY)
@@ -141,22 +149,27 @@ fn not_odoo(name: &str) -> Failure {
     )
 }
 
-/// Every database of the cluster that accepts connections, templates excluded.
-async fn list_cluster(settings: &PostgresSettings) -> Result<Vec<String>, Failure> {
+/// Every database of the cluster that accepts connections, templates excluded,
+/// with its oid.
+async fn list_cluster(settings: &PostgresSettings) -> Result<Vec<(String, u32)>, Failure> {
     let entry = pg::entry_database(&settings.connection);
     let client = pg::connect(&settings.connection, entry).await?;
     let rows = client
         .query(
-            "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname",
+            "SELECT datname, oid FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname",
             &[],
         )
         .await
         .map_err(|e| pg::explain_query(&e, entry, &settings.connection))?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
 }
 
 /// Reads the identity of one database, or `None` when it is not an Odoo database.
-async fn probe(settings: &PostgresSettings, name: &str) -> Result<Option<Database>, Failure> {
+async fn probe(
+    settings: &PostgresSettings,
+    name: &str,
+    oid: u32,
+) -> Result<Option<Database>, Failure> {
     let client = pg::connect(&settings.connection, name).await?;
     let has_table = client
         .query_one("SELECT to_regclass('ir_config_parameter') IS NOT NULL", &[])
@@ -181,6 +194,7 @@ async fn probe(settings: &PostgresSettings, name: &str) -> Result<Option<Databas
         name: name.to_string(),
         uuid,
         create_date: row.get(1),
+        oid,
         neutralized: row.get(2),
     }))
 }
@@ -203,14 +217,15 @@ pub enum UuidShare {
 pub enum OwnerRule {
     /// `[postgres] uuid_owner` names it.
     Configured,
-    /// The oldest `database.create_date` (then the first name): the original,
-    /// since a copy made by dump/restore or `createdb -T` is younger.
+    /// The oldest `database.create_date`, then the database created first on
+    /// this server (lowest oid): a copy made by dump/restore or `createdb -T`
+    /// keeps the original's create date but is created after it.
     Oldest,
 }
 
 /// Applies the ownership rule to every UUID of the cluster: the database named by
 /// `uuid_owner` when it is one of them, else the oldest `database.create_date`
-/// (ties and unknown dates: the first name). A neutralized copy never phones
+/// (ties and unknown dates: the one created first on this server). A neutralized copy never phones
 /// home, so it owns a UUID only when every database of that UUID is neutralized.
 pub fn uuid_shares(
     cluster: &[Database],
@@ -265,6 +280,7 @@ fn owner_of(
             key(a)
                 .cmp(&key(b))
                 .then_with(|| a.create_date.cmp(&b.create_date))
+                .then_with(|| a.oid.cmp(&b.oid))
                 .then_with(|| a.name.cmp(&b.name))
         })
         .map_or_else(String::new, |db| db.name.clone());
@@ -280,6 +296,7 @@ mod tests {
             name: name.into(),
             uuid: uuid.into(),
             create_date: created.map(Into::into),
+            oid: 0,
             neutralized: false,
         }
     }
@@ -319,6 +336,20 @@ mod tests {
         );
         assert_eq!(owner_in(&shares, "b"), "a");
         assert_eq!(owner_in(&shares, "undated"), "a");
+    }
+
+    #[test]
+    fn same_create_date_the_first_created_owns() {
+        let original = Database {
+            oid: 16_384,
+            ..db("zz_prod", "u", Some("2024-01-01 09:00:00"))
+        };
+        let copy = Database {
+            oid: 20_000,
+            ..db("aa_copy", "u", Some("2024-01-01 09:00:00"))
+        };
+        let shares = uuid_shares(&[copy, original], &BTreeMap::new());
+        assert_eq!(owner_in(&shares, "aa_copy"), "zz_prod");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod control;
 pub mod daemon;
 pub mod diagnose;
 pub mod discover;
+pub mod duplicate;
 pub mod failure;
 pub mod metrics;
 pub mod pg;

@@ -309,7 +309,9 @@ fn checks_in(inputs: &Inputs) -> bool {
 fn rule_text(rule: OwnerRule) -> &'static str {
     match rule {
         OwnerRule::Configured => "owner set by [postgres] uuid_owner",
-        OwnerRule::Oldest => "owner chosen by the oldest database.create_date, then the first name",
+        OwnerRule::Oldest => {
+            "owner chosen by the oldest database.create_date, then the first created on this server"
+        }
     }
 }
 

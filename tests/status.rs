@@ -330,12 +330,8 @@ fn shared_uuid_copy_is_critical_and_its_owner_is_warned() {
     let first = TestDb::copy_of(Fixture::A);
     let second = TestDb::copy_of(Fixture::A);
     assert_eq!(uuid_of(&first), uuid_of(&second));
-    // Same create_date (copies of one template): the first name owns the UUID.
-    let (owner, copy) = if first.name < second.name {
-        (&first, &second)
-    } else {
-        (&second, &first)
-    };
+    // Same create_date (copies of one template): the one created first owns the UUID.
+    let (owner, copy) = (&first, &second);
     let setup = Setup::new();
     setup.record_success(owner, Duration::hours(1));
     let config = setup.config(&[&first, &second], "");
