@@ -245,10 +245,20 @@ async fn unregister_inner(settings: &Settings, args: &UnregisterArgs) -> Result<
         });
         return Ok(0);
     }
-    let what = match stored.code.as_deref().and_then(status::mask_code) {
-        Some(masked) => format!("subscription code {masked} and the already-linked keys"),
-        None => "the already-linked keys".to_string(),
-    };
+    let code = stored
+        .code
+        .as_deref()
+        .and_then(status::mask_code)
+        .map(|masked| format!("subscription code {masked}"));
+    let linked = stored
+        .already_linked
+        .as_ref()
+        .map(|_| "the already-linked keys".to_string());
+    let what = [code, linked]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" and ");
     if !confirm::confirm(&format!("Remove {what} from database {name}?"), args.yes)? {
         eprintln!("dbcheckin: nothing removed from {name}");
         return Ok(1);

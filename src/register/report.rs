@@ -166,8 +166,8 @@ impl Registration {
     pub fn network(&mut self, diagnosis: Result<Diagnosis, String>) {
         let Some(error) = &self.error else { return };
         let mut message = format!(
-            "the validation server could not be reached [{}]: {}.",
-            error.kind, error.message
+            "the validation server could not be reached [{}] (see above).",
+            error.kind
         );
         match &diagnosis {
             Ok(diagnosis) => {
@@ -285,7 +285,7 @@ impl Registration {
                 let _ = writeln!(out, "  - {}", cause.message);
             }
         }
-        let code = self.code_text();
+        let code = capitalized(&self.code_text());
         if self.code_stored {
             let _ = writeln!(
                 out,
@@ -294,7 +294,7 @@ impl Registration {
         } else {
             let _ = writeln!(
                 out,
-                "The validation server's reply removed {code} from {name}, as Odoo applies it: once the cause is fixed, run dbcheckin register again."
+                "The validation server's reply removed the code from {name}, as Odoo applies it: once the cause is fixed, run dbcheckin register again."
             );
         }
         out
@@ -345,6 +345,13 @@ fn kind(failed: bool, stored: &Stored, code_stored: bool, now: OffsetDateTime) -
 /// no answer, a cut exchange, or something else answering in its place.
 fn is_network(kind: Kind) -> bool {
     kind.is_no_response() || matches!(kind, Kind::Reset | Kind::HttpStatus | Kind::BadReply)
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
 
 fn linked_text(linked: &AlreadyLinked) -> String {
