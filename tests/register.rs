@@ -548,6 +548,7 @@ fn a_copy_sharing_the_uuid_is_named_with_its_fix_and_cannot_be_registered_itself
         run.stdout
     );
     assert!(run.stdout.contains("\"In Progress\""), "{}", run.stdout);
+    assert_code_hidden(&run, OTHER_CODE);
 
     let before = copy.params_snapshot();
     let sent = server.requests().len();
@@ -648,6 +649,7 @@ fn too_many_internal_users_register_with_odoos_upsell_banner() {
         param(&db, "database.expiration_reason").as_deref(),
         Some("upsell")
     );
+    assert_code_hidden(&run, CODE);
 }
 
 #[test]
@@ -676,6 +678,8 @@ fn an_expired_subscription_registers_but_says_the_database_has_expired() {
         "{}",
         text.stdout
     );
+    assert_code_hidden(&run, CODE);
+    assert_code_hidden(&text, CODE);
 }
 
 #[test]
@@ -1077,6 +1081,7 @@ fn register_then_unregister_then_check_in_leaves_a_trial_database() {
         serde_json::json!(["database.enterprise_code"])
     );
     assert_eq!(removed.json()["code"], "M-…0042");
+    assert_code_hidden(&removed, CODE);
     let check = env.dbcheckin(&["check-now", "--direct", "--database", &db.name]);
     assert_eq!(check.code, 0, "{check:?}");
     assert_eq!(codes_sent(&server)[1], Value::Bool(false), "no code sent");

@@ -80,8 +80,8 @@ impl From<CodeError> for Stop {
     }
 }
 
-/// Runs a command body: a usage error is printed here with exit 2, any other
-/// failure goes back to the CLI.
+/// Maps a command's end to the CLI's: a usage error is printed here with
+/// exit 2; any other failure goes back to the CLI, which prints it.
 fn finish(result: Result<u8, Stop>) -> Result<u8, Failure> {
     match result {
         Ok(code) => Ok(code),
