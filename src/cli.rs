@@ -65,6 +65,10 @@ enum Command {
     Status(StatusArgs),
     /// Find out why the validation server cannot be reached, and what to open or fix
     Diagnose(crate::diagnose::DiagnoseArgs),
+    /// Store a subscription code in a database and check in at once to register it
+    Register(crate::register::RegisterArgs),
+    /// Remove a database's subscription code and already-linked keys
+    Unregister(crate::register::UnregisterArgs),
     /// List database UUIDs and give copied databases a UUID of their own
     #[command(subcommand)]
     Uuid(crate::duplicate::UuidCommand),
@@ -80,10 +84,10 @@ struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
-struct Selection {
+pub(crate) struct Selection {
     /// Only this database (repeatable); default: every Odoo database of the configuration
     #[arg(short, long = "database", value_name = "NAME")]
-    databases: Vec<String>,
+    pub(crate) databases: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +142,8 @@ pub fn main() -> ExitCode {
                 Ok(crate::status::command(settings, args.selection.databases, args.json).await)
             }
             Command::Diagnose(args) => Ok(crate::diagnose::command(settings, args).await),
+            Command::Register(args) => crate::register::register(settings, args).await,
+            Command::Unregister(args) => crate::register::unregister(settings, args).await,
             Command::Uuid(command) => crate::duplicate::command(&settings, command).await,
         }
     });
@@ -299,10 +305,7 @@ async fn check_now(settings: Settings, args: CheckNowArgs) -> Result<u8, Failure
     let outcomes = if args.direct {
         check_now_direct(&settings, &args.selection).await?
     } else {
-        match check_now_through_daemon(&settings, &args.selection).await? {
-            Some(outcomes) => outcomes,
-            None => check_now_direct(&settings, &args.selection).await?,
-        }
+        check_in_now(&settings, &args.selection).await?
     };
     print_outcomes(&outcomes, args.json);
     if outcomes.iter().any(|o| !o.ok) && !args.json {
@@ -311,6 +314,18 @@ async fn check_now(settings: Settings, args: CheckNowArgs) -> Result<u8, Failure
         );
     }
     Ok(if outcomes.iter().all(|o| o.ok) { 0 } else { 1 })
+}
+
+/// Checks in now through the daemon, or from this process when no daemon
+/// answers (saying so on stderr): `check-now` and `register` share this path.
+pub(crate) async fn check_in_now(
+    settings: &Settings,
+    selection: &Selection,
+) -> Result<Vec<Outcome>, Failure> {
+    match check_now_through_daemon(settings, selection).await? {
+        Some(outcomes) => Ok(outcomes),
+        None => check_now_direct(settings, selection).await,
+    }
 }
 
 /// Asks the daemon; `None` when no daemon runs (the caller then checks in itself).

@@ -20,6 +20,7 @@ pub mod failure;
 pub mod metrics;
 pub mod pg;
 pub mod record;
+pub mod register;
 pub mod reply;
 pub mod schedule;
 pub mod state;

@@ -43,7 +43,7 @@ pub const EXIT_COULD_NOT_RUN: u8 = 3;
 /// another, but a run never takes longer than this many steps.
 const RUN_STEPS: u32 = 3;
 /// Where the system resolver's configuration lives.
-const RESOLV_CONF: &str = "/etc/resolv.conf";
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 #[derive(Debug, clap::Args)]
 pub struct DiagnoseArgs {

@@ -4,4 +4,5 @@ pub mod db;
 pub mod endpoint;
 pub mod netns;
 pub mod proxy;
+pub mod registry;
 pub mod validation_server;
