@@ -394,6 +394,7 @@ mod tests {
             name: "prod".into(),
             uuid: "u".into(),
             create_date: None,
+            oid: 0,
             neutralized: false,
         };
         Outcome {
