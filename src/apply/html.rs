@@ -211,7 +211,10 @@ mod tests {
             message_body("see below\n> quoted\n>> deeper\nafter"),
             "<p>see below<span data-o-mail-quote=\"1\">\n&gt; quoted\n&gt;&gt; deeper</span>\nafter</p>"
         );
-        assert_eq!(message_body("a > b\n>"), "<p>a &gt; b<span data-o-mail-quote=\"1\">\n&gt;</span></p>");
+        assert_eq!(
+            message_body("a > b\n>"),
+            "<p>a &gt; b<span data-o-mail-quote=\"1\">\n&gt;</span></p>"
+        );
     }
 
     #[test]
@@ -225,8 +228,16 @@ mod tests {
             message_body("--\nsig"),
             "<p><span data-o-mail-quote=\"1\">--\nsig</span></p>"
         );
-        assert_eq!(message_body("a\n--\n"), "<p>a\n--\n</p>", "nothing after the break");
-        assert_eq!(message_body("a -- \nb"), "<p>a -- \nb</p>", "not at a line start");
+        assert_eq!(
+            message_body("a\n--\n"),
+            "<p>a\n--\n</p>",
+            "nothing after the break"
+        );
+        assert_eq!(
+            message_body("a -- \nb"),
+            "<p>a -- \nb</p>",
+            "not at a line start"
+        );
         assert_eq!(
             message_body("x\n> q\n--\ns"),
             "<p>x<span data-o-mail-quote=\"1\">\n&gt; q</span><span data-o-mail-quote=\"1\">\n--\ns</span></p>"
