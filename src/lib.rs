@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod diagnose;
 pub mod discover;
 pub mod failure;
+pub mod grant;
 pub mod metrics;
 pub mod pg;
 pub mod record;
