@@ -285,9 +285,7 @@ async fn plan(
     let tables: Vec<&str> = TABLES.iter().map(|need| need.table).collect();
     let rows = client
         .query(
-            "SELECT t, to_regclass(t)::text,
-                    CASE WHEN to_regclass(t) IS NOT NULL THEN pg_get_serial_sequence(t, 'id') END
-               FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
+            "SELECT to_regclass(t)::text FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
             &[&tables],
         )
         .await?;
@@ -299,17 +297,21 @@ async fn plan(
         format!("GRANT USAGE ON SCHEMA public TO {role}"),
     ];
     for (need, row) in TABLES.iter().zip(&rows) {
-        let Some(table) = row.get::<_, Option<String>>(1) else {
+        let Some(table) = row.get::<_, Option<String>>(0) else {
             continue;
         };
         statements.push(format!(
             "GRANT {} ON TABLE {table} TO {role}",
             need.privileges
         ));
-        if need.inserts
-            && let Some(sequence) = row.get::<_, Option<String>>(2)
-        {
-            statements.push(format!("GRANT USAGE ON SEQUENCE {sequence} TO {role}"));
+        if need.inserts {
+            let sequence: Option<String> = client
+                .query_one("SELECT pg_get_serial_sequence($1, 'id')", &[&table])
+                .await?
+                .get(0);
+            if let Some(sequence) = sequence {
+                statements.push(format!("GRANT USAGE ON SEQUENCE {sequence} TO {role}"));
+            }
         }
     }
     let sequences: Vec<&str> = SEQUENCES.to_vec();
