@@ -64,13 +64,20 @@ struct Setup {
 }
 
 fn setup(server: &ValidationServer, role: &str, database: &str) -> Setup {
+    setup_for(server, role, &[database])
+}
+
+/// Like [`setup`], for these databases (none: the whole cluster).
+fn setup_for(server: &ValidationServer, role: &str, databases: &[&str]) -> Setup {
+    let databases: Vec<String> = databases.iter().map(|d| format!("{d:?}")).collect();
+    let databases = databases.join(", ");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("config.toml");
     let connection = format!("host={} port={} user={role}", pg_host(), pg_port());
     let text = format!(
         "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"2s\"\n\
          [odoo]\nversion = \"18.0-20250506\"\n\
-         [postgres]\nconnection = {connection:?}\ndatabases = [{database:?}]\n\
+         [postgres]\nconnection = {connection:?}\ndatabases = [{databases}]\n\
          [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
         server.https_url(),
         server.ca_file().display().to_string(),
@@ -324,6 +331,28 @@ fn status_names_the_missing_grant() {
                 "sudo -u postgres dbcheckin grant --role {} --database {}",
                 role.name, db.name
             )),
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
+fn status_over_the_whole_cluster_still_names_the_missing_grant() {
+    let server = a1_server();
+    let db = TestDb::copy_of(Fixture::A);
+    let role = TestRole::named(&[&db]);
+    let setup = setup_for(&server, &role.name, &[]);
+    psql("postgres", &format!("CREATE ROLE {} LOGIN", role.name));
+    let status = dbcheckin(&setup.config, &["status"]);
+    assert_eq!(status.code, 3, "{}\n{}", status.stdout, status.stderr);
+    assert!(
+        status.stdout.contains(&format!(
+            "{}: database {}: role {} lacks a privilege: permission denied for table ir_config_parameter",
+            db.name, db.name, role.name
+        )) && status.stdout.contains(&format!(
+            "sudo -u postgres dbcheckin grant --role {} --database {}",
+            role.name, db.name
+        )),
         "{}",
         status.stdout
     );
