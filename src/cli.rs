@@ -66,17 +66,19 @@ enum Command {
     /// Find out why the validation server cannot be reached, and what to open or fix
     Diagnose(crate::diagnose::DiagnoseArgs),
     /// Create a PostgreSQL role with exactly the privileges dbcheckin needs, and grant them
+    ///
+    /// Run as a PostgreSQL administrator, typically `sudo -u postgres dbcheckin
+    /// grant --role dbcheckin`: it uses the configured host, port and entry
+    /// database, but logs in as the administrator (`--admin-user`, else `$PGUSER`,
+    /// else the system user running it, as psql does), with no password. The role
+    /// is created when missing (LOGIN, no password, no superuser, createdb or
+    /// createrole); each Odoo database gets CONNECT, USAGE on schema public and
+    /// only the table and sequence privileges dbcheckin uses, in one transaction.
+    /// Running it again is harmless.
     Grant(GrantArgs),
 }
 
-/// Run as a PostgreSQL administrator, typically `sudo -u postgres dbcheckin
-/// grant --role dbcheckin`: it uses the configured host, port and entry
-/// database, but logs in as the administrator (`--admin-user`, else `$PGUSER`,
-/// else the system user running it, as psql does), with no password. The role
-/// is created when missing (LOGIN, no password, no superuser, createdb or
-/// createrole); each Odoo database gets CONNECT, USAGE on schema public and
-/// only the table and sequence privileges dbcheckin uses, in one transaction.
-/// Running it again is harmless.
+/// The arguments of `dbcheckin grant`.
 #[derive(Debug, Args)]
 struct GrantArgs {
     /// The role to create and grant to (the user of [postgres] connection)
