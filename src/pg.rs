@@ -67,8 +67,7 @@ pub fn explain(error: &tokio_postgres::Error, dbname: &str, config: &Config) -> 
             return Failure::new(
                 Kind::Database,
                 format!(
-                    "database {dbname}: PostgreSQL at {server} refused role {}: {text}. Fix: {}",
-                    quote_ident(&role),
+                    "database {dbname}: PostgreSQL at {server} refused role {role:?}: {text}. Fix: {}",
                     login_fix(text, &role)
                 ),
             );
@@ -88,8 +87,7 @@ pub fn explain(error: &tokio_postgres::Error, dbname: &str, config: &Config) -> 
             return Failure::new(
                 Kind::Permission,
                 format!(
-                    "database {dbname}: role {} lacks a privilege: {text}.{missing} Fix: {}",
-                    quote_ident(&role),
+                    "database {dbname}: role {role:?} lacks a privilege: {text}.{missing} Fix: {}",
                     grant_command(&role, Some(dbname))
                 ),
             );
@@ -115,8 +113,7 @@ pub fn explain(error: &tokio_postgres::Error, dbname: &str, config: &Config) -> 
         return Failure::new(
             Kind::Database,
             format!(
-                "database {dbname}: PostgreSQL at {server} asks role {} for a password and none is configured. Fix: {}",
-                quote_ident(&role),
+                "database {dbname}: PostgreSQL at {server} asks role {role:?} for a password and none is configured. Fix: {}",
                 login_fix("password authentication failed", &role)
             ),
         );
@@ -218,7 +215,9 @@ fn login_fix(text: &str, role: &str) -> String {
     let create = grant_command(role, None);
     let hba = format!("\"local all {role} peer\"");
     if text.contains("does not exist") {
-        format!("create the role with the privileges dbcheckin needs: {create}")
+        format!(
+            "create the role with the privileges dbcheckin needs: {create}; and let it in: {hba} in pg_hba.conf (then reload PostgreSQL)"
+        )
     } else if text.contains("Peer authentication failed") {
         format!(
             "run dbcheckin as the system user {role}, or map the system user to role {role} in pg_ident.conf; pg_hba.conf needs {hba} (then reload PostgreSQL); create the role if needed: {create}"

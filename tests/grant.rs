@@ -347,7 +347,7 @@ fn status_over_the_whole_cluster_still_names_the_missing_grant() {
     assert_eq!(status.code, 3, "{}\n{}", status.stdout, status.stderr);
     assert!(
         status.stdout.contains(&format!(
-            "{}: database {}: role {} lacks a privilege: permission denied for table ir_config_parameter",
+            "{}: database {}: role \"{}\" lacks a privilege: permission denied for table ir_config_parameter",
             db.name, db.name, role.name
         )) && status.stdout.contains(&format!(
             "sudo -u postgres dbcheckin grant --role {} --database {}",
