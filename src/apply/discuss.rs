@@ -216,14 +216,13 @@ async fn insert_message(
     optional: &[(&'static str, OptionalValue)],
     body: &str,
 ) -> Result<(), tokio_postgres::Error> {
-    let id: i64 = tx
+    let id: i32 = tx
         .query_one(
-            "SELECT nextval(pg_get_serial_sequence('mail_message', 'id'))",
+            "SELECT nextval(pg_get_serial_sequence('mail_message', 'id'))::integer",
             &[],
         )
         .await?
         .get(0);
-    let id = i32::try_from(id).unwrap_or(i32::MAX);
     let message_id = tracking_message_id(target.channel_id, target.model);
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![
         &id,
