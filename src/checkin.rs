@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::PrimitiveDateTime;
 use tracing::Instrument;
 
-use crate::apply::{self, Expiration};
+use crate::apply::{self, Expiration, Posting};
 use crate::collect::{self, Message, UserCounts, version::VersionPolicy};
 use crate::config::Settings;
 use crate::discover::{self, Database, Discovery, UuidShare};
@@ -44,6 +44,10 @@ pub struct Outcome {
     pub expiration_date: Option<String>,
     pub expiration_reason: Option<String>,
     pub messages: Vec<String>,
+    /// How many of `messages` were posted in Discuss (absent in state files
+    /// written before messages were posted).
+    #[serde(default)]
+    pub messages_posted: usize,
     /// The parameters this check-in changed.
     pub changed: Vec<String>,
     /// Why HTTPS was not used when the plain-HTTP fallback carried the message.
@@ -104,6 +108,7 @@ impl Outcome {
             expiration_date: None,
             expiration_reason: None,
             messages: Vec::new(),
+            messages_posted: 0,
             changed: Vec::new(),
             fallback_reason: None,
             error: None,
@@ -205,8 +210,9 @@ impl CheckIn {
             Err(failure) => return outcome.failed(failure),
         };
         match self.apply_reply(&mut client, &db.name, &reply).await {
-            Ok((changed, expiration)) => {
+            Ok((changed, expiration, posted)) => {
                 outcome.changed = changed;
+                outcome.messages_posted = posted;
                 outcome.expiration_date = expiration.date;
                 outcome.expiration_reason = expiration.reason;
             }
@@ -237,17 +243,26 @@ impl CheckIn {
         client: &mut tokio_postgres::Client,
         dbname: &str,
         reply: &Reply,
-    ) -> Result<(Vec<String>, Expiration), Failure> {
+    ) -> Result<(Vec<String>, Expiration, usize), Failure> {
         let explain = |e: tokio_postgres::Error| pg::explain_query(&e, dbname, &self.connection);
+        let applied = apply::apply(client, reply).await.map_err(explain)?;
         let mut changed = Vec::new();
-        if let Some(info) = &reply.enterprise_info {
-            for change in apply::apply(client, info).await.map_err(explain)? {
-                tracing::info!(key = change.key, "parameter updated");
-                changed.push(change.key.to_string());
-            }
+        for change in applied.changes {
+            tracing::info!(key = change.key, "parameter updated");
+            changed.push(change.key.to_string());
         }
+        let posted = match applied.posting {
+            Posting::Posted(n) => n,
+            Posting::Skipped(missing) => {
+                tracing::warn!(
+                    "database {dbname}: the {} message(s) from the validation server were not posted in Discuss: {missing}; the parameters were applied",
+                    reply.messages.len()
+                );
+                0
+            }
+        };
         let expiration = apply::read_expiration(client).await.map_err(explain)?;
-        Ok((changed, expiration))
+        Ok((changed, expiration, posted))
     }
 }
 

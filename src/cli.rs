@@ -72,6 +72,36 @@ enum Command {
     /// List database UUIDs and give copied databases a UUID of their own
     #[command(subcommand)]
     Uuid(crate::duplicate::UuidCommand),
+    /// Create a PostgreSQL role with exactly the privileges dbcheckin needs, and grant them
+    ///
+    /// Run as a PostgreSQL administrator, typically `sudo -u postgres dbcheckin
+    /// grant --role dbcheckin`: it uses the configured host, port and entry
+    /// database, but logs in as the administrator (`--admin-user`, else `$PGUSER`,
+    /// else the system user running it, as psql does), with no password. The role
+    /// is created when missing (LOGIN, no password, no superuser, createdb or
+    /// createrole); each Odoo database gets CONNECT, USAGE on schema public and
+    /// only the table and sequence privileges dbcheckin uses, in one transaction.
+    /// Running it again is harmless.
+    Grant(GrantArgs),
+}
+
+/// The arguments of `dbcheckin grant`.
+#[derive(Debug, Args)]
+struct GrantArgs {
+    /// The role to create and grant to (the user of [postgres] connection)
+    #[arg(long, value_name = "NAME")]
+    role: String,
+    #[command(flatten)]
+    selection: Selection,
+    /// The administrator to log in as [default: $PGUSER, else the system user]
+    #[arg(long, value_name = "NAME", env = "PGUSER")]
+    admin_user: Option<String>,
+    /// Only print the SQL (a psql script, one transaction per database); change nothing
+    #[arg(long)]
+    print: bool,
+    /// Print what was granted as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +141,18 @@ struct CheckNowArgs {
     json: bool,
 }
 
+impl From<GrantArgs> for crate::grant::Request {
+    fn from(args: GrantArgs) -> Self {
+        crate::grant::Request {
+            role: args.role,
+            databases: args.selection.databases,
+            admin_user: args.admin_user,
+            print: args.print,
+            json: args.json,
+        }
+    }
+}
+
 /// Parses the command line, runs it, and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -145,6 +187,7 @@ pub fn main() -> ExitCode {
             Command::Register(args) => crate::register::register(settings, args).await,
             Command::Unregister(args) => crate::register::unregister(settings, args).await,
             Command::Uuid(command) => crate::duplicate::command(&settings, command).await,
+            Command::Grant(args) => crate::grant::command(&settings, args.into()).await,
         }
     });
     match result {

@@ -17,6 +17,7 @@ pub mod diagnose;
 pub mod discover;
 pub mod duplicate;
 pub mod failure;
+pub mod grant;
 pub mod metrics;
 pub mod pg;
 pub mod record;

@@ -1056,13 +1056,15 @@ async fn gather(
         .await?
         .narrow(names, &settings.postgres)?;
     if discovery.databases.is_empty() {
-        return Err(Failure::new(
-            Kind::NotOdoo,
-            format!(
-                "no Odoo database found on the PostgreSQL server at {}",
-                pg::describe_server(&settings.postgres.connection)
-            ),
-        ));
+        // The reasons carry the fix (a missing grant, a refused role).
+        let mut text = format!(
+            "no Odoo database found on the PostgreSQL server at {}",
+            pg::describe_server(&settings.postgres.connection)
+        );
+        for (name, reason) in &discovery.skipped {
+            text.push_str(&format!("\n  {name}: {reason}"));
+        }
+        return Err(Failure::new(Kind::NotOdoo, text));
     }
     let shares = discover::uuid_shares(&discovery.cluster, &settings.postgres.uuid_owner);
     let states = read_states(&settings.daemon.state_dir, &discovery.databases).await;

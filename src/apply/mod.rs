@@ -1,4 +1,5 @@
-//! Apply: write a reply's parameters into the database exactly as Odoo would.
+//! Apply: write a reply into the database exactly as Odoo would: its messages
+//! posted in Discuss ([`discuss`]) and its parameters set, in one transaction.
 //!
 //! Odoo's `ir.config_parameter.set_param` creates the row when missing, rewrites
 //! it only when the text differs, and deletes it for a `False`/`None` value. Rows
@@ -9,9 +10,13 @@
 //! cache-signaling sequence moves, so the same commit bumps it, as Odoo's own
 //! `registry.signal_changes()` would.
 
+pub mod discuss;
+mod html;
+
 use tokio_postgres::{Client, Transaction};
 
-use crate::reply::EnterpriseInfo;
+use crate::reply::Reply;
+pub use discuss::Posting;
 
 /// uid of `base.user_root`, the cron's user, who owns Odoo's own writes.
 const SUPERUSER_ID: i32 = 1;
@@ -31,15 +36,30 @@ pub struct Expiration {
     pub reason: Option<String>,
 }
 
-/// Applies `info` in one transaction and returns what changed.
-pub async fn apply(
-    client: &mut Client,
-    info: &EnterpriseInfo,
-) -> Result<Vec<ParamChange>, tokio_postgres::Error> {
+/// What applying a reply did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub changes: Vec<ParamChange>,
+    pub posting: Posting,
+}
+
+/// Applies `reply` in one transaction, messages first as Odoo does, and
+/// returns what changed. A failing statement rolls everything back.
+pub async fn apply(client: &mut Client, reply: &Reply) -> Result<Applied, tokio_postgres::Error> {
+    if reply.messages.is_empty() && reply.enterprise_info.is_none() {
+        return Ok(Applied {
+            changes: Vec::new(),
+            posting: Posting::Posted(0),
+        });
+    }
     let tx = client.transaction().await?;
-    let changes = set_params(&tx, &info.params()).await?;
+    let posting = discuss::post(&tx, &reply.messages).await?;
+    let changes = match &reply.enterprise_info {
+        Some(info) => set_params(&tx, &info.params()).await?,
+        None => Vec::new(),
+    };
     tx.commit().await?;
-    Ok(changes)
+    Ok(Applied { changes, posting })
 }
 
 /// Sets each parameter as Odoo's `set_param` does, inside `tx`: creates the row
