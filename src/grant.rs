@@ -396,8 +396,11 @@ mod tests {
     use std::collections::BTreeSet;
 
     /// The SQL dbcheckin runs, as written in its sources.
-    const SOURCES: [&str; 5] = [
+    const SOURCES: [&str; 8] = [
         include_str!("discover.rs"),
+        include_str!("duplicate.rs"),
+        include_str!("register/store.rs"),
+        include_str!("register/mod.rs"),
         include_str!("collect/mod.rs"),
         include_str!("status.rs"),
         include_str!("apply/mod.rs"),
