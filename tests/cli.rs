@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::cli::{self, Run, run};
-use common::db::{Fixture, TestDb, connection_string, pg_host, pg_port, psql};
+use common::db::{Fixture, TestDb, connection_string, pg_host, pg_port};
+use common::role::TestRole;
 
 fn dbcheckin(args: &[&str]) -> Run {
     run(cli::command(args))
@@ -159,20 +160,17 @@ fn unknown_role_is_one_line_with_the_fix() {
 #[test]
 fn missing_privilege_names_the_grant() {
     let db = TestDb::copy_of(Fixture::A);
-    psql(
-        "postgres",
-        "DO $$ BEGIN CREATE ROLE dbck_noperm LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
-    );
+    let role = TestRole::login(&[&db]);
     let dir = tempfile::tempdir().unwrap();
-    let connection = format!("host={} port={} user=dbck_noperm", pg_host(), pg_port());
+    let connection = format!("host={} port={} user={}", pg_host(), pg_port(), role.name);
     let path = config_file(dir.path(), &postgres_config(&connection, &[&db.name]));
     let run = dbcheckin(&["--config", &path, "message"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     let line = run.stderr.trim();
     assert!(
         line.contains(&format!(
-            "database {}: role \"dbck_noperm\" lacks a privilege",
-            db.name
+            "database {}: role \"{}\" lacks a privilege",
+            db.name, role.name
         )),
         "{line}"
     );

@@ -9,53 +9,8 @@ use std::path::{Path, PathBuf};
 
 use common::cli::{self, Run, run};
 use common::db::{Fixture, TestDb, fixtures_dir, pg_host, pg_port, pg_user, psql};
+use common::role::TestRole;
 use common::validation_server::{Behaviour, ServerOptions, ValidationServer};
-
-/// A role that exists only for one test: on drop, its privileges are revoked
-/// in every database it was given (`DROP OWNED BY`), then it is dropped.
-struct TestRole {
-    name: String,
-    databases: Vec<String>,
-}
-
-impl TestRole {
-    /// A fresh name; the role itself is not created.
-    fn named(databases: &[&TestDb]) -> TestRole {
-        let name = format!("dbcheckin_t_{}_{}", std::process::id(), fastrand::u32(..));
-        let mut databases: Vec<String> = databases.iter().map(|db| db.name.clone()).collect();
-        databases.push("postgres".into());
-        TestRole { name, databases }
-    }
-
-    fn exists(&self) -> bool {
-        psql(
-            "postgres",
-            &format!(
-                "SELECT count(*) FROM pg_roles WHERE rolname = '{}'",
-                self.name
-            ),
-        )
-        .trim()
-            == "1"
-    }
-}
-
-impl Drop for TestRole {
-    fn drop(&mut self) {
-        let quiet = |database: &str, sql: &str| {
-            let _ = std::process::Command::new("psql")
-                .env("PGHOST", pg_host())
-                .env("PGPORT", pg_port())
-                .env("PGUSER", pg_user())
-                .args(["-X", "-q", "-d", database, "-c", sql])
-                .output();
-        };
-        for database in &self.databases {
-            quiet(database, &format!("DROP OWNED BY {}", self.name));
-        }
-        quiet("postgres", &format!("DROP ROLE IF EXISTS {}", self.name));
-    }
-}
 
 /// A config whose connection logs in as `role`.
 struct Setup {

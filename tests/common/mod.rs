@@ -5,4 +5,5 @@ pub mod endpoint;
 pub mod netns;
 pub mod proxy;
 pub mod registry;
+pub mod role;
 pub mod validation_server;
