@@ -348,7 +348,7 @@ async fn check_now(settings: Settings, args: CheckNowArgs) -> Result<u8, Failure
     let outcomes = if args.direct {
         check_now_direct(&settings, &args.selection).await?
     } else {
-        check_in_now(&settings, &args.selection).await?
+        check_in_now(&settings, &args.selection, false).await?
     };
     print_outcomes(&outcomes, args.json);
     if outcomes.iter().any(|o| !o.ok) && !args.json {
@@ -361,11 +361,14 @@ async fn check_now(settings: Settings, args: CheckNowArgs) -> Result<u8, Failure
 
 /// Checks in now through the daemon, or from this process when no daemon
 /// answers (saying so on stderr): `check-now` and `register` share this path.
+/// `fresh`: the database just changed, so a check-in the daemon already runs
+/// is not joined but followed by a new one.
 pub(crate) async fn check_in_now(
     settings: &Settings,
     selection: &Selection,
+    fresh: bool,
 ) -> Result<Vec<Outcome>, Failure> {
-    match check_now_through_daemon(settings, selection).await? {
+    match check_now_through_daemon(settings, selection, fresh).await? {
         Some(outcomes) => Ok(outcomes),
         None => check_now_direct(settings, selection).await,
     }
@@ -375,10 +378,12 @@ pub(crate) async fn check_in_now(
 async fn check_now_through_daemon(
     settings: &Settings,
     selection: &Selection,
+    fresh: bool,
 ) -> Result<Option<Vec<Outcome>>, Failure> {
     let socket = &settings.daemon.control_socket;
     let request = Request::CheckNow {
         databases: selection.databases.clone(),
+        fresh,
     };
     match control::request(socket, &request, DAEMON_CHECK_NOW_TIMEOUT).await {
         Ok(Reply::CheckNow { results }) => Ok(Some(results)),

@@ -39,6 +39,11 @@ pub enum Request {
     CheckNow {
         #[serde(default)]
         databases: Vec<String>,
+        /// The caller just changed the database (`register`): a check-in already
+        /// running may have read it before the change, so rather than joining it,
+        /// wait for it and check in once more.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        fresh: bool,
     },
     /// The proxy environment the daemon sees (for `diagnose`).
     Environment,
@@ -278,12 +283,26 @@ mod tests {
         assert_eq!(json(&Request::Ping), r#"{"command":"ping"}"#);
         assert_eq!(
             json(&Request::CheckNow {
-                databases: vec!["prod".into()]
+                databases: vec!["prod".into()],
+                fresh: false
             }),
             r#"{"command":"check-now","databases":["prod"]}"#
         );
+        assert_eq!(
+            json(&Request::CheckNow {
+                databases: vec![],
+                fresh: true
+            }),
+            r#"{"command":"check-now","databases":[],"fresh":true}"#
+        );
         let parsed: Request = serde_json::from_str(r#"{"command":"check-now"}"#).unwrap();
-        assert_eq!(parsed, Request::CheckNow { databases: vec![] });
+        assert_eq!(
+            parsed,
+            Request::CheckNow {
+                databases: vec![],
+                fresh: false
+            }
+        );
         assert!(serde_json::from_str::<Request>(r#"{"command":"rm -rf"}"#).is_err());
         let newer: Request = serde_json::from_str(r#"{"command":"ping","x":1}"#).unwrap();
         assert_eq!(newer, Request::Ping);

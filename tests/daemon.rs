@@ -700,6 +700,57 @@ fn concurrent_check_nows_of_one_database_share_one_check_in() {
     );
 }
 
+/// `register` changes the database, then asks the daemon to check in: a check-in
+/// already in flight read the database before the change, so it is not joined;
+/// a second one follows it and carries the new code.
+#[test]
+fn register_during_a_running_check_in_gets_a_check_in_of_its_own() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let gate = Gate::default();
+    server.set_behaviour(gate.behaviour(a1_reply()));
+    let db = TestDb::unique_copy_of(Fixture::A);
+    let env = Env::new();
+    env.write_config(&server, &[&db]);
+    env.seed_recent_success(&db);
+    let daemon = Daemon::start(&env);
+
+    let check_now = spawn(cli(
+        &env.config,
+        &["check-now", "--json", "--database", db.name.as_str()],
+    ));
+    let first = server.wait_for_requests(1, WAIT);
+    let code = "M1234567890";
+    let register = spawn(cli(
+        &env.config,
+        &["register", code, "--database", db.name.as_str()],
+    ));
+    daemon.wait_for_log("check-in already running: another follows it");
+    gate.open();
+
+    let registered = register.finish(RUN_LIMIT);
+    assert_eq!(registered.code, 0, "{registered:?}");
+    assert!(
+        registered
+            .stdout
+            .contains("Subscription valid until 2027-01-15"),
+        "{registered:?}"
+    );
+    assert_eq!(check_now.finish(RUN_LIMIT).code, 0);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "a check-in of its own for register");
+    let sent_code = |request: &RecordedRequest| {
+        request
+            .arg0
+            .as_deref()
+            .is_some_and(|arg0| arg0.contains(&format!("'enterprise_code': '{code}'")))
+    };
+    assert!(
+        !sent_code(&first[0]),
+        "the first one read the database before"
+    );
+    assert!(sent_code(&requests[1]), "{:?}", requests[1].arg0);
+}
+
 /// Issue item 5: SIGHUP with a broken file keeps the running configuration;
 /// SIGHUP with a good one applies it (a database added is scheduled and checks in).
 #[test]

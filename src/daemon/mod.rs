@@ -93,6 +93,7 @@ enum Event {
     },
     CheckNow {
         databases: Vec<String>,
+        fresh: bool,
         reply: oneshot::Sender<Result<Vec<Pending>, String>>,
     },
     /// The daily expiration check read these dates.
@@ -169,6 +170,7 @@ pub async fn run(
         known: BTreeMap::new(),
         discovery: Discovery::default(),
         waiters: HashMap::new(),
+        reruns: HashMap::new(),
         last_ok: BTreeMap::new(),
         next_expiry_check: OffsetDateTime::now_utc(),
         permits: Arc::new(Semaphore::new(CHECKIN_CONCURRENCY)),
@@ -214,6 +216,8 @@ struct Scheduler {
     discovery: Discovery,
     /// `check-now` requests waiting for a check-in in flight.
     waiters: HashMap<DbKey, Vec<oneshot::Sender<Box<Outcome>>>>,
+    /// Fresh `check-now` requests waiting for the check-in after the one in flight.
+    reruns: HashMap<DbKey, Vec<oneshot::Sender<Box<Outcome>>>>,
     /// Whether each database's latest check-in succeeded, for the status line.
     last_ok: BTreeMap<String, bool>,
     next_expiry_check: OffsetDateTime,
@@ -279,8 +283,12 @@ impl Scheduler {
                     databases: self.timetable.len(),
                 });
             }
-            Event::CheckNow { databases, reply } => {
-                let answer = self.check_now(&databases).await;
+            Event::CheckNow {
+                databases,
+                fresh,
+                reply,
+            } => {
+                let answer = self.check_now(&databases, fresh).await;
                 let _ = reply.send(answer);
             }
             Event::Done(done) => self.done(done),
@@ -457,6 +465,13 @@ impl Scheduler {
         for waiter in self.waiters.remove(&key).unwrap_or_default() {
             let _ = waiter.send(outcome.clone());
         }
+        if let Some(reruns) = self.reruns.remove(&key) {
+            self.waiters.insert(key.clone(), reruns);
+            let now = Clock::system().now();
+            if self.timetable.forced(&key, now) {
+                self.start(&key, now);
+            }
+        }
         notify::status(&self.summary());
         if self.timetable.iter().all(|(_, s)| s.deadline().is_some()) {
             memory::release_free_memory();
@@ -464,8 +479,9 @@ impl Scheduler {
     }
 
     /// `check-now`: rediscover, then start (or join) a check-in of each selected
-    /// database, skipping slot and backoff.
-    async fn check_now(&mut self, names: &[String]) -> Result<Vec<Pending>, String> {
+    /// database, skipping slot and backoff. A `fresh` request never joins: it
+    /// waits for the check-in in flight, then gets one of its own.
+    async fn check_now(&mut self, names: &[String], fresh: bool) -> Result<Vec<Pending>, String> {
         self.rediscover().await;
         let selected = self
             .discovery
@@ -481,7 +497,7 @@ impl Scheduler {
         let now = Clock::system().now();
         let mut pending = Vec::with_capacity(selected.len());
         for db in &selected {
-            pending.push(self.check_now_one(db, &shares, now));
+            pending.push(self.check_now_one(db, &shares, now, fresh));
         }
         Ok(pending)
     }
@@ -491,6 +507,7 @@ impl Scheduler {
         db: &Database,
         shares: &BTreeMap<String, UuidShare>,
         now: OffsetDateTime,
+        fresh: bool,
     ) -> Pending {
         if let Some(UuidShare::Copy { owner, .. }) = shares.get(&db.name) {
             return Pending::Ready(Box::new(Outcome::shared_uuid_copy(db, owner)));
@@ -500,11 +517,15 @@ impl Scheduler {
         }
         let key = DbKey::new(&db.name, &db.uuid);
         let (sender, receiver) = oneshot::channel();
-        self.waiters.entry(key.clone()).or_default().push(sender);
         if self.timetable.forced(&key, now) {
+            self.waiters.entry(key.clone()).or_default().push(sender);
             self.start(&key, now);
+        } else if fresh {
+            tracing::info!(database = %db.name, "check-in already running: another follows it");
+            self.reruns.entry(key).or_default().push(sender);
         } else {
             tracing::info!(database = %db.name, "check-in already running: joined");
+            self.waiters.entry(key).or_default().push(sender);
         }
         Pending::Waiting(receiver)
     }

@@ -112,9 +112,14 @@ impl Connection {
                     .await
                     .unwrap_or_else(stopping)
             }
-            Request::CheckNow { databases } => {
+            Request::CheckNow { databases, fresh } => {
                 let (reply, answer) = oneshot::channel();
-                match self.ask(Event::CheckNow { databases, reply }, answer).await {
+                let event = Event::CheckNow {
+                    databases,
+                    fresh,
+                    reply,
+                };
+                match self.ask(event, answer).await {
                     Some(Ok(pending)) => self.collect(pending).await,
                     Some(Err(message)) => Reply::Error { message },
                     None => stopping(),

@@ -191,7 +191,7 @@ async fn check_in(settings: &Settings, name: &str) -> Result<Outcome, OutcomeErr
     let selection = Selection {
         databases: vec![name.to_string()],
     };
-    let outcomes = cli::check_in_now(settings, &selection).await?;
+    let outcomes = cli::check_in_now(settings, &selection, true).await?;
     outcomes
         .into_iter()
         .find(|outcome| outcome.database == name)
