@@ -24,8 +24,9 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/dbcheckin/config.toml";
 pub const DEFAULT_URL: &str = "https://services.odoo.com/publisher-warranty/";
 /// The plain-HTTP endpoint used only when HTTPS gives no answer at all.
 pub const DEFAULT_FALLBACK_URL: &str = "http://services.odoo.com/publisher-warranty/";
-/// Local socket, the role Odoo's Debian package uses.
-pub const DEFAULT_CONNECTION: &str = "host=/var/run/postgresql user=odoo";
+/// Local socket, as role `dbcheckin`: the package's system user, which peer
+/// authentication maps to the role of the same name.
+pub const DEFAULT_CONNECTION: &str = "host=/var/run/postgresql user=dbcheckin";
 /// Where the daemon keeps one state file per database (systemd's `StateDirectory=`).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/dbcheckin";
 /// The daemon's control socket (systemd's `RuntimeDirectory=`).
@@ -648,7 +649,13 @@ mod tests {
         assert_eq!(s.server.timeout, Duration::from_secs(30));
         assert!(s.server.proxy.is_none() && s.server.ca_file.is_none());
         assert!(s.odoo.version.is_none());
-        assert_eq!(s.postgres.connection.get_user(), Some("odoo"));
+        assert_eq!(s.postgres.connection.get_user(), Some("dbcheckin"));
+        assert_eq!(
+            s.postgres.connection.get_hosts(),
+            [tokio_postgres::config::Host::Unix(
+                "/var/run/postgresql".into()
+            )]
+        );
         assert!(s.postgres.databases.is_empty() && s.postgres.exclude.is_empty());
         assert!(s.postgres.uuid_owner.is_empty());
         assert_eq!(s.schedule, ScheduleSettings::default());

@@ -9,6 +9,7 @@
 //! by mistake and hard to notice.
 
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -226,10 +227,7 @@ pub fn authorize(stream: &UnixStream, socket: &Path) -> Result<(), String> {
         std::fs::metadata(socket).map_err(|e| format!("cannot read {}: {e}", socket.display()))?;
     let (uid, gid) = (peer.uid(), peer.gid());
     let in_group = gid == meta.gid()
-        || peer
-            .pid()
-            .and_then(|pid| supplementary_groups(pid).ok())
-            .is_some_and(|groups| groups.contains(&meta.gid()));
+        || peer_groups(stream.as_raw_fd()).is_ok_and(|groups| groups.contains(&meta.gid()));
     if uid == 0 || uid == meta.uid() || in_group {
         return Ok(());
     }
@@ -239,17 +237,40 @@ pub fn authorize(stream: &UnixStream, socket: &Path) -> Result<(), String> {
     ))
 }
 
-/// The supplementary groups of a process, from `/proc/PID/status`: the peer's
-/// real groups at the time of the check, not what /etc/group says now.
-fn supplementary_groups(pid: i32) -> io::Result<Vec<u32>> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    Ok(status
-        .lines()
-        .find_map(|line| line.strip_prefix("Groups:"))
-        .unwrap_or("")
-        .split_whitespace()
-        .filter_map(|g| g.parse().ok())
-        .collect())
+/// The peer's supplementary groups as the kernel recorded them when it
+/// connected (`SO_PEERGROUPS`, Linux 4.13). Reading them from the socket rather
+/// than from `/proc/PID/status` keeps the check working under systemd's
+/// `ProtectProc=invisible`, and cannot be fooled by a recycled pid.
+fn peer_groups(fd: RawFd) -> io::Result<Vec<u32>> {
+    const GID_SIZE: usize = std::mem::size_of::<libc::gid_t>();
+    let mut groups: Vec<libc::gid_t> = vec![0; 32];
+    loop {
+        let capacity = groups.len() * GID_SIZE;
+        let mut length = libc::socklen_t::try_from(capacity).map_err(io::Error::other)?;
+        // SAFETY: `fd` is an open socket borrowed for the call, and the kernel
+        // writes at most `length` bytes, the size of `groups`.
+        let status = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut length,
+            )
+        };
+        let needed = length as usize;
+        if status == 0 {
+            groups.truncate(needed / GID_SIZE);
+            return Ok(groups);
+        }
+        let error = io::Error::last_os_error();
+        // Too small a buffer: the kernel said how large it must be.
+        if error.raw_os_error() == Some(libc::ERANGE) && needed > capacity {
+            groups.resize(needed.div_ceil(GID_SIZE), 0);
+            continue;
+        }
+        return Err(error);
+    }
 }
 
 /// The name of a group, from `/etc/group`.
@@ -322,6 +343,87 @@ mod tests {
         let mut too_long = BufReader::new(&long[..]);
         let err = read_line(&mut too_long, 100).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    /// Connects to `socket` from a python3 child running as nobody with
+    /// `groups` as its supplementary groups, and returns the accepted stream.
+    async fn connect_as_nobody(
+        listener: &UnixListener,
+        socket: &Path,
+        groups: &[u32],
+    ) -> UnixStream {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: geteuid has no preconditions.
+        assert_eq!(
+            unsafe { libc::geteuid() },
+            0,
+            "this test must run as root (it sets a child's groups); CI runs as root"
+        );
+        let groups: Vec<libc::gid_t> = groups.to_vec();
+        let script =
+            "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.recv(1)";
+        let mut command = std::process::Command::new("python3");
+        command.args(["-c", script]).arg(socket);
+        // SAFETY: between fork and exec the closure only makes async-signal-safe
+        // system calls on memory prepared before the fork.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                    || libc::setgid(65534) != 0
+                    || libc::setuid(65534) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().expect("python3 runs (CI installs it)");
+        let (stream, _) = listener.accept().await.expect("the child connects");
+        child.kill().expect("stop the child");
+        child.wait().expect("reap the child");
+        stream
+    }
+
+    /// The group check reads supplementary groups from the socket
+    /// (SO_PEERGROUPS), so it needs no /proc (systemd's ProtectProc=invisible).
+    #[tokio::test]
+    async fn a_member_of_the_socket_group_by_supplementary_group_is_accepted() {
+        use std::os::unix::fs::chown;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let socket = dir.path().join("control.sock");
+        let listener = bind(&socket).await.unwrap();
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let group = 4_242_017;
+        chown(&socket, None, Some(group)).unwrap();
+
+        let member = connect_as_nobody(&listener, &socket, &[1_000_003, group]).await;
+        let groups = peer_groups(member.as_raw_fd()).unwrap();
+        assert!(groups.contains(&group), "{groups:?}");
+        assert_eq!(authorize(&member, &socket), Ok(()));
+
+        let outsider = connect_as_nobody(&listener, &socket, &[1_000_003]).await;
+        let refusal = authorize(&outsider, &socket).unwrap_err();
+        assert!(
+            refusal.contains("uid 65534 is neither root nor a member of group 4242017"),
+            "{refusal}"
+        );
+    }
+
+    /// More groups than the first buffer holds: the kernel's ERANGE tells
+    /// the size, and the second call reads them all.
+    #[tokio::test]
+    async fn peer_groups_reads_more_groups_than_its_first_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let socket = dir.path().join("control.sock");
+        let listener = bind(&socket).await.unwrap();
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let many: Vec<u32> = (5_000_000..5_000_100).collect();
+        let peer = connect_as_nobody(&listener, &socket, &many).await;
+        let mut groups = peer_groups(peer.as_raw_fd()).unwrap();
+        groups.sort_unstable();
+        assert_eq!(groups, many);
     }
 
     #[test]
