@@ -147,8 +147,7 @@ set -e
 echo "$status"
 [ "$code" = 3 ] || fail "dbcheckin status as user dbcheckin exited $code, expected 3 (UNKNOWN: role dbcheckin cannot connect here)"
 grep -qF 'role "dbcheckin"' <<<"$status" || fail "dbcheckin status does not name role dbcheckin"
-# The fix: `grant --role dbcheckin` once src/pg.rs says so (issue: grant), the pg_hba/role fix until then.
-grep -qE 'grant --role dbcheckin|Fix: ' <<<"$status" || fail "dbcheckin status does not say what to do"
+grep -qF "$GRANT" <<<"$status" || fail "dbcheckin status does not give the fix: $GRANT"
 ok "status as user dbcheckin: UNKNOWN (exit 3), naming the role and the fix"
 
 step "man pages render"
