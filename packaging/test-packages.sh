@@ -102,11 +102,24 @@ files=(
     "/usr/share/doc/dbcheckin/changelog.Debian.gz f 644 root:root"
     "/usr/share/lintian/overrides/dbcheckin f 644 root:root"
 )
-# One page per subcommand, from the installed binary's own help.
-subcommands=$(/usr/bin/dbcheckin --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF && $1 != "help" { print $1 }')
-[ -n "$subcommands" ] || fail "dbcheckin --help lists no subcommand"
+# One page per subcommand, nested ones too (dbcheckin-uuid-list), from the
+# installed binary's own help.
+subcommands_of() {
+    /usr/bin/dbcheckin "$@" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF && $1 != "help" { print $1 }'
+}
 pages=(/usr/share/man/man1/dbcheckin.1.gz)
-for sub in $subcommands; do pages+=("/usr/share/man/man1/dbcheckin-$sub.1.gz"); done
+add_pages() {
+    local sub
+    for sub in $(subcommands_of "$@"); do
+        local path=("$@" "$sub")
+        local IFS=-
+        pages+=("/usr/share/man/man1/dbcheckin-${path[*]}.1.gz")
+        unset IFS
+        add_pages "${path[@]}"
+    done
+}
+add_pages
+[ ${#pages[@]} -gt 1 ] || fail "dbcheckin --help lists no subcommand"
 for page in "${pages[@]}"; do files+=("$page f 644 root:root"); done
 for entry in "${files[@]}"; do
     # shellcheck disable=SC2086 # the entry is four words on purpose
@@ -171,7 +184,7 @@ head -n 1 /usr/share/zsh/vendor-completions/_dbcheckin | grep -q '^#compdef dbch
 ok "zsh: parses, #compdef dbcheckin"
 fish -n /usr/share/fish/vendor_completions.d/dbcheckin.fish || fail "fish completion: syntax error"
 offered=$(fish -c 'source /usr/share/fish/vendor_completions.d/dbcheckin.fish; complete -C"dbcheckin "' | cut -f1)
-for sub in $subcommands; do
+for sub in $(subcommands_of); do
     grep -qx "$sub" <<<"$offered" || fail "fish does not complete subcommand $sub (offered: $offered)"
 done
 ok "fish: completes every subcommand"
