@@ -22,7 +22,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::cli::{BIN, Run, with_config as cli};
-use common::db::{Fixture, TestDb, connection_string, fixtures_dir};
+use common::db::{Fixture, TestDb, connection_string, fixtures_dir, pg_host, pg_port, pg_user};
+use common::role::TestRole;
 use common::validation_server::{Behaviour, RecordedRequest, ServerOptions, ValidationServer};
 use dbcheckin::state::{DbState, StateStore};
 use serde_json::{Value, json};
@@ -142,16 +143,28 @@ impl Env {
     /// replies used here) and at exactly `databases`; new databases check in
     /// within a second.
     fn write_config(&self, server: &ValidationServer, databases: &[&TestDb]) {
+        self.write_config_as(server, databases, &connection_string(), "");
+    }
+
+    /// Like [`Env::write_config`], logging in with `connection`, with `schedule`
+    /// lines added to `[schedule]`.
+    fn write_config_as(
+        &self,
+        server: &ValidationServer,
+        databases: &[&TestDb],
+        connection: &str,
+        schedule: &str,
+    ) {
         let names: Vec<String> = databases.iter().map(|d| format!("{:?}", d.name)).collect();
         let text = format!(
             "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"20s\"\n\
              [odoo]\nversion = \"18.0-20250506\"\n\
              [postgres]\nconnection = {:?}\ndatabases = [{}]\n\
-             [schedule]\nfirst_delay = \"1s\"\n\
+             [schedule]\nfirst_delay = \"1s\"\n{schedule}\
              [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
             server.https_url(),
             server.ca_file().display().to_string(),
-            connection_string(),
+            connection,
             names.join(", "),
             self.state_dir,
             self.socket,
@@ -749,6 +762,33 @@ fn register_during_a_running_check_in_gets_a_check_in_of_its_own() {
         "the first one read the database before"
     );
     assert!(sent_code(&requests[1]), "{:?}", requests[1].arg0);
+}
+
+/// Right after the package is installed the daemon runs before anyone ran
+/// `grant`: it cannot list the databases, says so, and tries again after
+/// `retry_min` by itself, so once the role is granted the databases check in
+/// without a restart.
+#[test]
+fn databases_appear_once_the_role_is_granted_without_a_restart() {
+    let server = ValidationServer::start(ServerOptions::default());
+    server.set_behaviour(Behaviour::Reply(a1_reply()));
+    let db = TestDb::unique_copy_of(Fixture::A);
+    let role = TestRole::named(&[&db]);
+    let env = Env::new();
+    let connection = format!("host={} port={} user={}", pg_host(), pg_port(), role.name);
+    env.write_config_as(&server, &[&db], &connection, "retry_min = \"1s\"\n");
+    let daemon = Daemon::start(&env);
+    daemon.wait_for_log("cannot list the databases");
+    assert!(server.requests().is_empty());
+
+    let granted = run(cli(
+        &env.config,
+        &["grant", "--role", &role.name, "--admin-user", &pg_user()],
+    ));
+    assert_eq!(granted.code, 0, "{granted:?}");
+    let requests = server.wait_for_requests(1, WAIT);
+    assert!(is_for(&requests[0], &db), "{:?}", requests[0].arg0);
+    daemon.wait_for_log("database scheduled");
 }
 
 /// Issue item 5: SIGHUP with a broken file keeps the running configuration;

@@ -45,6 +45,11 @@ use crate::status::{parse_expiration, relative_text};
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 /// How often the expiration dates are re-read (no network involved).
 const EXPIRY_CHECK_PERIOD: Duration = Duration::from_secs(24 * 3600);
+/// How often the databases are listed again while all is well, so a database
+/// created meanwhile is scheduled within the hour. When listing fails or finds
+/// nothing (PostgreSQL down, the role not granted yet: the first minutes after
+/// installing the package), it is retried after `[schedule] retry_min`.
+const DISCOVERY_PERIOD: Duration = Duration::from_secs(3600);
 /// Queue between the tasks and the scheduler: bounded so a flood of control
 /// requests slows its senders down instead of growing memory.
 const EVENT_QUEUE: usize = 256;
@@ -173,6 +178,7 @@ pub async fn run(
         reruns: HashMap::new(),
         last_ok: BTreeMap::new(),
         next_expiry_check: OffsetDateTime::now_utc(),
+        next_discovery: OffsetDateTime::now_utc(),
         permits: Arc::new(Semaphore::new(CHECKIN_CONCURRENCY)),
         events,
         tracker,
@@ -221,6 +227,7 @@ struct Scheduler {
     /// Whether each database's latest check-in succeeded, for the status line.
     last_ok: BTreeMap<String, bool>,
     next_expiry_check: OffsetDateTime,
+    next_discovery: OffsetDateTime,
     permits: Arc<Semaphore>,
     events: mpsc::Sender<Event>,
     tracker: TaskTracker,
@@ -253,11 +260,10 @@ impl Scheduler {
     }
 
     fn next_wake(&self) -> OffsetDateTime {
+        let housekeeping = self.next_expiry_check.min(self.next_discovery);
         self.timetable
             .next_deadline()
-            .map_or(self.next_expiry_check, |due| {
-                due.min(self.next_expiry_check)
-            })
+            .map_or(housekeeping, |due| due.min(housekeeping))
     }
 
     /// The timer fired: rediscover, check expirations if a day passed, start
@@ -308,10 +314,18 @@ impl Scheduler {
     /// When PostgreSQL cannot be reached, the known databases are kept: their
     /// check-ins will fail and retry, which `status` shows.
     async fn rediscover(&mut self) {
-        let discovery = match discover::discover(&self.settings.postgres).await {
+        let listed = discover::discover(&self.settings.postgres).await;
+        let found_any = listed.as_ref().is_ok_and(|d| !d.databases.is_empty());
+        let period = if found_any {
+            DISCOVERY_PERIOD
+        } else {
+            self.settings.schedule.retry_min
+        };
+        self.next_discovery = plus(Clock::system().now(), period);
+        let discovery = match listed {
             Ok(discovery) => discovery,
             Err(failure) => {
-                tracing::error!(kind = %failure.kind, "cannot list the databases: {failure}; keeping the {} known ones", self.known.len());
+                tracing::error!(kind = %failure.kind, "cannot list the databases: {failure}; keeping the {} known ones, trying again in {}", self.known.len(), humantime::format_duration(period));
                 return;
             }
         };
