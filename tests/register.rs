@@ -388,6 +388,57 @@ fn surrounding_whitespace_is_removed_before_the_code_is_stored_and_sent() {
     assert_code_hidden(&run, CODE);
 }
 
+/// `register -` reads the code from stdin, so it is in neither `ps` nor the
+/// shell history; the surrounding spaces and the newline go as usual.
+#[test]
+fn the_code_can_come_from_stdin() {
+    let (registry, _) = registry_with_code();
+    let server = server_for(&registry);
+    let db = TestDb::unique_copy_of(Fixture::A);
+    let env = Env::new(&server, &[&db]);
+
+    let mut command = cli::with_config(&env.config, &["register", "-", "--database", &db.name]);
+    command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("start dbcheckin");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(format!(" {CODE}\nignored second line\n").as_bytes())
+            .expect("write the code");
+    }
+    let output = child.wait_with_output().expect("dbcheckin ends");
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("Registered "), "{}", run.stdout);
+    assert_eq!(
+        param(&db, "database.enterprise_code").as_deref(),
+        Some(CODE)
+    );
+    assert_eq!(codes_sent(&server), [Value::Str(CODE.into())]);
+    assert_code_hidden(&run, CODE);
+
+    let empty = run_with_stdin_closed(&env, &db);
+    assert_eq!(empty.code, 2, "{empty:?}");
+    assert!(
+        empty.stderr.contains("the subscription code is empty"),
+        "{empty:?}"
+    );
+}
+
+fn run_with_stdin_closed(env: &Env, db: &TestDb) -> Run {
+    let mut command = cli::with_config(&env.config, &["register", "-", "--database", &db.name]);
+    command.stdin(std::process::Stdio::null());
+    run(command)
+}
+
 #[test]
 fn inner_whitespace_or_control_characters_are_refused_and_nothing_is_written() {
     let (registry, _) = registry_with_code();

@@ -41,7 +41,8 @@ const DIAGNOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, clap::Args)]
 pub struct RegisterArgs {
-    /// The subscription code (spaces around it are removed)
+    /// The subscription code (spaces around it are removed); `-` reads it from
+    /// stdin, so it shows neither in `ps` nor in the shell's history
     #[arg(value_name = "CODE", allow_hyphen_values = true)]
     code: String,
     /// The database to register
@@ -80,6 +81,24 @@ impl From<CodeError> for Stop {
     }
 }
 
+/// `register -`: the code is the first line of stdin (a pipe, a file, or typed
+/// at the terminal). Only one line is read, and never more than a code could be.
+fn code_from_stdin() -> Result<String, Stop> {
+    use std::io::{BufRead, Read};
+    let limit = u64::try_from(code::MAX_CODE_CHARS * 4 + 2).unwrap_or(u64::MAX);
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .take(limit)
+        .read_line(&mut line)
+        .map_err(|e| {
+            Stop::Usage(format!(
+                "cannot read the subscription code from stdin: {e}. Fix: pipe the code alone on one line, e.g. `dbcheckin register - --database NAME < code.txt`"
+            ))
+        })?;
+    Ok(line)
+}
+
 /// Maps a command's end to the CLI's: a usage error is printed here with
 /// exit 2; any other failure goes back to the CLI, which prints it.
 fn finish(result: Result<u8, Stop>) -> Result<u8, Failure> {
@@ -104,7 +123,11 @@ pub async fn unregister(settings: Settings, args: UnregisterArgs) -> Result<u8, 
 }
 
 async fn register_inner(settings: &Settings, args: &RegisterArgs) -> Result<u8, Stop> {
-    let code = code::clean(&args.code)?;
+    let code = if args.code == "-" {
+        code::clean(&code_from_stdin()?)?
+    } else {
+        code::clean(&args.code)?
+    };
     let (db, cluster) = target(settings, &args.database).await?;
     let copies = eligible(settings, &db, &cluster)?;
     let mut client = connect(settings, &db.name).await?;
