@@ -189,6 +189,45 @@ fn grant_creates_a_missing_role_without_powers() {
     );
 }
 
+/// A role that may write the parameters but not post messages (granted by
+/// hand, or before dbcheckin posted messages) still gets the expiration: the
+/// messages are skipped with a warning that names the grant command.
+#[test]
+fn without_the_discuss_grants_the_parameters_still_apply() {
+    let server = a1_server();
+    let db = TestDb::copy_of(Fixture::A);
+    let role = TestRole::named(&[&db]);
+    let setup = setup(&server, &role.name, &db.name);
+    let granted = grant(&setup.config, &role.name, &db.name, &[]);
+    assert_eq!(granted.code, 0, "{}\n{}", granted.stdout, granted.stderr);
+    db.psql(&format!("REVOKE INSERT ON mail_message FROM {}", role.name));
+
+    let result = check_in(&setup);
+    assert_eq!(result.code, 0, "{}\n{}", result.stdout, result.stderr);
+    assert_eq!(
+        result.results()[0]["messages_posted"],
+        0,
+        "{}",
+        result.stdout
+    );
+    assert_eq!(
+        db.psql("SELECT value FROM ir_config_parameter WHERE key = 'database.expiration_date'")
+            .trim(),
+        "2027-01-15 00:00:00"
+    );
+    assert!(
+        result
+            .stderr
+            .contains("permission denied for table mail_message")
+            && result.stderr.contains(&format!(
+                "Fix: sudo -u postgres dbcheckin grant --role {} --database {}",
+                role.name, db.name
+            )),
+        "{}",
+        result.stderr
+    );
+}
+
 #[test]
 fn print_only_prints_the_sql() {
     let server = a1_server();

@@ -13,6 +13,7 @@
 pub mod discuss;
 mod html;
 
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
 
 use crate::reply::Reply;
@@ -44,7 +45,7 @@ pub struct Applied {
 }
 
 /// Applies `reply` in one transaction, messages first as Odoo does, and
-/// returns what changed. A failing statement rolls everything back.
+/// returns what changed. A failing parameter write rolls everything back.
 pub async fn apply(client: &mut Client, reply: &Reply) -> Result<Applied, tokio_postgres::Error> {
     if reply.messages.is_empty() && reply.enterprise_info.is_none() {
         return Ok(Applied {
@@ -52,14 +53,65 @@ pub async fn apply(client: &mut Client, reply: &Reply) -> Result<Applied, tokio_
             posting: Posting::Posted(0),
         });
     }
-    let tx = client.transaction().await?;
-    let posting = discuss::post(&tx, &reply.messages).await?;
+    let mut tx = client.transaction().await?;
+    let posting = post_or_skip(&mut tx, &reply.messages).await?;
     let changes = match &reply.enterprise_info {
         Some(info) => set_params(&tx, &info.params()).await?,
         None => Vec::new(),
     };
     tx.commit().await?;
     Ok(Applied { changes, posting })
+}
+
+/// Posting is best effort, as in Odoo, whose cron skips a post that fails: a
+/// failing statement (a schema dbcheckin does not know, a trigger, a missing
+/// privilege) rolls back to a savepoint and the messages are skipped with the
+/// reason, so the parameters, which keep the database from locking, still apply.
+async fn post_or_skip(
+    tx: &mut Transaction<'_>,
+    messages: &[String],
+) -> Result<Posting, tokio_postgres::Error> {
+    if messages.is_empty() {
+        return Ok(Posting::Posted(0));
+    }
+    let savepoint = tx.savepoint("dbcheckin_discuss").await?;
+    match discuss::post(&savepoint, messages).await {
+        Ok(posting) => {
+            savepoint.commit().await?;
+            Ok(posting)
+        }
+        Err(error) if error.as_db_error().is_some() => {
+            savepoint.rollback().await?;
+            let mut reason = format!("posting failed: {}", db_error_text(&error));
+            if error.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+                reason.push_str(&grant_fix(tx).await?);
+            }
+            Ok(Posting::Skipped(reason))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The command that gives this role what posting needs, in this database.
+async fn grant_fix(tx: &Transaction<'_>) -> Result<String, tokio_postgres::Error> {
+    let row = tx
+        .query_one("SELECT current_user::text, current_database()::text", &[])
+        .await?;
+    let (role, database): (String, String) = (row.get(0), row.get(1));
+    Ok(format!(
+        ". Fix: sudo -u postgres dbcheckin grant --role {role} --database {database}"
+    ))
+}
+
+/// PostgreSQL's own message, and its detail when there is one.
+fn db_error_text(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_string(),
+        },
+        None => error.to_string(),
+    }
 }
 
 /// Sets each parameter as Odoo's `set_param` does, inside `tx`: creates the row
