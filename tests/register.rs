@@ -378,14 +378,16 @@ fn surrounding_whitespace_is_removed_before_the_code_is_stored_and_sent() {
     let env = Env::new(&server, &[&db]);
 
     let run = env.register(&format!("  {CODE} \n"), &db);
+    assert_registered_with_code(&run, &db, &server);
+}
+
+/// The trimmed code was stored, sent alone, never shown, and registered.
+fn assert_registered_with_code(run: &Run, db: &TestDb, server: &ValidationServer) {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.starts_with("Registered "), "{}", run.stdout);
-    assert_eq!(
-        param(&db, "database.enterprise_code").as_deref(),
-        Some(CODE)
-    );
-    assert_eq!(codes_sent(&server), [Value::Str(CODE.into())]);
-    assert_code_hidden(&run, CODE);
+    assert_eq!(param(db, "database.enterprise_code").as_deref(), Some(CODE));
+    assert_eq!(codes_sent(server), [Value::Str(CODE.into())]);
+    assert_code_hidden(run, CODE);
 }
 
 /// `register -` reads the code from stdin, so it is in neither `ps` nor the
@@ -416,14 +418,7 @@ fn the_code_can_come_from_stdin() {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     };
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.starts_with("Registered "), "{}", run.stdout);
-    assert_eq!(
-        param(&db, "database.enterprise_code").as_deref(),
-        Some(CODE)
-    );
-    assert_eq!(codes_sent(&server), [Value::Str(CODE.into())]);
-    assert_code_hidden(&run, CODE);
+    assert_registered_with_code(&run, &db, &server);
 
     let empty = run_with_stdin_closed(&env, &db);
     assert_eq!(empty.code, 2, "{empty:?}");
