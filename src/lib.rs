@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod checkin;
 pub mod cli;
+pub mod cloc;
 pub mod collect;
 pub mod config;
 pub mod confirm;
@@ -19,6 +20,7 @@ pub mod duplicate;
 pub mod failure;
 pub mod grant;
 pub mod metrics;
+pub mod odoo;
 pub mod pg;
 pub mod record;
 pub mod register;

@@ -1,0 +1,134 @@
+//! cloc: the lines of code Odoo Enterprise reports in the `maintenance` key.
+//!
+//! A reimplementation of Odoo's `odoo/tools/cloc.py` (16.0–19.0), rule for rule,
+//! because the validation server compares what we send with what Odoo itself
+//! would send (`shared/fixtures/odoo-enterprise/NOTES.md` §5–§7). Counting
+//! depends on the Python that runs Odoo (its `ast` line numbers, its `pathlib`
+//! glob), so every entry point takes a [`PythonVersion`].
+//!
+//! Layers: [`pyspace`] (Python's whitespace), [`python`] (Python files),
+//! [`text`] (XML, JS, SCSS, CSS), [`glob`] (exclusion patterns).
+
+pub mod glob;
+pub mod pyspace;
+pub mod python;
+pub mod text;
+
+#[cfg(test)]
+pub(crate) mod oracle;
+
+use std::fmt;
+
+/// The Python versions whose `ast` and `pathlib` cloc's results depend on.
+/// 3.10 and 3.11 count alike, 3.12 and 3.13 alike, except for syntax new in a
+/// version and the `**` glob rule of 3.13 (NOTES.md §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PythonVersion {
+    Py310,
+    Py311,
+    Py312,
+    Py313,
+}
+
+impl PythonVersion {
+    pub const ALL: [PythonVersion; 4] = [Self::Py310, Self::Py311, Self::Py312, Self::Py313];
+
+    /// `(3, 11)` for [`PythonVersion::Py311`].
+    pub fn major_minor(self) -> (u8, u8) {
+        match self {
+            Self::Py310 => (3, 10),
+            Self::Py311 => (3, 11),
+            Self::Py312 => (3, 12),
+            Self::Py313 => (3, 13),
+        }
+    }
+
+    /// Parses `"3.11"` (also `"3.11.7"`, `"python3.11"`).
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let text = text.strip_prefix("python").unwrap_or(text);
+        let mut parts = text.split('.');
+        let (major, minor) = (parts.next()?, parts.next()?);
+        if major != "3" || parts.any(|p| p.parse::<u32>().is_err()) {
+            return None;
+        }
+        match minor {
+            "10" => Some(Self::Py310),
+            "11" => Some(Self::Py311),
+            "12" => Some(Self::Py312),
+            "13" => Some(Self::Py313),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for PythonVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (major, minor) = self.major_minor();
+        write!(f, "{major}.{minor}")
+    }
+}
+
+/// Lines of one file as cloc counts them: `code` lines and `total` lines
+/// (`total` counts `\n` only, so `code > total` is possible with lone `\r`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lines {
+    pub code: u64,
+    pub total: u64,
+}
+
+/// Why cloc recorded an error for a file instead of counting it; the text is
+/// Odoo's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileError {
+    /// Python that the running interpreter cannot parse (or a NULL text).
+    SyntaxError,
+    /// Larger than 25 MiB.
+    MaxFileSize,
+    /// A JS/SCSS/CSS line longer than 100,000 characters (Odoo 17 and later).
+    MaxLineSize,
+}
+
+impl FileError {
+    /// The text Odoo stores in its per-file errors.
+    pub fn odoo_text(self) -> &'static str {
+        match self {
+            FileError::SyntaxError => "Syntax Error",
+            FileError::MaxFileSize => "Max file size exceeded",
+            FileError::MaxLineSize => "Max line size exceeded",
+        }
+    }
+}
+
+/// Decodes bytes as Python's `latin-1` codec does: each byte is the code point
+/// of the same value, so decoding never fails.
+pub fn decode_latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_versions_parse_as_written_in_configs_and_paths() {
+        assert_eq!(PythonVersion::parse("3.11"), Some(PythonVersion::Py311));
+        assert_eq!(PythonVersion::parse("3.12.1"), Some(PythonVersion::Py312));
+        assert_eq!(
+            PythonVersion::parse("python3.13"),
+            Some(PythonVersion::Py313)
+        );
+        assert_eq!(PythonVersion::parse("3.9"), None);
+        assert_eq!(PythonVersion::parse("2.7"), None);
+        assert_eq!(PythonVersion::parse("3.x"), None);
+        assert_eq!(PythonVersion::Py310.to_string(), "3.10");
+    }
+
+    #[test]
+    fn latin1_maps_every_byte_to_its_code_point() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        let text = decode_latin1(&bytes);
+        assert_eq!(text.chars().count(), 256);
+        assert!(text.chars().zip(0u32..).all(|(c, n)| c as u32 == n));
+    }
+}
