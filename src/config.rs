@@ -87,6 +87,12 @@ pub struct ServerSettings {
 pub struct OdooSettings {
     /// The `release.version` to report; `None` means detect it.
     pub version: Option<String>,
+    /// Odoo's configuration files; empty means the first default that exists.
+    pub config: Vec<PathBuf>,
+    /// Directories holding Odoo's `odoo` package; empty means detect.
+    pub root: Vec<PathBuf>,
+    /// The Python that runs Odoo; `None` means detect.
+    pub python: Option<crate::cloc::PythonVersion>,
 }
 
 #[derive(Debug, Clone)]
@@ -265,6 +271,9 @@ struct ServerFragment {
 #[serde(deny_unknown_fields)]
 struct OdooFragment {
     version: Option<OdooVersion>,
+    config: Option<PathList>,
+    root: Option<PathList>,
+    python: Option<PythonSetting>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -319,6 +328,9 @@ impl Fragment {
         if let Some(top) = top.odoo {
             let base = self.odoo.get_or_insert_with(Default::default);
             overlay(&mut base.version, top.version);
+            overlay(&mut base.config, top.config);
+            overlay(&mut base.root, top.root);
+            overlay(&mut base.python, top.python);
         }
         if let Some(top) = top.postgres {
             let base = self.postgres.get_or_insert_with(Default::default);
@@ -381,6 +393,9 @@ impl Fragment {
             },
             odoo: OdooSettings {
                 version: odoo.version.and_then(|v| v.0),
+                config: odoo.config.map(|l| l.0).unwrap_or_default(),
+                root: odoo.root.map(|l| l.0).unwrap_or_default(),
+                python: odoo.python.and_then(|p| p.0),
             },
             postgres: PostgresSettings {
                 connection: postgres.connection.map_or_else(
@@ -536,6 +551,59 @@ impl<'de> Deserialize<'de> for OdooVersion {
             }
         })
         .map(OdooVersion)
+    }
+}
+
+/// One absolute path or a list of them; `""` (or `[]`) means "detect".
+#[derive(Debug)]
+struct PathList(Vec<PathBuf>);
+
+impl<'de> Deserialize<'de> for PathList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        let items = match OneOrMany::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a path or a list of paths, e.g. \"/etc/odoo/odoo.conf\" or [\"/etc/odoo17.conf\", \"/etc/odoo18.conf\"]")
+        })? {
+            OneOrMany::One(one) if one.trim().is_empty() => Vec::new(),
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        };
+        let mut paths = Vec::with_capacity(items.len());
+        for item in items {
+            let path = PathBuf::from(item.trim());
+            if !path.is_absolute() {
+                return Err(serde::de::Error::custom(format!(
+                    "{item:?} is not an absolute path: write it from the root, e.g. \"/opt/odoo\""
+                )));
+            }
+            paths.push(path);
+        }
+        Ok(PathList(paths))
+    }
+}
+
+/// The Python version that runs Odoo: `"3.10"` to `"3.13"`, or `""` to detect.
+#[derive(Debug)]
+struct PythonSetting(Option<crate::cloc::PythonVersion>);
+
+impl<'de> Deserialize<'de> for PythonSetting {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_validated_str(d, |text| {
+            if text.trim().is_empty() {
+                return Ok(None);
+            }
+            crate::cloc::PythonVersion::parse(text).map(Some).ok_or_else(|| {
+                format!(
+                    "unsupported Python version {text:?}: Odoo 16 to 19 run on \"3.10\", \"3.11\", \"3.12\" or \"3.13\" (or leave it \"\" to detect)"
+                )
+            })
+        })
+        .map(PythonSetting)
     }
 }
 

@@ -9,10 +9,15 @@
 //! Layers: [`pyspace`] (Python's whitespace), [`python`] (Python files),
 //! [`text`] (XML, JS, SCSS, CSS), [`glob`] (exclusion patterns).
 
+pub mod book;
+pub mod count;
+pub mod database;
 pub mod glob;
+pub mod manifest;
 pub mod pyspace;
 pub mod python;
 pub mod text;
+pub mod walk;
 
 #[cfg(test)]
 pub(crate) mod oracle;
@@ -66,6 +71,28 @@ impl fmt::Display for PythonVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (major, minor) = self.major_minor();
         write!(f, "{major}.{minor}")
+    }
+}
+
+/// The rules one count follows: those of the Python and of the Odoo series
+/// that run the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rules {
+    pub python: PythonVersion,
+    /// Odoo's major version: 16 to 19 (`saas~17.4` is 17).
+    pub odoo_major: u16,
+}
+
+impl Rules {
+    /// JS/SCSS/CSS lines over 100,000 characters are an error from 17.0 on.
+    pub fn line_limit(self) -> bool {
+        self.odoo_major >= 17
+    }
+
+    /// 19.0 skips a standard addons directory on exact equality (16–18 test a
+    /// string prefix) and skips an installed module missing on disk (16–18 raise).
+    pub fn exact_standard_dirs(self) -> bool {
+        self.odoo_major >= 19
     }
 }
 

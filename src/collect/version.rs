@@ -74,7 +74,7 @@ pub fn series_of_module_version(latest: &str) -> Option<&str> {
 }
 
 /// `18.0+e-20250520` → `18.0`, `18.0rc1` → `18.0`.
-fn series_of_release(version: &str) -> &str {
+pub fn series_of_release(version: &str) -> &str {
     let mut dots = 0;
     for (i, c) in version.char_indices() {
         if c == '.' {
@@ -87,7 +87,7 @@ fn series_of_release(version: &str) -> &str {
 }
 
 /// Where packages and the usual manual installs put `odoo/release.py`.
-fn candidate_release_files() -> Vec<PathBuf> {
+pub fn candidate_release_files() -> Vec<PathBuf> {
     let mut files = vec![
         PathBuf::from("/usr/lib/python3/dist-packages/odoo/release.py"),
         PathBuf::from("/opt/odoo/odoo/release.py"),

@@ -1,0 +1,194 @@
+//! `count_customization`: the code stored in the database, counted as cloc
+//! counts files (NOTES.md §6, "Customizations stored in the database").
+//!
+//! Four sources: server actions of type `code` (UI-made scheduled actions
+//! included), manual computed fields, and, for modules imported with
+//! `base_import_module`, their qweb views and their static files (whose
+//! content lives in the filestore). Without `base_import_module` only
+//! actions and fields without a module count, all under `odoo/studio`.
+
+use std::path::Path;
+
+use tokio_postgres::Client;
+
+use super::walk::{Kind, python_extension};
+
+/// The key of code that belongs to no module.
+pub const STUDIO_KEY: &str = "odoo/studio";
+
+/// One piece of stored code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// The module key it is booked under.
+    pub key: String,
+    /// What `odoo-bin cloc -v` would name it (`ir.actions.server/12: Name`).
+    pub label: String,
+    pub kind: Kind,
+    /// `None` for a NULL text, which Odoo's parser fails on.
+    pub text: Option<String>,
+    /// Larger than cloc's file limit (static files: base64 size).
+    pub too_large: bool,
+}
+
+/// Server actions of type code that belong to no module on disk.
+fn server_actions_sql(imported: bool) -> String {
+    let module_filter = if imported {
+        "(m.name IS NULL OR (m.imported AND m.state = 'installed'))"
+    } else {
+        "m.name IS NULL"
+    };
+    format!(
+        "SELECT s.id, s.name::text, s.code, min(m.name)::text
+           FROM ir_act_server s
+           LEFT JOIN ir_model_data d ON d.res_id = s.id AND d.model = 'ir.actions.server'
+           LEFT JOIN ir_module_module m ON m.name = d.module
+          WHERE s.state = 'code' AND {module_filter}
+          GROUP BY s.id
+         HAVING NOT coalesce(bool_or(d.module = '__cloc_exclude__'), false)
+          ORDER BY s.id"
+    )
+}
+
+/// Manual computed fields; Studio's own fields count only when named `x_studio…`.
+fn manual_fields_sql(imported: bool) -> String {
+    let module_join = if imported {
+        "AND m.imported AND m.state = 'installed'"
+    } else {
+        "AND false"
+    };
+    format!(
+        "SELECT f.id, f.name::text, f.compute, min(m.name)::text
+           FROM ir_model_fields f
+           LEFT JOIN ir_model_data d ON d.res_id = f.id AND d.model = 'ir.model.fields'
+           LEFT JOIN ir_module_module m ON m.name = d.module {module_join}
+          WHERE f.compute IS NOT NULL AND f.state = 'manual'
+          GROUP BY f.id, f.name
+         HAVING NOT (coalesce(bool_or(d.module = 'studio_customization'), false)
+                     AND f.name NOT LIKE 'x\\_studio%')
+          ORDER BY f.id"
+    )
+}
+
+/// Qweb views of imported modules (Studio's excepted).
+const VIEWS_SQL: &str = "SELECT v.id, v.name::text, v.arch_db->>'en_US', min(m.name)::text
+   FROM ir_ui_view v
+   JOIN ir_model_data d ON d.res_id = v.id AND d.model = 'ir.ui.view'
+   LEFT JOIN ir_module_module m ON m.name = d.module AND m.imported AND m.state = 'installed'
+                               AND m.name <> 'studio_customization'
+  WHERE v.type = 'qweb'
+  GROUP BY v.id
+ HAVING min(m.name) IS NOT NULL AND NOT coalesce(bool_or(d.module = '__cloc_exclude__'), false)
+  ORDER BY v.id";
+
+/// Static files of imported modules.
+const ATTACHMENTS_SQL: &str = "SELECT a.id, a.url::text, a.store_fname::text, a.db_datas, min(m.name)::text
+   FROM ir_attachment a
+   JOIN ir_model_data d ON d.res_id = a.id AND d.model = 'ir.attachment'
+   LEFT JOIN ir_module_module m ON m.name = d.module AND m.imported AND m.state = 'installed'
+  WHERE a.name ~ '.*\\.(js|xml|css|scss)$'
+  GROUP BY a.id
+ HAVING min(m.name) IS NOT NULL AND NOT coalesce(bool_or(d.module = '__cloc_exclude__'), false)
+  ORDER BY a.id";
+
+/// A translated name column holds JSON (`{"en_US": "…"}`) from 16.0 on.
+fn display_name(raw: Option<String>) -> String {
+    let raw = raw.unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(&raw)
+        .ok()
+        .and_then(|v| v.get("en_US").and_then(|n| n.as_str()).map(str::to_string))
+        .unwrap_or(raw)
+}
+
+/// Reads every stored piece of code, in Odoo's order. `filestore` is
+/// `<data_dir>/filestore/<dbname>`; a file missing there counts as empty.
+pub async fn items(
+    client: &Client,
+    imported: bool,
+    filestore: Option<&Path>,
+) -> Result<Vec<Item>, tokio_postgres::Error> {
+    let mut items = Vec::new();
+    for row in client.query(&server_actions_sql(imported), &[]).await? {
+        let id: i32 = row.get(0);
+        items.push(Item {
+            key: row.get::<_, Option<String>>(3).unwrap_or_else(|| STUDIO_KEY.into()),
+            label: format!("ir.actions.server/{id}: {}", display_name(row.get(1))),
+            kind: Kind::Python,
+            text: row.get(2),
+            too_large: false,
+        });
+    }
+    for row in client.query(&manual_fields_sql(imported), &[]).await? {
+        let id: i32 = row.get(0);
+        let name: String = row.get(1);
+        items.push(Item {
+            key: row.get::<_, Option<String>>(3).unwrap_or_else(|| STUDIO_KEY.into()),
+            label: format!("ir.model.fields/{id}: {name}"),
+            kind: Kind::Python,
+            text: row.get(2),
+            too_large: false,
+        });
+    }
+    if !imported {
+        return Ok(items);
+    }
+    for row in client.query(VIEWS_SQL, &[]).await? {
+        let module: String = row.get(3);
+        let name = display_name(row.get(1));
+        items.push(Item {
+            label: format!("/{module}/views/{name}.xml"),
+            key: module,
+            kind: Kind::Xml,
+            text: row.get(2),
+            too_large: false,
+        });
+    }
+    for row in client.query(ATTACHMENTS_SQL, &[]).await? {
+        let url: Option<String> = row.get(1);
+        let url = url.unwrap_or_default();
+        let Some(kind) = Kind::from_extension(python_extension(url.as_bytes())) else {
+            continue;
+        };
+        let store_fname: Option<String> = row.get(2);
+        let db_datas: Option<Vec<u8>> = row.get(3);
+        let bytes = match (store_fname, db_datas) {
+            (Some(fname), _) => filestore
+                .and_then(|dir| std::fs::read(dir.join(fname)).ok())
+                .unwrap_or_default(),
+            (None, Some(bytes)) => bytes,
+            (None, None) => Vec::new(),
+        };
+        items.push(Item {
+            key: row.get(4),
+            label: url,
+            kind,
+            too_large: base64_len(bytes.len()) > super::walk::MAX_FILE_SIZE,
+            text: Some(super::decode_latin1(&bytes)),
+        });
+    }
+    Ok(items)
+}
+
+/// Length of the base64 text of `n` bytes (Odoo tests the size of `datas`).
+fn base64_len(n: usize) -> u64 {
+    (n as u64).div_ceil(3) * 4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn translated_names_and_plain_ones() {
+        assert_eq!(display_name(Some(r#"{"en_US": "Run", "fr_FR": "x"}"#.into())), "Run");
+        assert_eq!(display_name(Some("Plain".into())), "Plain");
+        assert_eq!(display_name(None), "");
+    }
+
+    #[test]
+    fn base64_sizes() {
+        assert_eq!(base64_len(0), 0);
+        assert_eq!(base64_len(1), 4);
+        assert_eq!(base64_len(3), 4);
+        assert_eq!(base64_len(4), 8);
+    }
+}
