@@ -52,7 +52,8 @@ RESULT (stdout, JSON, UTF-8, ensure_ascii)
       ],
       "maintenance": {"version": 1, "modules": {...}, "errors": [...]},   # as Odoo builds it
       "maintenance_repr": "{'version': 1, ...}",   # repr(): publisher_warranty.cloc
-      "texts": [[code, total] | "Syntax Error" | "Max line size exceeded", ...]   # if asked
+      "texts": [[code, total] | "Syntax Error" | "Max line size exceeded"
+                | "crash: AttributeError: ...", ...]   # if asked, one per request text
     }
     EXCLUDED: files that os.walk visits, whose extension is counted (.py .js .xml .css .scss),
     and that an exclude pattern matched; the pattern shown is the first matching one in Odoo's
@@ -61,8 +62,13 @@ RESULT (stdout, JSON, UTF-8, ensure_ascii)
     are "files" and "errors". A file booked twice (same real path counted twice) keeps its first
     position and its last value, as a dict does; code/total add up every booking.
 
+    Files are listed in os.walk order (the file system's readdir order): compare as sets.
+    Paths are str (undecodable bytes of a file name become lone surrogates "\udcXX" in JSON,
+    which strict JSON parsers such as serde_json reject; the test trees avoid such names).
+
 Divergence notes (documented assumptions, not measured):
   * An excluded DB item books its module (key at 0 lines) and never yields an error.
+  * "exclude_dirs" on 19 is read as: skipped when dirname(realpath(path)) equals an entry.
   * When both __manifest__.py and __openerp__.py exist and the first does not evaluate, the
     second is tried too (the defaults are then added twice, which changes nothing).
 """
@@ -350,10 +356,13 @@ def run_request(request):
 
 
 def count_one_text(entry, series):
+    """[code, total], Odoo's error text, or "crash: <exception>" (what would crash cloc)."""
     try:
         return list(count_text(entry["kind"], entry["text"], series))
     except LineError as error:
         return str(error)
+    except Exception as error:  # noqa: BLE001 -- reported, the other texts still count
+        return f"crash: {type(error).__name__}: {error}"
 
 
 def request_from_args(argv):
