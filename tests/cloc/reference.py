@@ -63,7 +63,7 @@ RESULT (stdout, JSON, UTF-8, ensure_ascii)
     position and its last value, as a dict does; code/total add up every booking.
 
     Files are listed in os.walk order (the file system's readdir order): compare as sets.
-    Paths are str (undecodable bytes of a file name become lone surrogates "\udcXX" in JSON,
+    Paths are str (undecodable bytes of a file name become lone surrogates, "\\udcXX" in JSON,
     which strict JSON parsers such as serde_json reject; the test trees avoid such names).
 
 Divergence notes (documented assumptions, not measured):
