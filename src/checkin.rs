@@ -4,6 +4,7 @@
 //! stops the others. Nothing is written unless the whole reply is valid.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
 
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -12,7 +13,7 @@ use time::PrimitiveDateTime;
 use tracing::Instrument;
 
 use crate::apply::{self, Expiration, Posting};
-use crate::collect::{self, Message, UserCounts, version::VersionPolicy};
+use crate::collect::{self, Message, UserCounts};
 use crate::config::Settings;
 use crate::discover::{self, Database, Discovery, UuidShare};
 use crate::failure::{Failure, Kind};
@@ -146,7 +147,12 @@ impl Outcome {
 #[derive(Debug, Clone)]
 pub struct CheckIn {
     transport: Transport,
-    version: VersionPolicy,
+    odoo: crate::config::OdooSettings,
+    /// The Odoo installations and module counts of the check-ins running
+    /// now: check-ins that overlap (a burst) share them, so each module
+    /// directory is read once per burst; the last one to finish frees them,
+    /// and the next burst sees the code and configuration as they are then.
+    burst: Arc<Mutex<Weak<collect::Context>>>,
     connection: tokio_postgres::Config,
 }
 
@@ -154,7 +160,8 @@ impl CheckIn {
     pub fn new(settings: &Settings) -> Result<CheckIn, Failure> {
         Ok(CheckIn {
             transport: Transport::new(&settings.server)?,
-            version: VersionPolicy::detect(settings.odoo.version.clone()),
+            odoo: settings.odoo.clone(),
+            burst: Default::default(),
             connection: settings.postgres.connection.clone(),
         })
     }
@@ -209,7 +216,8 @@ impl CheckIn {
             Ok(reply) => reply,
             Err(failure) => return outcome.failed(failure),
         };
-        match self.apply_reply(&mut client, &db.name, &reply).await {
+        let cloc = message.maintenance().map(|m| m.param_text());
+        match self.apply_reply(&mut client, &db.name, &reply, cloc.as_deref()).await {
             Ok((changed, expiration, posted)) => {
                 outcome.changed = changed;
                 outcome.messages_posted = posted;
@@ -226,16 +234,28 @@ impl CheckIn {
         outcome
     }
 
+    /// The context of the running burst, or a new one.
+    fn burst(&self) -> Arc<collect::Context> {
+        let mut current = self.burst.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(context) = current.upgrade() {
+            return context;
+        }
+        let context = Arc::new(collect::Context::new(crate::odoo::Odoo::detect(&self.odoo)));
+        *current = Arc::downgrade(&context);
+        context
+    }
+
     async fn message_of(
         &self,
         client: &tokio_postgres::Client,
         dbname: &str,
         now: PrimitiveDateTime,
     ) -> Result<Message, Failure> {
-        collect::collect(client, now, &self.version)
+        let context = self.burst();
+        collect::collect(client, now, &context)
             .await
-            .map(|collected| collected.message)
-            .map_err(|e| e.explain(dbname, &self.connection))
+            .map_err(|e| e.explain(dbname, &self.connection))?
+            .sendable(dbname)
     }
 
     async fn apply_reply(
@@ -243,9 +263,10 @@ impl CheckIn {
         client: &mut tokio_postgres::Client,
         dbname: &str,
         reply: &Reply,
+        cloc: Option<&str>,
     ) -> Result<(Vec<String>, Expiration, usize), Failure> {
         let explain = |e: tokio_postgres::Error| pg::explain_query(&e, dbname, &self.connection);
-        let applied = apply::apply(client, reply).await.map_err(explain)?;
+        let applied = apply::apply(client, reply, cloc).await.map_err(explain)?;
         let mut changed = Vec::new();
         for change in applied.changes {
             tracing::info!(key = change.key, "parameter updated");

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::checkin::{self, CheckIn, Outcome, Skip};
-use crate::collect::{self, version::VersionPolicy};
+use crate::collect;
 use crate::config::Settings;
 use crate::control::{self, ClientError, Reply, Request};
 use crate::discover::{self, Discovery};
@@ -305,12 +305,12 @@ struct MessageLine<'a> {
 
 async fn message(settings: Settings, args: MessageArgs) -> Result<u8, Failure> {
     let databases = select(&settings, &args.selection).await?.databases;
-    let version = VersionPolicy::detect(settings.odoo.version.clone());
+    let context = collect::Context::new(crate::odoo::Odoo::detect(&settings.odoo));
     let now = collect::utc_now();
     let mut out = std::io::stdout().lock();
     let mut code = 0;
     for db in &databases {
-        match collect::message_of(&settings.postgres.connection, &db.name, now, &version).await {
+        match collect::message_of(&settings.postgres.connection, &db.name, now, &context).await {
             Ok(message) if args.wire => print_line(&mut out, &checkin::request_body(&message)),
             Ok(message) => {
                 let line = MessageLine {

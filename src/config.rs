@@ -92,7 +92,7 @@ pub struct OdooSettings {
     /// Directories holding Odoo's `odoo` package; empty means detect.
     pub root: Vec<PathBuf>,
     /// The Python that runs Odoo; `None` means detect.
-    pub python: Option<crate::cloc::PythonVersion>,
+    pub python: Option<crate::odoo::python::PythonVersion>,
 }
 
 #[derive(Debug, Clone)]
@@ -589,7 +589,7 @@ impl<'de> Deserialize<'de> for PathList {
 
 /// The Python version that runs Odoo: `"3.10"` to `"3.13"`, or `""` to detect.
 #[derive(Debug)]
-struct PythonSetting(Option<crate::cloc::PythonVersion>);
+struct PythonSetting(Option<crate::odoo::python::PythonVersion>);
 
 impl<'de> Deserialize<'de> for PythonSetting {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -597,7 +597,7 @@ impl<'de> Deserialize<'de> for PythonSetting {
             if text.trim().is_empty() {
                 return Ok(None);
             }
-            crate::cloc::PythonVersion::parse(text).map(Some).ok_or_else(|| {
+            crate::odoo::python::PythonVersion::parse(text).map(Some).ok_or_else(|| {
                 format!(
                     "unsupported Python version {text:?}: Odoo 16 to 19 run on \"3.10\", \"3.11\", \"3.12\" or \"3.13\" (or leave it \"\" to detect)"
                 )

@@ -39,6 +39,9 @@ pub enum Kind {
     Permission,
     /// A database named in the configuration is not an Odoo database.
     NotOdoo,
+    /// An Enterprise database whose custom code cannot be counted on this
+    /// host (Odoo's code or configuration not found): not sent.
+    OdooCode,
 }
 
 impl Kind {
@@ -58,6 +61,7 @@ impl Kind {
             Kind::Database => "database",
             Kind::Permission => "permission",
             Kind::NotOdoo => "not_odoo",
+            Kind::OdooCode => "odoo_code",
         }
     }
 

@@ -1126,11 +1126,18 @@ async fn read_live(
         .batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         .await
         .map_err(explain)?;
-    let policy = VersionPolicy {
-        configured: Some(UNUSED_VERSION.to_string()),
-        installed: Vec::new(),
+    let context = collect::Context {
+        odoo: crate::odoo::Odoo {
+            host: Default::default(),
+            version: VersionPolicy {
+                configured: Some(UNUSED_VERSION.to_string()),
+                installed: Vec::new(),
+            },
+        },
+        counter: Default::default(),
+        count_code: false,
     };
-    let collected = collect::collect(&client, now, &policy)
+    let collected = collect::collect(&client, now, &context)
         .await
         .map_err(|e| e.explain(name, connection).message)?;
     let expiration = apply::read_expiration(&client).await.map_err(explain)?;

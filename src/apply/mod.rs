@@ -46,8 +46,12 @@ pub struct Applied {
 
 /// Applies `reply` in one transaction, messages first as Odoo does, and
 /// returns what changed. A failing parameter write rolls everything back.
-pub async fn apply(client: &mut Client, reply: &Reply) -> Result<Applied, tokio_postgres::Error> {
-    if reply.messages.is_empty() && reply.enterprise_info.is_none() {
+pub async fn apply(
+    client: &mut Client,
+    reply: &Reply,
+    cloc: Option<&str>,
+) -> Result<Applied, tokio_postgres::Error> {
+    if reply.messages.is_empty() && reply.enterprise_info.is_none() && cloc.is_none() {
         return Ok(Applied {
             changes: Vec::new(),
             posting: Posting::Posted(0),
@@ -55,13 +59,22 @@ pub async fn apply(client: &mut Client, reply: &Reply) -> Result<Applied, tokio_
     }
     let mut tx = client.transaction().await?;
     let posting = post_or_skip(&mut tx, &reply.messages).await?;
-    let changes = match &reply.enterprise_info {
-        Some(info) => set_params(&tx, &info.params()).await?,
-        None => Vec::new(),
-    };
+    let mut params = Vec::new();
+    // `_get_message` stores the maintenance count in the cron's transaction,
+    // which commits only when the exchange succeeded: so do we.
+    if let Some(cloc) = cloc {
+        params.push((CLOC_PARAM, Some(cloc)));
+    }
+    if let Some(info) = &reply.enterprise_info {
+        params.extend(info.params());
+    }
+    let changes = set_params(&tx, &params).await?;
     tx.commit().await?;
     Ok(Applied { changes, posting })
 }
+
+/// Where Odoo keeps the last `maintenance` value it computed.
+pub const CLOC_PARAM: &str = "publisher_warranty.cloc";
 
 /// Posting is best effort, as in Odoo, whose cron skips a post that fails: a
 /// failing statement (a schema dbcheckin does not know, a trigger, a missing

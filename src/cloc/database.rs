@@ -28,6 +28,8 @@ pub struct Item {
     pub text: Option<String>,
     /// Larger than cloc's file limit (static files: base64 size).
     pub too_large: bool,
+    /// Its filestore file exists but this process may not read it.
+    pub unreadable: Option<String>,
 }
 
 /// Server actions of type code that belong to no module on disk.
@@ -115,6 +117,7 @@ pub async fn items(
             kind: Kind::Python,
             text: row.get(2),
             too_large: false,
+            unreadable: None,
         });
     }
     for row in client.query(&manual_fields_sql(imported), &[]).await? {
@@ -126,6 +129,7 @@ pub async fn items(
             kind: Kind::Python,
             text: row.get(2),
             too_large: false,
+            unreadable: None,
         });
     }
     if !imported {
@@ -140,6 +144,7 @@ pub async fn items(
             kind: Kind::Xml,
             text: row.get(2),
             too_large: false,
+            unreadable: None,
         });
     }
     for row in client.query(ATTACHMENTS_SQL, &[]).await? {
@@ -150,14 +155,33 @@ pub async fn items(
         };
         let store_fname: Option<String> = row.get(2);
         let db_datas: Option<Vec<u8>> = row.get(3);
+        let mut unreadable = None;
         let bytes = match (store_fname, db_datas) {
-            (Some(fname), _) => filestore
-                .and_then(|dir| std::fs::read(dir.join(fname)).ok())
-                .unwrap_or_default(),
+            (Some(fname), _) => match filestore.map(|dir| dir.join(fname)) {
+                Some(file) => match std::fs::read(&file) {
+                    Ok(bytes) => bytes,
+                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                        unreadable = Some(format!(
+                            "{}: {e}; dbcheckin must read Odoo's filestore. Fix: sudo setfacl -R -m u:dbcheckin:rX,d:u:dbcheckin:rX {}",
+                            file.display(),
+                            filestore.map(|d| d.display().to_string()).unwrap_or_default()
+                        ));
+                        Vec::new()
+                    }
+                    Err(_) => Vec::new(), // Odoo reads a missing file as empty
+                },
+                None => {
+                    unreadable = Some(
+                        "Odoo's data_dir is unknown, so the filestore of imported modules' static files cannot be read. Fix: set data_dir in Odoo's configuration file and point [odoo] config at it".to_string(),
+                    );
+                    Vec::new()
+                }
+            },
             (None, Some(bytes)) => bytes,
             (None, None) => Vec::new(),
         };
         items.push(Item {
+            unreadable,
             key: row.get(4),
             label: url,
             kind,

@@ -69,6 +69,16 @@ pub enum Crash {
     ModuleNotFound { module: String },
     #[error("{path}: {reason}; fix: remove or repair it (Odoo's own count fails the same way)")]
     File { path: PathBuf, reason: String },
+    /// dbcheckin (not Odoo) lacks the permission: what Odoo would count is
+    /// unknown, so nothing may be sent.
+    #[error(
+        "{path}: {error}; dbcheckin must read what Odoo reads. Fix: sudo setfacl -R -m u:dbcheckin:rX,d:u:dbcheckin:rX {dir} (or make it readable by group dbcheckin)"
+    )]
+    Access {
+        path: PathBuf,
+        dir: String,
+        error: String,
+    },
     #[error(
         "module {module}: exclusion pattern {pattern} is rejected by Python's pathlib ({reason}); fix: correct cloc_exclude/demo in its manifest"
     )]
@@ -138,8 +148,12 @@ pub fn count_path(path: &Path, rules: Rules) -> Result<ModuleCount, Crash> {
 /// `os.walk(top)` without following symlinked directories; calls `visit`
 /// with every non-directory entry.
 fn walk(top: &Path, visit: &mut dyn FnMut(&Path) -> Result<(), Crash>) -> Result<(), Crash> {
-    let Ok(entries) = fs::read_dir(top) else {
-        return Ok(()); // os.walk's default onerror: skip silently
+    let entries = match fs::read_dir(top) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(access(top, &e));
+        }
+        Err(_) => return Ok(()), // os.walk's default onerror: skip silently
     };
     let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
     entries.sort_by_key(|e| e.file_name());
@@ -218,6 +232,7 @@ fn count_file(path: &Path, kind: Kind, rules: Rules) -> Result<Result<Lines, Fil
     };
     let size = fs::metadata(path)
         .map_err(|e| match fs::symlink_metadata(path) {
+            _ if e.kind() == std::io::ErrorKind::PermissionDenied => access(path, &e),
             Ok(m) if m.file_type().is_symlink() => crash("dangling symbolic link".into()),
             _ => crash(format!("cannot read its size: {e}")),
         })?
@@ -225,8 +240,21 @@ fn count_file(path: &Path, kind: Kind, rules: Rules) -> Result<Result<Lines, Fil
     if size > MAX_FILE_SIZE {
         return Ok(Err(FileError::MaxFileSize));
     }
-    let bytes = fs::read(path).map_err(|e| crash(format!("cannot be read: {e}")))?;
+    let bytes = fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => access(path, &e),
+        _ => crash(format!("cannot be read: {e}")),
+    })?;
     Ok(count_text(&super::decode_latin1(&bytes), kind, rules))
+}
+
+/// A permission this process lacks, with the directory to open up.
+fn access(path: &Path, error: &std::io::Error) -> Crash {
+    let dir = if path.is_dir() { path } else { path.parent().unwrap_or(path) };
+    Crash::Access {
+        path: path.to_path_buf(),
+        dir: dir.display().to_string(),
+        error: error.to_string(),
+    }
 }
 
 #[cfg(test)]

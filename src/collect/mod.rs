@@ -6,7 +6,10 @@
 //! runs (see `shared/fixtures/odoo/message_query.sql` and NOTES.md §4); it reads
 //! the same tables and columns on Odoo 16, 17 and 18.
 
-pub mod version;
+pub mod enterprise;
+
+/// The `version` key: see [`crate::odoo::release`].
+pub use crate::odoo::release as version;
 
 use serde::{Deserialize, Serialize};
 use time::PrimitiveDateTime;
@@ -33,6 +36,8 @@ pub struct Message {
     pub enterprise_code: Option<String>,
     /// Present only when the cron user's partner belongs to a company.
     pub company: Option<Company>,
+    /// Keys other modules add (Enterprise), in their load order.
+    pub extras: Vec<enterprise::Extra>,
 }
 
 /// `res.company.read(["name", "email", "phone"])`, which also yields `id`.
@@ -75,6 +80,14 @@ impl Message {
         }
     }
 
+    /// The `maintenance` value, when the message carries one.
+    pub fn maintenance(&self) -> Option<&crate::cloc::book::Maintenance> {
+        self.extras.iter().find_map(|e| match e {
+            enterprise::Extra::Maintenance(m) => Some(m),
+            _ => None,
+        })
+    }
+
     /// The message as the Python dict Odoo would build, keys in Odoo's order.
     pub fn to_value(&self) -> Value {
         let mut dict = vec![
@@ -103,6 +116,7 @@ impl Message {
             dict.push(entry("email", text_or_false(&company.email)));
             dict.push(entry("phone", text_or_false(&company.phone)));
         }
+        dict.extend(self.extras.iter().map(enterprise::Extra::entry));
         Value::Dict(dict)
     }
 }
@@ -158,6 +172,57 @@ LEFT JOIN res_company c ON c.id = cu.company_id";
 pub struct Collected {
     pub message: Message,
     pub base_version: Option<String>,
+    /// The count behind the `maintenance` key: `None` when the database has
+    /// no such key (no mail_enterprise, or disabled); an error when it needs
+    /// one that cannot be computed here, in which case the message lacks the
+    /// key and must not be sent.
+    pub maintenance: Option<Result<enterprise::MaintenanceDetail, enterprise::OdooCodeError>>,
+}
+
+impl Collected {
+    /// The message, if it is complete enough to send.
+    pub fn sendable(self, dbname: &str) -> Result<Message, Failure> {
+        match self.maintenance {
+            Some(Err(e)) => Err(odoo_code_failure(dbname, &e)),
+            _ => Ok(self.message),
+        }
+    }
+}
+
+/// An Enterprise database whose custom code cannot be counted here.
+pub fn odoo_code_failure(dbname: &str, e: &enterprise::OdooCodeError) -> Failure {
+    Failure::new(
+        crate::failure::Kind::OdooCode,
+        format!(
+            "database {dbname} is an Enterprise database (mail_enterprise is installed), whose message must carry the lines of its custom code, and {e}; it is not sent rather than under-reported"
+        ),
+    )
+}
+
+/// What one collection needs from the run: Odoo's installations and the
+/// module counts shared by the databases of the run.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub odoo: crate::odoo::Odoo,
+    pub counter: std::sync::Arc<crate::cloc::count::Counter>,
+    /// False for readers that only need the counts of users (`status`):
+    /// the `maintenance` key is then left out without reading any code.
+    pub count_code: bool,
+}
+
+impl Context {
+    pub fn new(odoo: crate::odoo::Odoo) -> Context {
+        Context {
+            odoo,
+            counter: Default::default(),
+            count_code: true,
+        }
+    }
+
+    /// The same installations with a fresh count, for a new run.
+    pub fn fresh(&self) -> Context {
+        Context::new(self.odoo.clone())
+    }
 }
 
 /// Why a message could not be built.
@@ -189,8 +254,9 @@ impl CollectError {
 pub async fn collect(
     client: &Client,
     now: PrimitiveDateTime,
-    version: &version::VersionPolicy,
+    context: &Context,
 ) -> Result<Collected, CollectError> {
+    let version = &context.odoo.version;
     let row = client
         .query_one(MESSAGE_SQL, &[&odoo_datetime(now)])
         .await?;
@@ -199,6 +265,37 @@ pub async fn collect(
     let version = version
         .resolve(base_version.as_deref())
         .ok_or(CollectError::UnknownVersion)?;
+    let loaded = enterprise::Loaded::read(client).await?;
+    let version = if loaded.has("web_enterprise") {
+        enterprise::enterprise_version(&version)
+    } else {
+        version
+    };
+    let dbname: String = row.get(5);
+    let series = base_version
+        .as_deref()
+        .and_then(crate::odoo::release::series_of_module_version);
+    let mut extras = Vec::new();
+    let mut maintenance = None;
+    for module in loaded.overriders() {
+        match module {
+            "iot" => extras.push(enterprise::Extra::IotBox(enterprise::iot_boxes(client).await?)),
+            "website_mail" => extras.push(enterprise::Extra::Website),
+            _ if !context.count_code => {}
+            _ => {
+                let inputs = enterprise::MaintenanceInputs {
+                    host: &context.odoo.host,
+                    counter: &context.counter,
+                    dbname: &dbname,
+                    series,
+                };
+                maintenance = enterprise::maintenance(client, &loaded, &inputs).await?;
+                if let Some(Ok(detail)) = &maintenance {
+                    extras.push(enterprise::Extra::Maintenance(detail.maintenance.clone()));
+                }
+            }
+        }
+    }
     let message = Message {
         dbuuid: row.get(0),
         nbr_users: row.get(1),
@@ -218,10 +315,12 @@ pub async fn collect(
             email: row.get(13),
             phone: row.get(14),
         }),
+        extras,
     };
     Ok(Collected {
         message,
         base_version,
+        maintenance,
     })
 }
 
@@ -230,11 +329,11 @@ pub async fn message_of(
     connection: &tokio_postgres::Config,
     dbname: &str,
     now: PrimitiveDateTime,
-    version: &version::VersionPolicy,
+    context: &Context,
 ) -> Result<Message, Failure> {
     let client = crate::pg::connect(connection, dbname).await?;
-    collect(&client, now, version)
+    collect(&client, now, context)
         .await
-        .map(|collected| collected.message)
-        .map_err(|e| e.explain(dbname, connection))
+        .map_err(|e| e.explain(dbname, connection))?
+        .sendable(dbname)
 }

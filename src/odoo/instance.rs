@@ -15,8 +15,8 @@ use super::addons::{AddonsPath, realpath};
 use super::conf::{self, OdooConf};
 use super::python::{self, PythonChoice};
 use super::user::{self, User};
-use crate::cloc::{PythonVersion, Rules};
-use crate::collect::version::{self, series_of_release};
+use super::python::PythonVersion;
+use super::release::{self as version, series_of_release};
 use crate::config::OdooSettings;
 
 /// Where Odoo looks for its configuration when none is given (first that exists).
@@ -52,19 +52,14 @@ impl Instance {
         self.release_version.as_deref().map(series_of_release)
     }
 
-    /// The cloc rules of this instance: its Python and its major version.
-    pub fn rules(&self) -> Option<Rules> {
-        let series = self.series()?;
-        let major = series
+    /// The major version (`18` for `18.0`, `17` for `saas~17.4`).
+    pub fn major(&self) -> Option<u16> {
+        self.series()?
             .trim_start_matches("saas~")
             .split('.')
             .next()?
             .parse()
-            .ok()?;
-        Some(Rules {
-            python: self.python.version,
-            odoo_major: major,
-        })
+            .ok()
     }
 
     /// `<data_dir>/filestore/<dbname>`.

@@ -5,3 +5,37 @@ pub mod conf;
 pub mod user;
 pub mod instance;
 pub mod python;
+pub mod release;
+
+use std::sync::Arc;
+
+/// Everything a run needs to know about Odoo on this host, found once.
+#[derive(Debug, Clone)]
+pub struct Odoo {
+    pub host: Arc<instance::Host>,
+    pub version: release::VersionPolicy,
+}
+
+impl Odoo {
+    /// Reads Odoo's configuration and code as `[odoo]` says (or detects them).
+    pub fn detect(settings: &crate::config::OdooSettings) -> Odoo {
+        let host = instance::Host::detect(settings);
+        let installed = host
+            .instances
+            .iter()
+            .filter_map(|i| {
+                Some(release::Installed {
+                    version: i.release_version.clone()?,
+                    release_file: i.root.join("odoo/release.py"),
+                })
+            })
+            .collect();
+        Odoo {
+            host: Arc::new(host),
+            version: release::VersionPolicy {
+                configured: settings.version.clone(),
+                installed,
+            },
+        }
+    }
+}

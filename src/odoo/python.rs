@@ -9,7 +9,57 @@
 
 use std::path::Path;
 
-use crate::cloc::PythonVersion;
+use std::fmt;
+
+/// The Python versions whose `ast` and `pathlib` cloc's results depend on.
+/// 3.10 and 3.11 count alike, 3.12 and 3.13 alike, except for syntax new in a
+/// version and the `**` glob rule of 3.13 (NOTES.md §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PythonVersion {
+    Py310,
+    Py311,
+    Py312,
+    Py313,
+}
+
+impl PythonVersion {
+    pub const ALL: [PythonVersion; 4] = [Self::Py310, Self::Py311, Self::Py312, Self::Py313];
+
+    /// `(3, 11)` for [`PythonVersion::Py311`].
+    pub fn major_minor(self) -> (u8, u8) {
+        match self {
+            Self::Py310 => (3, 10),
+            Self::Py311 => (3, 11),
+            Self::Py312 => (3, 12),
+            Self::Py313 => (3, 13),
+        }
+    }
+
+    /// Parses `"3.11"` (also `"3.11.7"`, `"python3.11"`).
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let text = text.strip_prefix("python").unwrap_or(text);
+        let mut parts = text.split('.');
+        let (major, minor) = (parts.next()?, parts.next()?);
+        if major != "3" || parts.any(|p| p.parse::<u32>().is_err()) {
+            return None;
+        }
+        match minor {
+            "10" => Some(Self::Py310),
+            "11" => Some(Self::Py311),
+            "12" => Some(Self::Py312),
+            "13" => Some(Self::Py313),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for PythonVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (major, minor) = self.major_minor();
+        write!(f, "{major}.{minor}")
+    }
+}
 
 /// The version, and how it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
