@@ -104,6 +104,12 @@ impl CLike {
         line_comments: false,
         escaped_block_open: false,
     };
+
+    /// Whether the `/*` at `at` may open a comment: JS's `(?<!\\)` looks at
+    /// the character before it in the original text.
+    fn may_open_block(self, bytes: &[u8], at: usize) -> bool {
+        !(self.escaped_block_open && at > 0 && bytes[at - 1] == b'\\')
+    }
 }
 
 /// `parse_c_like`: the line-size check (when the Odoo version has it), then
@@ -123,63 +129,77 @@ fn count_c_like(text: &str, check_line_size: bool, syntax: CLike) -> Result<Line
 /// are skipped over (kept, and their content never opens a comment), and
 /// everything else is kept, as `re.sub(regex, repl, s)` does.
 fn c_like_code(body: &str, syntax: CLike) -> u64 {
-    let bytes = body.as_bytes();
+    let mut scan = CLikeScan {
+        body,
+        syntax,
+        block_unclosed: false,
+        quote_unclosed: [false; 2],
+    };
     let mut runs = NewlineRuns::default();
     let mut kept_from = 0;
-    let mut block_unclosed = false;
-    let mut single_unclosed = false;
-    let mut double_unclosed = false;
     let mut i = 0;
-    while i < bytes.len() {
-        let comment_end = match bytes[i] {
-            b'/' => match bytes.get(i + 1) {
-                Some(b'/') if syntax.line_comments => {
-                    Some(find_byte_from(bytes, b'\n', i + 2).unwrap_or(bytes.len()))
-                }
-                Some(b'*')
-                    if !block_unclosed
-                        && !(syntax.escaped_block_open && i > 0 && bytes[i - 1] == b'\\') =>
-                {
-                    let end = find_from(body, "*/", i + 2).map(|close| close + 2);
-                    block_unclosed = end.is_none();
-                    end
-                }
-                _ => None,
-            },
-            b'\'' if !single_unclosed => {
-                match string_end(bytes, i) {
-                    Some(end) => {
-                        i = end;
-                        continue;
-                    }
-                    None => single_unclosed = true,
-                }
-                None
-            }
-            b'"' if !double_unclosed => {
-                match string_end(bytes, i) {
-                    Some(end) => {
-                        i = end;
-                        continue;
-                    }
-                    None => double_unclosed = true,
-                }
-                None
-            }
-            _ => None,
-        };
-        match comment_end {
-            Some(end) => {
+    while i < body.len() {
+        match scan.match_at(i) {
+            Some(Match::Comment(end)) => {
                 runs.push_str(&body[kept_from..i]);
                 runs.push_char(' ');
                 kept_from = end;
                 i = end;
             }
+            Some(Match::String(end)) => i = end,
             None => i += 1,
         }
     }
     runs.push_str(&body[kept_from..]);
     runs.finish()
+}
+
+/// A match of the comment regex, by the end (exclusive) of its text.
+#[derive(Debug, Clone, Copy)]
+enum Match {
+    /// Replaced by a space.
+    Comment(usize),
+    /// Kept as it is.
+    String(usize),
+}
+
+/// The regex's alternatives tried at one position after another, remembering
+/// which openers already failed for good (see the module doc).
+struct CLikeScan<'a> {
+    body: &'a str,
+    syntax: CLike,
+    /// A `/*` had no `*/` after it.
+    block_unclosed: bool,
+    /// A `'` (index 0) or `"` (index 1) string ran to the end of the text.
+    quote_unclosed: [bool; 2],
+}
+
+impl CLikeScan<'_> {
+    /// The leftmost-first alternative that matches at byte `i`, if any.
+    fn match_at(&mut self, i: usize) -> Option<Match> {
+        let bytes = self.body.as_bytes();
+        match (bytes[i], bytes.get(i + 1)) {
+            (b'/', Some(b'/')) if self.syntax.line_comments => {
+                let end = find_byte_from(bytes, b'\n', i + 2).unwrap_or(bytes.len());
+                Some(Match::Comment(end))
+            }
+            (b'/', Some(b'*')) if !self.block_unclosed && self.syntax.may_open_block(bytes, i) => {
+                let end = find_from(self.body, "*/", i + 2).map(|close| close + 2);
+                self.block_unclosed = end.is_none();
+                end.map(Match::Comment)
+            }
+            (quote @ (b'\'' | b'"'), _) => {
+                let unclosed = &mut self.quote_unclosed[usize::from(quote == b'"')];
+                if *unclosed {
+                    return None;
+                }
+                let end = string_end(bytes, i);
+                *unclosed = end.is_none();
+                end.map(Match::String)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The end (exclusive) of the string opened by the quote at `open`:
@@ -585,5 +605,142 @@ sys.stdout.write(json.dumps(out))
             cases.push((kind, text, false));
         }
         assert_oracle_agrees(PythonVersion::Py311, &cases);
+    }
+
+    /// Hand-picked cases for each rule, with the expected `[code, total]` (or
+    /// error) written out, and CPython 3.11 confirming every expectation.
+    #[test]
+    fn each_rule_counts_as_written_and_as_cpython_does() {
+        let long = |n: usize, c: char| c.to_string().repeat(n);
+        let cases: Vec<(&str, String, bool, Value)> = vec![
+            // Python whitespace beyond Rust's: \x1c and \x1f are stripped.
+            ("css", "\u{1c}\n.a{}\n\u{1f}\n".into(), true, json!([1, 1])),
+            (
+                "xml",
+                "\u{85}<a/>\u{a0}\n\u{2028}\n<b/>\u{3000}".into(),
+                true,
+                json!([2, 3]),
+            ),
+            // Empty and blank texts: one total line, no code.
+            ("js", "".into(), true, json!([0, 1])),
+            ("xml", " \n\t\r\n ".into(), true, json!([0, 1])),
+            // A whitespace run with several newlines is one line break; a
+            // run without a newline is not one; a lone \r is not counted.
+            ("css", "a \n\n \t\n b".into(), true, json!([2, 4])),
+            ("css", "a\rb  c".into(), true, json!([1, 1])),
+            // JS's look-behind: `\/*` opens no comment; SCSS has no look-behind.
+            ("js", "a\n\\/* x\n*/\nb".into(), true, json!([4, 4])),
+            ("scss", "a\n\\/* x\n*/\nb".into(), true, json!([3, 4])),
+            // `//` is a comment in JS and SCSS, code in CSS.
+            ("scss", "a\n// x\nb".into(), true, json!([2, 3])),
+            ("css", "a\n// x\nb".into(), true, json!([3, 3])),
+            // `$` at the very end of the text ends a line comment.
+            ("js", "a\n// c".into(), true, json!([1, 2])),
+            // An unclosed block comment is no comment; `/*/` does not close.
+            ("js", "a\n/*/\nb".into(), true, json!([3, 3])),
+            (
+                "css",
+                "a\n/* x\n*/\nb\n/* open\nc".into(),
+                true,
+                json!([4, 6]),
+            ),
+            // A string spanning lines keeps the comment inside it as code...
+            ("js", "x = 'a\n/* c */\n'\ny".into(), true, json!([4, 4])),
+            // ...an unterminated one opens nothing (escaped quotes do not close).
+            ("js", "x = 'a\n/* c */\ny".into(), true, json!([2, 3])),
+            ("js", "'a\\'\n/* c */\n".into(), true, json!([1, 2])),
+            ("css", "\"a\\\"\n/* c */\nb".into(), true, json!([2, 3])),
+            // A backslash escapes a newline inside a string.
+            ("scss", "'a\\\n// c\n'\nb".into(), true, json!([4, 4])),
+            // `'` inside a regex literal opens a string that may find a closer.
+            ("js", "r = /'/;\n// it's\nz".into(), true, json!([3, 3])),
+            // XML: comments vanish (even in CDATA); `<!--->` is no comment.
+            (
+                "xml",
+                "<a/>\n<!-- c\n -->\n<b/>".into(),
+                true,
+                json!([2, 4]),
+            ),
+            (
+                "xml",
+                "<![CDATA[\n<!-- x -->\n]]>".into(),
+                true,
+                json!([2, 3]),
+            ),
+            ("xml", "a\n<!--->\nb".into(), true, json!([3, 3])),
+            ("xml", "a\n<!---->\nb".into(), true, json!([2, 3])),
+            (
+                "xml",
+                "a<!-- x -->b\n<!-- open\nc".into(),
+                true,
+                json!([3, 3]),
+            ),
+            // Line size: 100000 characters pass, 100001 do not, counted in
+            // characters (é is 2 bytes), after the strip, on any line; only
+            // with the check; never for XML.
+            ("js", long(100_000, 'x'), true, json!([1, 1])),
+            ("js", long(100_001, 'x'), true, json!("MaxLineSize")),
+            ("js", long(100_001, 'x'), false, json!([1, 1])),
+            ("scss", long(100_000, 'é'), true, json!([1, 1])),
+            (
+                "css",
+                format!("a\n{}\n", long(100_001, 'é')),
+                true,
+                json!("MaxLineSize"),
+            ),
+            (
+                "css",
+                format!(" \n {}", long(100_000, 'x')),
+                true,
+                json!([1, 1]),
+            ),
+            (
+                "css",
+                format!("a\n {}", long(100_000, 'x')),
+                true,
+                json!("MaxLineSize"),
+            ),
+            ("xml", long(100_001, 'x'), true, json!([1, 1])),
+        ];
+        for (kind, text, check, want) in &cases {
+            let got = as_json(ours(kind, text, *check));
+            let shown: String = text.chars().take(40).collect();
+            assert_eq!(&got, want, "{kind} {shown:?} check={check}");
+        }
+        let oracle_cases: Vec<(&str, String, bool)> =
+            cases.into_iter().map(|(k, t, c, _)| (k, t, c)).collect();
+        assert_oracle_agrees(PythonVersion::Py311, &oracle_cases);
+    }
+
+    /// Texts on which Python's backtracking rescans the rest of the text from
+    /// every position (unterminated strings whose later quotes are all
+    /// escaped, unclosed comment openers), `n` repetitions on one line, then
+    /// a comment that must still be removed (XML: a blank line, as a
+    /// `-->` would close the first opener).
+    fn pathological(n: usize) -> Vec<(&'static str, String)> {
+        let tail = "\n/* c */\ny\n";
+        vec![
+            ("js", format!("x\n{}{tail}", "'\\".repeat(n))),
+            ("scss", format!("x\n{}{tail}", "\"\\".repeat(n))),
+            ("css", format!("x\n{}{tail}", "/*".repeat(n))),
+            ("js", format!("x\n{}{tail}", "'\\'a\"\\\"/*".repeat(n))),
+            ("xml", format!("x\n{}\n\ny\n", "<!--".repeat(n))),
+        ]
+    }
+
+    #[test]
+    fn pathological_texts_count_in_linear_time() {
+        let small = pathological(300);
+        let cases: Vec<(&str, String, bool)> =
+            small.iter().map(|(k, t)| (*k, t.clone(), false)).collect();
+        assert_oracle_agrees(PythonVersion::Py311, &cases);
+        // 100,000 repetitions (200 KB to 1 MB): the same counts as 300,
+        // without the line limit (Odoo 16), in linear time.
+        let start = std::time::Instant::now();
+        for (kind, text) in pathological(100_000) {
+            let got = ours(kind, &text, false).expect("no line limit");
+            assert_eq!(got, Lines { code: 3, total: 4 }, "{kind}");
+        }
+        eprintln!("pathological texts counted in {:?}", start.elapsed());
     }
 }
