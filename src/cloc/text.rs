@@ -583,8 +583,8 @@ sys.stdout.write(json.dumps(out))
                 errors += 1;
             }
         }
-        // 3 XML-free JS/CSS/SCSS files of acme_portal_theme + its XML, and
-        // acme_fleet_checkin's 7 (vendor.min.js is the error).
+        // acme_portal_theme's 4 files and acme_fleet_checkin's 7 are listed,
+        // vendor.min.js as the error; the rest are excluded by cloc.
         assert_eq!((checked, errors), (11, 1));
         let portal = read_fixture(&addons.join("acme_portal_theme/static/src/js/portal.js"));
         assert_eq!(
@@ -650,6 +650,9 @@ sys.stdout.write(json.dumps(out))
             ("js", "x = 'a\n/* c */\ny".into(), true, json!([2, 3])),
             ("js", "'a\\'\n/* c */\n".into(), true, json!([1, 2])),
             ("css", "\"a\\\"\n/* c */\nb".into(), true, json!([2, 3])),
+            // A backslash ending the text escapes the appended newline, and
+            // the string still fails.
+            ("css", "'a\n/* c */\n\\".into(), true, json!([2, 3])),
             // A backslash escapes a newline inside a string.
             ("scss", "'a\\\n// c\n'\nb".into(), true, json!([4, 4])),
             // `'` inside a regex literal opens a string that may find a closer.
