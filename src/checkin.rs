@@ -240,7 +240,16 @@ impl CheckIn {
         if let Some(context) = current.upgrade() {
             return context;
         }
-        let context = Arc::new(collect::Context::new(crate::odoo::Odoo::detect(&self.odoo)));
+        let odoo = crate::odoo::Odoo::detect(&self.odoo);
+        for problem in &odoo.host.problems {
+            tracing::warn!("{problem}");
+        }
+        for instance in &odoo.host.instances {
+            for warning in &instance.warnings {
+                tracing::warn!("{warning}");
+            }
+        }
+        let context = Arc::new(collect::Context::new(odoo));
         *current = Arc::downgrade(&context);
         context
     }

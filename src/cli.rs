@@ -306,27 +306,55 @@ struct MessageLine<'a> {
 async fn message(settings: Settings, args: MessageArgs) -> Result<u8, Failure> {
     let databases = select(&settings, &args.selection).await?.databases;
     let context = collect::Context::new(crate::odoo::Odoo::detect(&settings.odoo));
+    for problem in &context.odoo.host.problems {
+        eprintln!("dbcheckin: warning: {problem}");
+    }
     let now = collect::utc_now();
     let mut out = std::io::stdout().lock();
     let mut code = 0;
     for db in &databases {
-        match collect::message_of(&settings.postgres.connection, &db.name, now, &context).await {
-            Ok(message) if args.wire => print_line(&mut out, &checkin::request_body(&message)),
-            Ok(message) => {
-                let line = MessageLine {
-                    database: &db.name,
-                    neutralized: db.neutralized,
-                    message: message.to_value(),
-                };
-                print_line(&mut out, &json(&line))
-            }
+        let collected = match collect_one(&settings, &db.name, now, &context).await {
+            Ok(collected) => collected,
             Err(failure) => {
                 eprintln!("dbcheckin: {}", failure.message);
                 code = 1;
+                continue;
             }
+        };
+        if let Some(Err(e)) = &collected.maintenance {
+            // Shown, not sent: say what is missing.
+            eprintln!(
+                "dbcheckin: warning: {} (the message below lacks the maintenance key)",
+                collect::odoo_code_failure(&db.name, e).message
+            );
+            code = 1;
+        }
+        let message = collected.message;
+        if args.wire {
+            print_line(&mut out, &checkin::request_body(&message));
+        } else {
+            let line = MessageLine {
+                database: &db.name,
+                neutralized: db.neutralized,
+                message: message.to_value(),
+            };
+            print_line(&mut out, &json(&line));
         }
     }
     Ok(code)
+}
+
+async fn collect_one(
+    settings: &Settings,
+    dbname: &str,
+    now: time::PrimitiveDateTime,
+    context: &collect::Context,
+) -> Result<collect::Collected, Failure> {
+    let connection = &settings.postgres.connection;
+    let client = crate::pg::connect(connection, dbname).await?;
+    collect::collect(&client, now, context)
+        .await
+        .map_err(|e| e.explain(dbname, connection))
 }
 
 fn print_line(out: &mut impl Write, text: &str) {

@@ -34,16 +34,19 @@ fn computed_at(fixture: Fixture) -> PrimitiveDateTime {
     .expect("Odoo datetime")
 }
 
-fn odoo_version(fixture: Fixture) -> VersionPolicy {
-    VersionPolicy {
-        configured: Some(
-            meta(fixture)["release_version"]
-                .as_str()
-                .expect("release_version")
-                .to_string(),
-        ),
-        installed: Vec::new(),
-    }
+fn odoo_version(fixture: Fixture) -> collect::Context {
+    collect::Context::new(dbcheckin::odoo::Odoo {
+        host: Default::default(),
+        version: VersionPolicy {
+            configured: Some(
+                meta(fixture)["release_version"]
+                    .as_str()
+                    .expect("release_version")
+                    .to_string(),
+            ),
+            installed: Vec::new(),
+        },
+    })
 }
 
 fn config() -> tokio_postgres::Config {

@@ -125,6 +125,9 @@ pub struct Host {
 /// Why no instance can count a database's modules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MatchError {
+    /// Odoo's configuration was named but cannot be used.
+    #[error("{0}")]
+    Unusable(String),
     #[error(
         "no Odoo code found on this host (fix: set [odoo] root to the directory holding odoo/release.py, or [odoo] config to Odoo's configuration file, or run dbcheckin on the Odoo host)"
     )]
@@ -218,6 +221,9 @@ impl Host {
     /// the database does not say).
     pub fn instance_for(&self, dbname: &str, series: Option<&str>) -> Result<&Instance, MatchError> {
         if self.instances.is_empty() {
+            if !self.problems.is_empty() {
+                return Err(MatchError::Unusable(self.problems.join("; ")));
+            }
             return Err(MatchError::NoInstance);
         }
         let of_series: Vec<&Instance> = self

@@ -83,11 +83,25 @@ pub fn psql(database: &str, sql: &str) -> String {
         .expect("psql prints UTF-8")
 }
 
-/// The two fixture databases made by real Odoo 18.
+/// The Enterprise fixtures (`shared/fixtures/odoo-enterprise`).
+pub fn enterprise_fixtures_dir() -> PathBuf {
+    let dir = fixtures_dir().join("../odoo-enterprise");
+    assert!(
+        dir.join("make_odoo_tree.sh").is_file(),
+        "Odoo Enterprise fixtures not found in {}: check out shared/ beside the project",
+        dir.display()
+    );
+    dir
+}
+
+/// The fixture databases made by real Odoo 18 (Community A and B, Enterprise E1, E2, E4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fixture {
     A,
     B,
+    E1,
+    E2,
+    E4,
 }
 
 impl Fixture {
@@ -95,6 +109,17 @@ impl Fixture {
         match self {
             Fixture::A => "odoo_fixture_a",
             Fixture::B => "odoo_fixture_b",
+            Fixture::E1 => "ent_e1",
+            Fixture::E2 => "ent_e2",
+            Fixture::E4 => "ent_e4",
+        }
+    }
+
+    /// The directory holding the fixture's files.
+    pub fn dir(self) -> PathBuf {
+        match self {
+            Fixture::A | Fixture::B => fixtures_dir(),
+            _ => enterprise_fixtures_dir(),
         }
     }
 
@@ -121,7 +146,7 @@ fn ensure_template(fixture: Fixture) -> String {
     }
     drop_stale_copies();
     let scratch = format!("dbck_restore_{}_{}", std::process::id(), fixture.stem());
-    let dir = fixtures_dir();
+    let dir = fixture.dir();
     let mut restore = pg_command("bash");
     restore
         .arg(dir.join("restore.sh"))

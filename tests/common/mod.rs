@@ -7,3 +7,4 @@ pub mod proxy;
 pub mod registry;
 pub mod role;
 pub mod validation_server;
+pub mod odoo_tree;

@@ -1,0 +1,269 @@
+//! Enterprise databases end to end: the real binary on restored copies of the
+//! databases real Odoo 18.0 Enterprise made (`shared/fixtures/odoo-enterprise`),
+//! a skeleton Odoo installation built by the fixtures' `make_odoo_tree.sh`,
+//! and the test validation server. The bytes must be those Odoo POSTed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::cli::{self, Run, run};
+use common::db::{Fixture, TestDb, connection_string};
+use common::odoo_tree::{OdooTree, expected, shift_logins};
+use common::validation_server::{Behaviour, ServerOptions, ValidationServer};
+
+/// A restored case with its installation and a dbcheckin configuration.
+struct Case {
+    fixture: Fixture,
+    db: TestDb,
+    tree: OdooTree,
+    config: PathBuf,
+}
+
+impl Case {
+    fn new(fixture: Fixture, python: &str) -> Case {
+        Case::with_server(fixture, python, None)
+    }
+
+    fn with_server(fixture: Fixture, python: &str, server: Option<&ValidationServer>) -> Case {
+        let db = TestDb::copy_of(fixture);
+        shift_logins(&db, fixture);
+        let tree = OdooTree::for_case(fixture);
+        let config = tree.dir.path().join("dbcheckin.toml");
+        let case = Case {
+            fixture,
+            db,
+            tree,
+            config,
+        };
+        case.write_config(&case.tree.odoo_toml(python), server);
+        case
+    }
+
+    fn write_config(&self, odoo: &str, server: Option<&ValidationServer>) {
+        let server = server.map_or_else(String::new, |s| {
+            format!(
+                "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"5s\"\n",
+                s.https_url(),
+                s.ca_file().display().to_string()
+            )
+        });
+        let dir = self.tree.dir.path();
+        let text = format!(
+            "{server}{odoo}[postgres]\nconnection = {:?}\ndatabases = [{:?}]\n[daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
+            connection_string(),
+            self.db.name,
+            dir.join("state").display().to_string(),
+            dir.join("control.sock").display().to_string(),
+        );
+        std::fs::write(&self.config, text).expect("write config");
+    }
+
+    fn dbcheckin(&self, args: &[&str]) -> Run {
+        run(cli::with_config(&self.config, args))
+    }
+
+    fn wire(&self) -> String {
+        let out = self.dbcheckin(&["message", "--wire"]);
+        assert_eq!(out.code, 0, "message --wire failed: {}", out.stderr);
+        out.stdout.trim_end().to_string()
+    }
+
+    fn expected_body(&self) -> String {
+        expected(self.fixture, "message.post_body.txt", &self.db.name)
+            .trim_end()
+            .to_string()
+    }
+
+    fn cloc_param(&self) -> String {
+        self.db
+            .psql("SELECT value FROM ir_config_parameter WHERE key = 'publisher_warranty.cloc'")
+            .trim_end()
+            .to_string()
+    }
+}
+
+fn arg0(body: &str) -> String {
+    dbcheckin::wire::form_urldecode(body)
+        .expect("urlencoded")
+        .into_iter()
+        .find_map(|(k, v)| (k == "arg0").then_some(v))
+        .expect("arg0")
+}
+
+#[test]
+fn e1_mail_only_sends_version_one_maintenance() {
+    let case = Case::new(Fixture::E1, "3.11");
+    assert_eq!(case.wire(), case.expected_body());
+}
+
+#[test]
+fn e2_custom_modules_website_and_errors_are_byte_identical() {
+    let case = Case::new(Fixture::E2, "3.11");
+    let body = case.wire();
+    assert_eq!(arg0(&body), arg0(&case.expected_body()));
+    assert_eq!(body, case.expected_body());
+}
+
+#[test]
+fn e4_iot_boxes_come_first_in_graph_order() {
+    let case = Case::new(Fixture::E4, "3.11");
+    let body = case.wire();
+    assert_eq!(body, case.expected_body());
+    assert!(arg0(&body).contains("'IoTBox': 3, 'maintenance': {"), "{body}");
+}
+
+#[test]
+fn python_312_counts_the_fstring_line_odoo_312_counts() {
+    for python in ["3.12", "3.13"] {
+        let case = Case::new(Fixture::E2, python);
+        let sent = arg0(&case.wire());
+        assert!(
+            sent.contains("'acme_fleet_checkin': 204}"),
+            "Python {python}: {sent}"
+        );
+    }
+    let case = Case::new(Fixture::E2, "3.10");
+    assert!(arg0(&case.wire()).contains("'acme_fleet_checkin': 203}"));
+}
+
+#[test]
+fn a_successful_check_in_stores_the_count_as_odoo_does_and_a_failed_one_does_not() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let case = Case::with_server(Fixture::E2, "3.11", Some(&server));
+    assert_eq!(case.cloc_param(), "{'version': 1}", "the dump's value");
+
+    server.set_behaviour(Behaviour::Status(500, "down".into()));
+    let failed = case.dbcheckin(&["check-now", "--direct", "--json"]);
+    assert_ne!(failed.code, 0, "{}", failed.stdout);
+    assert_eq!(case.cloc_param(), "{'version': 1}", "a failed check-in changes nothing");
+
+    server.set_behaviour(Behaviour::default());
+    let ok = case.dbcheckin(&["check-now", "--direct", "--json"]);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    let expected_param = expected(Fixture::E2, "cloc_param.txt", &case.db.name);
+    assert_eq!(case.cloc_param(), expected_param.trim_end());
+    let sent = server.requests().last().expect("a request").raw_body.clone();
+    assert_eq!(String::from_utf8_lossy(&sent).trim_end(), case.expected_body());
+}
+
+#[test]
+fn maintenance_disable_drops_the_key_and_leaves_the_stored_count() {
+    let case = Case::new(Fixture::E2, "3.11");
+    for (value, disabled) in [("1", true), ("False", true), ("", false)] {
+        case.db.psql(&format!(
+            "DELETE FROM ir_config_parameter WHERE key = 'publisher_warranty.maintenance_disable';
+             INSERT INTO ir_config_parameter (key, value) VALUES ('publisher_warranty.maintenance_disable', '{value}')"
+        ));
+        let sent = arg0(&case.wire());
+        assert_eq!(!sent.contains("'maintenance'"), disabled, "value {value:?}: {sent}");
+        assert!(sent.ends_with("'website': True}"), "{sent}");
+    }
+}
+
+#[test]
+fn without_odoo_code_an_enterprise_database_is_not_sent() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let case = Case::with_server(Fixture::E2, "3.11", Some(&server));
+    let empty = case.tree.dir.path().join("no-odoo-here");
+    std::fs::create_dir_all(&empty).unwrap();
+    let odoo = format!(
+        "[odoo]\nconfig = {:?}\nroot = {:?}\n",
+        empty.join("missing.conf").display().to_string(),
+        empty.display().to_string()
+    );
+    case.write_config(&odoo, Some(&server));
+    let out = case.dbcheckin(&["check-now", "--direct", "--json"]);
+    assert_ne!(out.code, 0);
+    let result = &out.results()[0];
+    assert_eq!(result["error"]["kind"], "odoo_code", "{result}");
+    let message = result["error"]["message"].as_str().unwrap();
+    assert!(message.contains("[odoo] root") || message.contains("[odoo] config"), "{message}");
+    assert!(server.requests().is_empty(), "nothing may be sent");
+    assert_eq!(case.cloc_param(), "{'version': 1}");
+    // `message` still shows what it can, and says what is missing.
+    let shown = case.dbcheckin(&["message", "--wire"]);
+    assert!(!shown.stdout.contains("maintenance"), "{}", shown.stdout);
+    assert!(shown.stderr.contains("odoo"), "{}", shown.stderr);
+}
+
+#[test]
+fn faults_on_disk_give_odoos_cloc_error() {
+    // An installed module missing from the addons path.
+    let case = Case::new(Fixture::E2, "3.11");
+    std::fs::remove_dir_all(case.tree.addons.join("acme_broken_tools")).unwrap();
+    assert!(arg0(&case.wire()).contains("'maintenance': {'version': 1, 'errors': ['cloc/error']}"));
+    // A dangling symlink with a counted extension.
+    let case = Case::new(Fixture::E2, "3.11");
+    std::os::unix::fs::symlink("gone.js", case.tree.addons.join("acme_portal_theme/dangling.js")).unwrap();
+    assert!(arg0(&case.wire()).contains("'maintenance': {'version': 1, 'errors': ['cloc/error']}"));
+    // A dangling symlink with another extension is never looked at.
+    let case = Case::new(Fixture::E2, "3.11");
+    std::os::unix::fs::symlink("gone.txt", case.tree.addons.join("acme_portal_theme/dangling.txt")).unwrap();
+    assert_eq!(case.wire(), case.expected_body());
+}
+
+#[test]
+fn a_malformed_manifest_keeps_the_default_exclusions_only() {
+    let case = Case::new(Fixture::E2, "3.11");
+    let manifest = case.tree.addons.join("acme_portal_theme/__manifest__.py");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{text}\n{{oops")).unwrap();
+    let sent = arg0(&case.wire());
+    assert!(sent.contains("'acme_portal_theme': "), "{sent}");
+    assert_ne!(sent, arg0(&case.expected_body()), "its own exclusions no longer apply");
+}
+
+#[test]
+fn a_source_checkout_release_is_sent_as_plus_e() {
+    let case = Case::new(Fixture::E1, "3.11");
+    let release = case.tree.root.join("odoo/release.py");
+    let text = std::fs::read_to_string(&release).unwrap();
+    let checkout: String = text
+        .lines()
+        .filter(|l| !l.starts_with("version += "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&release, checkout).unwrap();
+    assert!(arg0(&case.wire()).contains("'version': '18.0+e'"));
+}
+
+#[test]
+fn two_instances_of_one_series_are_ambiguous_unless_db_name_says() {
+    let case = Case::new(Fixture::E1, "3.11");
+    let second = OdooTree::for_case(Fixture::E1);
+    let odoo = format!(
+        "[odoo]\nconfig = [{:?}, {:?}]\nroot = [{:?}, {:?}]\npython = \"3.11\"\n",
+        case.tree.conf.display().to_string(),
+        second.conf.display().to_string(),
+        case.tree.root.display().to_string(),
+        second.root.display().to_string(),
+    );
+    case.write_config(&odoo, None);
+    let out = case.dbcheckin(&["message", "--wire"]);
+    assert!(out.stderr.contains("several Odoo 18.0 instances"), "{}", out.stderr);
+    assert!(!out.stdout.contains("maintenance"));
+    // db_name in the second configuration names another database.
+    append(&second.conf, "db_name = some_other_db\n");
+    assert_eq!(case.wire(), case.expected_body());
+}
+
+#[test]
+fn a_malformed_odoo_conf_is_named_and_the_database_is_not_sent() {
+    let case = Case::new(Fixture::E1, "3.11");
+    std::fs::write(&case.tree.conf, "addons_path = /x\n[options\n").unwrap();
+    let odoo = format!(
+        "[odoo]\nconfig = {:?}\npython = \"3.11\"\n",
+        case.tree.conf.display().to_string()
+    );
+    case.write_config(&odoo, None);
+    let out = case.dbcheckin(&["message", "--wire"]);
+    assert!(out.stderr.contains(&case.tree.conf.display().to_string()), "{}", out.stderr);
+    assert!(!out.stdout.contains("maintenance"), "{}", out.stdout);
+}
+
+fn append(file: &Path, text: &str) {
+    let mut current = std::fs::read_to_string(file).unwrap();
+    current.push_str(text);
+    std::fs::write(file, current).unwrap();
+}
