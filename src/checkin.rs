@@ -41,6 +41,10 @@ pub struct Outcome {
     pub uuid_owner: Option<String>,
     pub transport: Option<Scheme>,
     pub url: Option<String>,
+    /// Where `url` came from: `default`, `[server] url`, or an Odoo
+    /// configuration's `publisher_warranty_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_source: Option<String>,
     pub http_status: Option<u16>,
     pub expiration_date: Option<String>,
     pub expiration_reason: Option<String>,
@@ -105,6 +109,7 @@ impl Outcome {
             uuid_owner: None,
             transport: None,
             url: None,
+            url_source: None,
             http_status: None,
             expiration_date: None,
             expiration_reason: None,
@@ -147,6 +152,9 @@ impl Outcome {
 #[derive(Debug, Clone)]
 pub struct CheckIn {
     transport: Transport,
+    server: crate::config::ServerSettings,
+    /// Transports for the `publisher_warranty_url` of Odoo configurations.
+    odoo_transports: Arc<Mutex<std::collections::HashMap<String, Transport>>>,
     odoo: crate::config::OdooSettings,
     /// The Odoo installations and module counts of the check-ins running
     /// now: check-ins that overlap (a burst) share them, so each module
@@ -160,6 +168,8 @@ impl CheckIn {
     pub fn new(settings: &Settings) -> Result<CheckIn, Failure> {
         Ok(CheckIn {
             transport: Transport::new(&settings.server)?,
+            server: settings.server.clone(),
+            odoo_transports: Default::default(),
             odoo: settings.odoo.clone(),
             burst: Default::default(),
             connection: settings.postgres.connection.clone(),
@@ -189,8 +199,12 @@ impl CheckIn {
             Ok(client) => client,
             Err(failure) => return outcome.failed(failure),
         };
-        let message = match self.message_of(&client, &db.name, now).await {
-            Ok(message) => message,
+        let (message, odoo_url) = match self.message_of(&client, &db.name, now).await {
+            Ok(found) => found,
+            Err(failure) => return outcome.failed(failure),
+        };
+        let (transport, url_source) = match self.transport_for(odoo_url) {
+            Ok(found) => found,
             Err(failure) => return outcome.failed(failure),
         };
         let outcome = Outcome {
@@ -198,13 +212,14 @@ impl CheckIn {
             users: Some(message.user_counts()),
             ..outcome
         };
-        let delivery = match self.transport.send(&request_body(&message)).await {
+        let delivery = match transport.send(&request_body(&message)).await {
             Ok(delivery) => delivery,
             Err(error) => return outcome.failed(error),
         };
         let mut outcome = Outcome {
             transport: Some(delivery.scheme),
             url: Some(delivery.url.to_string()),
+            url_source: Some(url_source),
             http_status: Some(delivery.status),
             fallback_reason: delivery.primary_failure.clone(),
             ..outcome
@@ -217,7 +232,10 @@ impl CheckIn {
             Err(failure) => return outcome.failed(failure),
         };
         let cloc = message.maintenance().map(|m| m.param_text());
-        match self.apply_reply(&mut client, &db.name, &reply, cloc.as_deref()).await {
+        match self
+            .apply_reply(&mut client, &db.name, &reply, cloc.as_deref())
+            .await
+        {
             Ok((changed, expiration, posted)) => {
                 outcome.changed = changed;
                 outcome.messages_posted = posted;
@@ -259,12 +277,47 @@ impl CheckIn {
         client: &tokio_postgres::Client,
         dbname: &str,
         now: PrimitiveDateTime,
-    ) -> Result<Message, Failure> {
+    ) -> Result<(Message, Option<(String, std::path::PathBuf)>), Failure> {
         let context = self.burst();
-        collect::collect(client, now, &context)
+        let collected = collect::collect(client, now, &context)
             .await
-            .map_err(|e| e.explain(dbname, &self.connection))?
-            .sendable(dbname)
+            .map_err(|e| e.explain(dbname, &self.connection))?;
+        collected.check_sendable(dbname)?;
+        Ok((collected.message, collected.odoo_url))
+    }
+
+    /// The transport for a database: `[server]`'s, unless its Odoo's
+    /// configuration sets `publisher_warranty_url` and `[server] url` is not
+    /// set. Says where the URL came from.
+    fn transport_for(
+        &self,
+        odoo_url: Option<(String, std::path::PathBuf)>,
+    ) -> Result<(Transport, String), Failure> {
+        let configured = || {
+            let source = if self.server.url_configured {
+                "[server] url"
+            } else {
+                "default"
+            };
+            (self.transport.clone(), source.to_string())
+        };
+        let Some((url, file)) = odoo_url else {
+            return Ok(configured());
+        };
+        let Some(server) = self.server.for_odoo_url(&url) else {
+            return Ok(configured());
+        };
+        let source = format!("publisher_warranty_url of {}", file.display());
+        let mut cache = self
+            .odoo_transports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(transport) = cache.get(&url) {
+            return Ok((transport.clone(), source));
+        }
+        let transport = Transport::new(&server)?;
+        cache.insert(url, transport.clone());
+        Ok((transport, source))
     }
 
     async fn apply_reply(

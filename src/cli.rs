@@ -125,8 +125,15 @@ struct MessageArgs {
     #[command(flatten)]
     selection: Selection,
     /// Print the exact request body Odoo would POST instead of JSON
-    #[arg(long)]
+    #[arg(long, conflicts_with = "maintenance")]
     wire: bool,
+    /// Show how the Enterprise `maintenance` key is counted: per module and
+    /// per file, with the reason for every file left out (like `odoo-bin cloc -v`)
+    #[arg(long)]
+    maintenance: bool,
+    /// With --maintenance: print JSON (one object per database)
+    #[arg(long, requires = "maintenance")]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -328,6 +335,23 @@ async fn message(settings: Settings, args: MessageArgs) -> Result<u8, Failure> {
                 collect::odoo_code_failure(&db.name, e).message
             );
             code = 1;
+        }
+        if args.maintenance {
+            match &collected.maintenance {
+                Some(Ok(detail)) if args.json => print_line(
+                    &mut out,
+                    &json(&crate::maintenance::to_json(&db.name, detail)),
+                ),
+                Some(Ok(detail)) => {
+                    let _ = write!(out, "{}", crate::maintenance::to_text(&db.name, detail));
+                }
+                Some(Err(_)) => {}
+                None => eprintln!(
+                    "dbcheckin: {}: no maintenance key (mail_enterprise is not installed, or publisher_warranty.maintenance_disable is set)",
+                    db.name
+                ),
+            }
+            continue;
         }
         let message = collected.message;
         if args.wire {

@@ -81,6 +81,41 @@ pub struct ServerSettings {
     pub proxy: Option<reqwest::Url>,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// `url` was set in a configuration file (then Odoo's
+    /// `publisher_warranty_url` does not replace it).
+    pub url_configured: bool,
+    pub fallback_configured: bool,
+}
+
+impl ServerSettings {
+    /// The settings for a database whose Odoo sends to `odoo_url` (its
+    /// `publisher_warranty_url`): that URL, over HTTPS first, with its plain
+    /// HTTP form as the fallback (unless `fallback_url` is configured).
+    /// `None` when `[server] url` is set: an explicit choice wins.
+    pub fn for_odoo_url(&self, odoo_url: &str) -> Option<ServerSettings> {
+        if self.url_configured {
+            return None;
+        }
+        let parsed = reqwest::Url::parse(odoo_url.trim()).ok()?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return None;
+        }
+        let with_scheme = |scheme: &str| {
+            let mut url = parsed.clone();
+            url.set_scheme(scheme).ok().map(|()| url)
+        };
+        let url = with_scheme("https")?;
+        let fallback_url = if self.fallback_configured {
+            self.fallback_url.clone()
+        } else {
+            with_scheme("http")
+        };
+        Some(ServerSettings {
+            url,
+            fallback_url,
+            ..self.clone()
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -378,6 +413,8 @@ impl Fragment {
         let metrics = self.metrics.unwrap_or_default();
         Ok(Settings {
             server: ServerSettings {
+                url_configured: server.url.is_some(),
+                fallback_configured: server.fallback_url.is_some(),
                 url: server
                     .url
                     .map_or_else(|| parse_default(DEFAULT_URL), |u| u.0),

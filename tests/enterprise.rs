@@ -110,7 +110,10 @@ fn e4_iot_boxes_come_first_in_graph_order() {
     let case = Case::new(Fixture::E4, "3.11");
     let body = case.wire();
     assert_eq!(body, case.expected_body());
-    assert!(arg0(&body).contains("'IoTBox': 3, 'maintenance': {"), "{body}");
+    assert!(
+        arg0(&body).contains("'IoTBox': 3, 'maintenance': {"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -136,15 +139,27 @@ fn a_successful_check_in_stores_the_count_as_odoo_does_and_a_failed_one_does_not
     server.set_behaviour(Behaviour::Status(500, "down".into()));
     let failed = case.dbcheckin(&["check-now", "--direct", "--json"]);
     assert_ne!(failed.code, 0, "{}", failed.stdout);
-    assert_eq!(case.cloc_param(), "{'version': 1}", "a failed check-in changes nothing");
+    assert_eq!(
+        case.cloc_param(),
+        "{'version': 1}",
+        "a failed check-in changes nothing"
+    );
 
     server.set_behaviour(Behaviour::default());
     let ok = case.dbcheckin(&["check-now", "--direct", "--json"]);
     assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
     let expected_param = expected(Fixture::E2, "cloc_param.txt", &case.db.name);
     assert_eq!(case.cloc_param(), expected_param.trim_end());
-    let sent = server.requests().last().expect("a request").raw_body.clone();
-    assert_eq!(String::from_utf8_lossy(&sent).trim_end(), case.expected_body());
+    let sent = server
+        .requests()
+        .last()
+        .expect("a request")
+        .raw_body
+        .clone();
+    assert_eq!(
+        String::from_utf8_lossy(&sent).trim_end(),
+        case.expected_body()
+    );
 }
 
 #[test]
@@ -156,7 +171,11 @@ fn maintenance_disable_drops_the_key_and_leaves_the_stored_count() {
              INSERT INTO ir_config_parameter (key, value) VALUES ('publisher_warranty.maintenance_disable', '{value}')"
         ));
         let sent = arg0(&case.wire());
-        assert_eq!(!sent.contains("'maintenance'"), disabled, "value {value:?}: {sent}");
+        assert_eq!(
+            !sent.contains("'maintenance'"),
+            disabled,
+            "value {value:?}: {sent}"
+        );
         assert!(sent.ends_with("'website': True}"), "{sent}");
     }
 }
@@ -178,7 +197,10 @@ fn without_odoo_code_an_enterprise_database_is_not_sent() {
     let result = &out.results()[0];
     assert_eq!(result["error"]["kind"], "odoo_code", "{result}");
     let message = result["error"]["message"].as_str().unwrap();
-    assert!(message.contains("[odoo] root") || message.contains("[odoo] config"), "{message}");
+    assert!(
+        message.contains("[odoo] root") || message.contains("[odoo] config"),
+        "{message}"
+    );
     assert!(server.requests().is_empty(), "nothing may be sent");
     assert_eq!(case.cloc_param(), "{'version': 1}");
     // `message` still shows what it can, and says what is missing.
@@ -195,11 +217,19 @@ fn faults_on_disk_give_odoos_cloc_error() {
     assert!(arg0(&case.wire()).contains("'maintenance': {'version': 1, 'errors': ['cloc/error']}"));
     // A dangling symlink with a counted extension.
     let case = Case::new(Fixture::E2, "3.11");
-    std::os::unix::fs::symlink("gone.js", case.tree.addons.join("acme_portal_theme/dangling.js")).unwrap();
+    std::os::unix::fs::symlink(
+        "gone.js",
+        case.tree.addons.join("acme_portal_theme/dangling.js"),
+    )
+    .unwrap();
     assert!(arg0(&case.wire()).contains("'maintenance': {'version': 1, 'errors': ['cloc/error']}"));
     // A dangling symlink with another extension is never looked at.
     let case = Case::new(Fixture::E2, "3.11");
-    std::os::unix::fs::symlink("gone.txt", case.tree.addons.join("acme_portal_theme/dangling.txt")).unwrap();
+    std::os::unix::fs::symlink(
+        "gone.txt",
+        case.tree.addons.join("acme_portal_theme/dangling.txt"),
+    )
+    .unwrap();
     assert_eq!(case.wire(), case.expected_body());
 }
 
@@ -211,7 +241,11 @@ fn a_malformed_manifest_keeps_the_default_exclusions_only() {
     std::fs::write(&manifest, format!("{text}\n{{oops")).unwrap();
     let sent = arg0(&case.wire());
     assert!(sent.contains("'acme_portal_theme': "), "{sent}");
-    assert_ne!(sent, arg0(&case.expected_body()), "its own exclusions no longer apply");
+    assert_ne!(
+        sent,
+        arg0(&case.expected_body()),
+        "its own exclusions no longer apply"
+    );
 }
 
 #[test]
@@ -241,7 +275,11 @@ fn two_instances_of_one_series_are_ambiguous_unless_db_name_says() {
     );
     case.write_config(&odoo, None);
     let out = case.dbcheckin(&["message", "--wire"]);
-    assert!(out.stderr.contains("several Odoo 18.0 instances"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("several Odoo 18.0 instances"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stdout.contains("maintenance"));
     // db_name in the second configuration names another database.
     append(&second.conf, "db_name = some_other_db\n");
@@ -258,7 +296,11 @@ fn a_malformed_odoo_conf_is_named_and_the_database_is_not_sent() {
     );
     case.write_config(&odoo, None);
     let out = case.dbcheckin(&["message", "--wire"]);
-    assert!(out.stderr.contains(&case.tree.conf.display().to_string()), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&case.tree.conf.display().to_string()),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stdout.contains("maintenance"), "{}", out.stdout);
 }
 

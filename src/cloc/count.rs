@@ -23,9 +23,14 @@ pub struct Counter {
 pub enum ModuleOutcome {
     Counted(Arc<Result<ModuleCount, Crash>>),
     /// In a standard directory (Odoo's own code): not counted.
-    Standard { name: String, path: PathBuf },
+    Standard {
+        name: String,
+        path: PathBuf,
+    },
     /// Not on disk, which 19.0 skips (16–18 raise instead).
-    Missing { name: String },
+    Missing {
+        name: String,
+    },
 }
 
 /// The disk part of one database's count.
@@ -113,8 +118,12 @@ impl Counter {
         counted
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(PathBuf, Rules), Arc<Result<ModuleCount, Crash>>>> {
-        self.done.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(PathBuf, Rules), Arc<Result<ModuleCount, Crash>>>> {
+        self.done
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// How many module directories were read in this run.

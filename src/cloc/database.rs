@@ -83,7 +83,8 @@ const VIEWS_SQL: &str = "SELECT v.id, v.name::text, v.arch_db->>'en_US', min(m.n
   ORDER BY v.id";
 
 /// Static files of imported modules.
-const ATTACHMENTS_SQL: &str = "SELECT a.id, a.url::text, a.store_fname::text, a.db_datas, min(m.name)::text
+const ATTACHMENTS_SQL: &str =
+    "SELECT a.id, a.url::text, a.store_fname::text, a.db_datas, min(m.name)::text
    FROM ir_attachment a
    JOIN ir_model_data d ON d.res_id = a.id AND d.model = 'ir.attachment'
    LEFT JOIN ir_module_module m ON m.name = d.module AND m.imported AND m.state = 'installed'
@@ -112,7 +113,9 @@ pub async fn items(
     for row in client.query(&server_actions_sql(imported), &[]).await? {
         let id: i32 = row.get(0);
         items.push(Item {
-            key: row.get::<_, Option<String>>(3).unwrap_or_else(|| STUDIO_KEY.into()),
+            key: row
+                .get::<_, Option<String>>(3)
+                .unwrap_or_else(|| STUDIO_KEY.into()),
             label: format!("ir.actions.server/{id}: {}", display_name(row.get(1))),
             kind: Kind::Python,
             text: row.get(2),
@@ -124,7 +127,9 @@ pub async fn items(
         let id: i32 = row.get(0);
         let name: String = row.get(1);
         items.push(Item {
-            key: row.get::<_, Option<String>>(3).unwrap_or_else(|| STUDIO_KEY.into()),
+            key: row
+                .get::<_, Option<String>>(3)
+                .unwrap_or_else(|| STUDIO_KEY.into()),
             label: format!("ir.model.fields/{id}: {name}"),
             kind: Kind::Python,
             text: row.get(2),
@@ -164,7 +169,9 @@ pub async fn items(
                         unreadable = Some(format!(
                             "{}: {e}; dbcheckin must read Odoo's filestore. Fix: sudo setfacl -R -m u:dbcheckin:rX,d:u:dbcheckin:rX {}",
                             file.display(),
-                            filestore.map(|d| d.display().to_string()).unwrap_or_default()
+                            filestore
+                                .map(|d| d.display().to_string())
+                                .unwrap_or_default()
                         ));
                         Vec::new()
                     }
@@ -203,7 +210,10 @@ mod tests {
 
     #[test]
     fn translated_names_and_plain_ones() {
-        assert_eq!(display_name(Some(r#"{"en_US": "Run", "fr_FR": "x"}"#.into())), "Run");
+        assert_eq!(
+            display_name(Some(r#"{"en_US": "Run", "fr_FR": "x"}"#.into())),
+            "Run"
+        );
         assert_eq!(display_name(Some("Plain".into())), "Plain");
         assert_eq!(display_name(None), "");
     }

@@ -7,7 +7,11 @@ use super::PythonVersion;
 #[error("{0}")]
 pub struct GlobError(pub String);
 
-pub fn glob(root: &Path, pattern: &str, _version: PythonVersion) -> Result<Vec<PathBuf>, GlobError> {
+pub fn glob(
+    root: &Path,
+    pattern: &str,
+    _version: PythonVersion,
+) -> Result<Vec<PathBuf>, GlobError> {
     let p = root.join(pattern);
     Ok(if p.exists() { vec![p] } else { vec![] })
 }

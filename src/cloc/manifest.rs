@@ -84,8 +84,11 @@ fn manifest_patterns(bytes: &[u8], out: &mut Vec<Pattern>) -> Result<(), String>
         let Some(value) = manifest.get(key) else {
             continue;
         };
-        extend_with(out, value)
-            .map_err(|kind| format!("'{key}' is {kind}, which cannot be iterated; the patterns after it are not used"))?;
+        extend_with(out, value).map_err(|kind| {
+            format!(
+                "'{key}' is {kind}, which cannot be iterated; the patterns after it are not used"
+            )
+        })?;
     }
     Ok(())
 }
@@ -176,7 +179,10 @@ mod tests {
     #[test]
     fn latin1_bytes_and_the_openerp_fallback() {
         // Invalid UTF-8 is fine: the bytes are read as latin-1.
-        let (_d, e) = with_manifest("__openerp__.py", b"{'author': '\xe9\xff', 'demo': ['d.xml']}");
+        let (_d, e) = with_manifest(
+            "__openerp__.py",
+            b"{'author': '\xe9\xff', 'demo': ['d.xml']}",
+        );
         assert_eq!(texts(&e).last().unwrap(), "d.xml");
         // A broken __manifest__.py falls through to __openerp__.py, defaults twice.
         let dir = tempfile::tempdir().unwrap();

@@ -47,11 +47,19 @@ pub struct Excluded {
 impl ModuleCount {
     /// The module's code lines: the sum over the files that counted.
     pub fn code(&self) -> u64 {
-        self.files.iter().filter_map(|f| f.result.ok()).map(|l| l.code).sum()
+        self.files
+            .iter()
+            .filter_map(|f| f.result.ok())
+            .map(|l| l.code)
+            .sum()
     }
 
     pub fn total(&self) -> u64 {
-        self.files.iter().filter_map(|f| f.result.ok()).map(|l| l.total).sum()
+        self.files
+            .iter()
+            .filter_map(|f| f.result.ok())
+            .map(|l| l.total)
+            .sum()
     }
 
     pub fn has_errors(&self) -> bool {
@@ -249,7 +257,11 @@ fn count_file(path: &Path, kind: Kind, rules: Rules) -> Result<Result<Lines, Fil
 
 /// A permission this process lacks, with the directory to open up.
 fn access(path: &Path, error: &std::io::Error) -> Crash {
-    let dir = if path.is_dir() { path } else { path.parent().unwrap_or(path) };
+    let dir = if path.is_dir() {
+        path
+    } else {
+        path.parent().unwrap_or(path)
+    };
     Crash::Access {
         path: path.to_path_buf(),
         dir: dir.display().to_string(),
@@ -269,7 +281,10 @@ mod tests {
         assert_eq!(python_extension(b"..py"), b"");
         assert_eq!(python_extension(b"a."), b".");
         assert_eq!(python_extension(b"noext"), b"");
-        assert_eq!(Kind::of(Path::new("/x/tools/LEGACY.PY")), Some(Kind::Python));
+        assert_eq!(
+            Kind::of(Path::new("/x/tools/LEGACY.PY")),
+            Some(Kind::Python)
+        );
         assert_eq!(Kind::of(Path::new("/x/a.Scss")), Some(Kind::Scss));
         assert_eq!(Kind::of(Path::new("/x/a.json")), None);
         assert_eq!(Kind::of(Path::new("/x.py/readme")), None);

@@ -57,7 +57,11 @@ const IOT_SQL: &str = "SELECT count(*) FROM iot_box WHERE version LIKE 'L%'";
 
 /// The modules cloc counts on disk, in `ir.module.module` order.
 fn counted_modules_sql(imported: bool) -> String {
-    let imported = if imported { " AND imported IS NOT TRUE" } else { "" };
+    let imported = if imported {
+        " AND imported IS NOT TRUE"
+    } else {
+        ""
+    };
     format!(
         "SELECT name::text FROM ir_module_module WHERE state = 'installed'{imported}
           ORDER BY coalesce(application, false) DESC, sequence, name"
@@ -165,7 +169,8 @@ pub async fn maintenance(
     loaded: &Loaded,
     inputs: &MaintenanceInputs<'_>,
 ) -> Result<Option<Result<MaintenanceDetail, OdooCodeError>>, tokio_postgres::Error> {
-    let disable: Option<Option<String>> = client.query_opt(DISABLE_SQL, &[]).await?.map(|r| r.get(0));
+    let disable: Option<Option<String>> =
+        client.query_opt(DISABLE_SQL, &[]).await?.map(|r| r.get(0));
     if disable.flatten().is_some_and(|v| !v.is_empty()) {
         return Ok(None);
     }
@@ -193,10 +198,11 @@ pub async fn maintenance(
     let items = database::items(client, imported, filestore.as_deref()).await?;
     let counter = inputs.counter.clone();
     let addons = instance.addons.clone();
-    let disk = match tokio::task::spawn_blocking(move || counter.count(&modules, &addons, rules)).await {
-        Ok(disk) => disk,
-        Err(e) => return Ok(Some(Err(OdooCodeError::Internal(e.to_string())))),
-    };
+    let disk =
+        match tokio::task::spawn_blocking(move || counter.count(&modules, &addons, rules)).await {
+            Ok(disk) => disk,
+            Err(e) => return Ok(Some(Err(OdooCodeError::Internal(e.to_string())))),
+        };
     if let Some(crash @ crate::cloc::walk::Crash::Access { .. }) = disk.crash() {
         return Ok(Some(Err(OdooCodeError::Access(crash.to_string()))));
     }
@@ -234,11 +240,17 @@ fn count_item(item: &Item, rules: Rules) -> Result<crate::cloc::Lines, FileError
 /// The book: disk modules first, then stored code; any crash wins. A NULL
 /// XML/JS text crashes Odoo's parser outside its `try` (only `parse_py`
 /// catches), hence `Crashed`.
-fn assemble(disk: &DiskCount, items: &[(Item, Result<crate::cloc::Lines, FileError>)]) -> Maintenance {
+fn assemble(
+    disk: &DiskCount,
+    items: &[(Item, Result<crate::cloc::Lines, FileError>)],
+) -> Maintenance {
     if disk.crash().is_some() {
         return Maintenance::Crashed;
     }
-    if items.iter().any(|(i, _)| i.text.is_none() && i.kind != Kind::Python) {
+    if items
+        .iter()
+        .any(|(i, _)| i.text.is_none() && i.kind != Kind::Python)
+    {
         return Maintenance::Crashed;
     }
     let mut book = Book::default();
@@ -315,7 +327,13 @@ mod tests {
         assert_eq!(l.depth("not_loaded_dep"), 0);
         assert_eq!(l.overriders(), ["iot", "mail_enterprise", "website_mail"]);
         // A deeper iot goes after mail_enterprise.
-        let l2 = loaded(&[("base", &[]), ("mail", &["base"]), ("x", &["mail"]), ("iot", &["x"]), ("mail_enterprise", &["mail"])]);
+        let l2 = loaded(&[
+            ("base", &[]),
+            ("mail", &["base"]),
+            ("x", &["mail"]),
+            ("iot", &["x"]),
+            ("mail_enterprise", &["mail"]),
+        ]);
         assert_eq!(l2.overriders(), ["mail_enterprise", "iot"]);
         // Cycles do not loop.
         let l3 = loaded(&[("a", &["b"]), ("b", &["a"])]);

@@ -177,6 +177,9 @@ pub struct Collected {
     /// one that cannot be computed here, in which case the message lacks the
     /// key and must not be sent.
     pub maintenance: Option<Result<enterprise::MaintenanceDetail, enterprise::OdooCodeError>>,
+    /// `publisher_warranty_url` of the Odoo configuration serving this
+    /// database, with the file that sets it.
+    pub odoo_url: Option<(String, std::path::PathBuf)>,
 }
 
 impl Collected {
@@ -185,6 +188,14 @@ impl Collected {
         match self.maintenance {
             Some(Err(e)) => Err(odoo_code_failure(dbname, &e)),
             _ => Ok(self.message),
+        }
+    }
+
+    /// Checks that the message may be sent, keeping everything else.
+    pub fn check_sendable(&self, dbname: &str) -> Result<(), Failure> {
+        match &self.maintenance {
+            Some(Err(e)) => Err(odoo_code_failure(dbname, e)),
+            _ => Ok(()),
         }
     }
 }
@@ -279,7 +290,9 @@ pub async fn collect(
     let mut maintenance = None;
     for module in loaded.overriders() {
         match module {
-            "iot" => extras.push(enterprise::Extra::IotBox(enterprise::iot_boxes(client).await?)),
+            "iot" => extras.push(enterprise::Extra::IotBox(
+                enterprise::iot_boxes(client).await?,
+            )),
             "website_mail" => extras.push(enterprise::Extra::Website),
             _ if !context.count_code => {}
             _ => {
@@ -317,10 +330,22 @@ pub async fn collect(
         }),
         extras,
     };
+    let odoo_url = context
+        .odoo
+        .host
+        .instance_for(&message.dbname, series)
+        .ok()
+        .and_then(|i| {
+            Some((
+                i.publisher_warranty_url()?.to_string(),
+                i.config_file.clone()?,
+            ))
+        });
     Ok(Collected {
         message,
         base_version,
         maintenance,
+        odoo_url,
     })
 }
 

@@ -74,7 +74,9 @@ pub fn realpath(path: &Path) -> PathBuf {
 pub fn is_standard(module_dir: &Path, dirs: &[PathBuf], exact: bool) -> bool {
     use std::os::unix::ffi::OsStrExt;
     if exact {
-        return module_dir.parent().is_some_and(|p| dirs.iter().any(|d| d == p));
+        return module_dir
+            .parent()
+            .is_some_and(|p| dirs.iter().any(|d| d == p));
     }
     let module = module_dir.as_os_str().as_bytes();
     dirs.iter()
@@ -138,6 +140,9 @@ mod tests {
         let root = realpath(t.path());
         std::os::unix::fs::symlink(root.join("target"), root.join("link")).unwrap();
         std::fs::create_dir(root.join("target")).unwrap();
-        assert_eq!(realpath(&root.join("link/missing/x")), root.join("target/missing/x"));
+        assert_eq!(
+            realpath(&root.join("link/missing/x")),
+            root.join("target/missing/x")
+        );
     }
 }

@@ -12,12 +12,16 @@ pub struct ConfError(pub String);
 
 impl OdooConf {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.options.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 pub fn read(path: &Path) -> Result<OdooConf, ConfError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfError(format!("{}: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| ConfError(format!("{}: {e}", path.display())))?;
     let mut options = Vec::new();
     let mut in_options = false;
     for line in text.lines() {

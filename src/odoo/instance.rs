@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 
 use super::addons::{AddonsPath, realpath};
 use super::conf::{self, OdooConf};
-use super::python::{self, PythonChoice};
-use super::user::{self, User};
 use super::python::PythonVersion;
+use super::python::{self, PythonChoice};
 use super::release::{self as version, series_of_release};
+use super::user::{self, User};
 use crate::config::OdooSettings;
 
 /// Where Odoo looks for its configuration when none is given (first that exists).
@@ -100,10 +100,10 @@ impl Instance {
 
     /// A line for `status`: where the code, configuration and Python are.
     pub fn describe(&self) -> String {
-        let config = self
-            .config_file
-            .as_ref()
-            .map_or_else(|| "no configuration file".to_string(), |c| c.display().to_string());
+        let config = self.config_file.as_ref().map_or_else(
+            || "no configuration file".to_string(),
+            |c| c.display().to_string(),
+        );
         format!(
             "Odoo {} at {} ({config}; Python {}, {})",
             self.release_version.as_deref().unwrap_or("?"),
@@ -206,12 +206,18 @@ impl Host {
                 ));
             }
             claimed.push(root.clone());
-            host.instances.push(build(root, Some((config_file, conf)), user, settings.python));
+            host.instances.push(build(
+                root,
+                Some((config_file, conf)),
+                user,
+                settings.python,
+            ));
         }
         for root in roots {
             if !claimed.contains(&root) {
                 let user = odoo_user(Path::new("/nonexistent"));
-                host.instances.push(build(root, None, user, settings.python));
+                host.instances
+                    .push(build(root, None, user, settings.python));
             }
         }
         host
@@ -219,7 +225,11 @@ impl Host {
 
     /// The instance that serves `dbname`, a database of `series` (`None` when
     /// the database does not say).
-    pub fn instance_for(&self, dbname: &str, series: Option<&str>) -> Result<&Instance, MatchError> {
+    pub fn instance_for(
+        &self,
+        dbname: &str,
+        series: Option<&str>,
+    ) -> Result<&Instance, MatchError> {
         if self.instances.is_empty() {
             if !self.problems.is_empty() {
                 return Err(MatchError::Unusable(self.problems.join("; ")));
@@ -238,7 +248,11 @@ impl Host {
                 found: self.list(&self.instances.iter().collect::<Vec<_>>()),
             });
         }
-        let serving: Vec<&Instance> = of_series.iter().copied().filter(|i| i.serves(dbname)).collect();
+        let serving: Vec<&Instance> = of_series
+            .iter()
+            .copied()
+            .filter(|i| i.serves(dbname))
+            .collect();
         match serving.as_slice() {
             [one] => Ok(one),
             [] => Err(MatchError::Filtered {
@@ -307,9 +321,11 @@ fn root_for(
     if !explicit_roots {
         for entry in &entries {
             let candidates = [entry.parent().and_then(Path::parent), entry.parent()];
-            if let Some(root) = candidates.into_iter().flatten().find(|c| {
-                entry_is_code_of(entry, c) && c.join("odoo/release.py").is_file()
-            }) {
+            if let Some(root) = candidates
+                .into_iter()
+                .flatten()
+                .find(|c| entry_is_code_of(entry, c) && c.join("odoo/release.py").is_file())
+            {
                 return Some(root.to_path_buf());
             }
         }
@@ -372,7 +388,10 @@ fn build(
     let (config_file, conf) = config.map_or((None, None), |(f, c)| (Some(f), Some(c)));
     let home = user.as_ref().map(|u| u.home.clone());
     let (data_dir, data_dir_source) = data_dir(conf.as_ref(), home.as_deref());
-    let series = release_version.as_deref().map(series_of_release).unwrap_or("");
+    let series = release_version
+        .as_deref()
+        .map(series_of_release)
+        .unwrap_or("");
     let mut dirs = vec![root.join("odoo/addons")];
     let user_addons = home.map(|h| h.join(".local/share/Odoo/addons").join(series));
     let data_addons = data_dir.as_ref().map(|d| d.join("addons").join(series));
@@ -381,7 +400,10 @@ fn build(
             dirs.push(dir);
         }
     }
-    let entries = conf.as_ref().map(|c| addons_entries(c, user.as_ref().map(|u| u.home.as_path()))).unwrap_or_default();
+    let entries = conf
+        .as_ref()
+        .map(|c| addons_entries(c, user.as_ref().map(|u| u.home.as_path())))
+        .unwrap_or_default();
     if entries.is_empty() {
         dirs.push(root.join("addons"));
     }
@@ -418,8 +440,15 @@ fn build(
 /// `data_dir` from the configuration, else Odoo's default for its user:
 /// `~/.local/share/Odoo` (appdirs' user data directory, `XDG_DATA_HOME` unset).
 fn data_dir(conf: Option<&OdooConf>, home: Option<&Path>) -> (Option<PathBuf>, String) {
-    if let Some(value) = conf.and_then(|c| c.get("data_dir")).map(str::trim).filter(|v| !v.is_empty()) {
-        return (Some(expand_home(value, home)), "data_dir of the configuration".into());
+    if let Some(value) = conf
+        .and_then(|c| c.get("data_dir"))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        return (
+            Some(expand_home(value, home)),
+            "data_dir of the configuration".into(),
+        );
     }
     match home {
         Some(home) => (

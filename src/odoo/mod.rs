@@ -2,10 +2,10 @@
 //! (`odoo/release.py`, the addons path) and the Python that runs it.
 pub mod addons;
 pub mod conf;
-pub mod user;
 pub mod instance;
 pub mod python;
 pub mod release;
+pub mod user;
 
 use std::sync::Arc;
 

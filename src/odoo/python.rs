@@ -89,7 +89,10 @@ pub fn choose(configured: Option<PythonVersion>, root: &Path) -> PythonChoice {
         return found(version, format!("from the path {}", root.display()));
     }
     if let Some(version) = from_bytecode(&root.join("odoo/__pycache__")) {
-        return found(version, format!("from the bytecode in {}/odoo/__pycache__", root.display()));
+        return found(
+            version,
+            format!("from the bytecode in {}/odoo/__pycache__", root.display()),
+        );
     }
     if let Some(version) = from_interpreter_link(Path::new("/usr/bin/python3")) {
         return found(version, "from /usr/bin/python3".into());
@@ -112,7 +115,16 @@ fn from_pyvenv(root: &Path) -> Option<(PythonVersion, std::path::PathBuf)> {
         let version = text.lines().find_map(|line| {
             let (key, value) = line.split_once('=')?;
             matches!(key.trim(), "version" | "version_info")
-                .then(|| PythonVersion::parse(&value.trim().split('.').take(2).collect::<Vec<_>>().join(".")))
+                .then(|| {
+                    PythonVersion::parse(
+                        &value
+                            .trim()
+                            .split('.')
+                            .take(2)
+                            .collect::<Vec<_>>()
+                            .join("."),
+                    )
+                })
                 .flatten()
         });
         return version.map(|v| (v, file));
@@ -168,12 +180,22 @@ mod tests {
         let venv = t.path().join("venv");
         let root = venv.join("lib/python3.12/site-packages");
         std::fs::create_dir_all(root.join("odoo/__pycache__")).unwrap();
-        assert_eq!(choose(Some(PythonVersion::Py310), &root).version, PythonVersion::Py310);
+        assert_eq!(
+            choose(Some(PythonVersion::Py310), &root).version,
+            PythonVersion::Py310
+        );
         // The path alone says 3.12.
         let by_path = choose(None, &root);
-        assert_eq!((by_path.version, by_path.assumed), (PythonVersion::Py312, false));
+        assert_eq!(
+            (by_path.version, by_path.assumed),
+            (PythonVersion::Py312, false)
+        );
         // A pyvenv.cfg above it wins.
-        std::fs::write(venv.join("pyvenv.cfg"), "home = /usr/bin\nversion = 3.13.0\n").unwrap();
+        std::fs::write(
+            venv.join("pyvenv.cfg"),
+            "home = /usr/bin\nversion = 3.13.0\n",
+        )
+        .unwrap();
         let by_venv = choose(None, &root);
         assert_eq!(by_venv.version, PythonVersion::Py313);
         assert!(by_venv.source.contains("pyvenv.cfg"));
@@ -202,6 +224,9 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         std::fs::write(t.path().join("python3.13"), "").unwrap();
         std::os::unix::fs::symlink("python3.13", t.path().join("python3")).unwrap();
-        assert_eq!(from_interpreter_link(&t.path().join("python3")), Some(PythonVersion::Py313));
+        assert_eq!(
+            from_interpreter_link(&t.path().join("python3")),
+            Some(PythonVersion::Py313)
+        );
     }
 }

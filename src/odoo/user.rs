@@ -25,7 +25,15 @@ pub fn by_name(name: &str) -> Option<User> {
     let name = CString::new(name).ok()?;
     lookup(|entry, buffer, found| {
         // SAFETY: `name` is NUL-terminated and every pointer is valid for the size given.
-        unsafe { libc::getpwnam_r(name.as_ptr(), entry, buffer.as_mut_ptr(), buffer.len(), found) }
+        unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                entry,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                found,
+            )
+        }
     })
 }
 

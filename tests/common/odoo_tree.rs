@@ -73,7 +73,12 @@ pub fn copy_custom_addons(dest: &Path) {
     let is_link = std::fs::symlink_metadata(&alias).is_ok_and(|m| m.file_type().is_symlink());
     if !is_link {
         let target = std::fs::read_to_string(&alias).expect("checkin_alias.js");
-        assert_eq!(target.trim(), "checkin.js", "unexpected content of {}", alias.display());
+        assert_eq!(
+            target.trim(),
+            "checkin.js",
+            "unexpected content of {}",
+            alias.display()
+        );
         std::fs::remove_file(&alias).expect("remove the stand-in");
         std::os::unix::fs::symlink("checkin.js", &alias).expect("symlink");
     }
@@ -98,6 +103,9 @@ pub fn expected(fixture: Fixture, suffix: &str, dbname: &str) -> String {
     let path = fixture.dir().join(format!("{}.{suffix}", fixture.stem()));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    text.replace(&format!("%27{}%27", fixture.stem()), &format!("%27{dbname}%27"))
-        .replace(&format!("'{}'", fixture.stem()), &format!("'{dbname}'"))
+    text.replace(
+        &format!("%27{}%27", fixture.stem()),
+        &format!("%27{dbname}%27"),
+    )
+    .replace(&format!("'{}'", fixture.stem()), &format!("'{dbname}'"))
 }
