@@ -49,6 +49,9 @@ pub struct Outcome {
     pub expiration_date: Option<String>,
     pub expiration_reason: Option<String>,
     pub messages: Vec<String>,
+    /// What the `maintenance` key reported (Enterprise databases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<crate::cloc::book::Summary>,
     /// How many of `messages` were posted in Discuss (absent in state files
     /// written before messages were posted).
     #[serde(default)]
@@ -114,6 +117,7 @@ impl Outcome {
             expiration_date: None,
             expiration_reason: None,
             messages: Vec::new(),
+            maintenance: None,
             messages_posted: 0,
             changed: Vec::new(),
             fallback_reason: None,
@@ -199,9 +203,13 @@ impl CheckIn {
             Ok(client) => client,
             Err(failure) => return outcome.failed(failure),
         };
-        let (message, odoo_url) = match self.message_of(&client, &db.name, now).await {
+        let (message, odoo_url, instance) = match self.message_of(&client, &db.name, now).await {
             Ok(found) => found,
             Err(failure) => return outcome.failed(failure),
+        };
+        let outcome = Outcome {
+            maintenance: message.maintenance().map(|m| m.summary(instance)),
+            ..outcome
         };
         let (transport, url_source) = match self.transport_for(odoo_url) {
             Ok(found) => found,
@@ -277,13 +285,17 @@ impl CheckIn {
         client: &tokio_postgres::Client,
         dbname: &str,
         now: PrimitiveDateTime,
-    ) -> Result<(Message, Option<(String, std::path::PathBuf)>), Failure> {
+    ) -> Result<(Message, Option<(String, std::path::PathBuf)>, Option<String>), Failure> {
         let context = self.burst();
         let collected = collect::collect(client, now, &context)
             .await
             .map_err(|e| e.explain(dbname, &self.connection))?;
         collected.check_sendable(dbname)?;
-        Ok((collected.message, collected.odoo_url))
+        let instance = match &collected.maintenance {
+            Some(Ok(detail)) => Some(detail.instance.describe()),
+            _ => None,
+        };
+        Ok((collected.message, collected.odoo_url, instance))
     }
 
     /// The transport for a database: `[server]`'s, unless its Odoo's

@@ -57,6 +57,8 @@ pub fn apply(state: &mut DbState, outcome: &Outcome, attempt: Attempt) {
             expiration_date: outcome.expiration_date.clone(),
             expiration_reason: outcome.expiration_reason.clone(),
             messages: outcome.messages.clone(),
+            url_source: outcome.url_source.clone(),
+            maintenance: outcome.maintenance.clone(),
             fallback_reason: outcome
                 .fallback_reason
                 .as_ref()

@@ -129,6 +129,12 @@ pub struct LastResult {
     pub messages: Vec<String>,
     /// Why HTTPS was not used, when plain HTTP carried the message.
     pub fallback_reason: Option<ErrorRecord>,
+    /// Where `url` came from (`default`, `[server] url`, `publisher_warranty_url of FILE`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_source: Option<String>,
+    /// What the Enterprise `maintenance` key reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<crate::cloc::book::Summary>,
 }
 
 /// A failure as recorded: its stable kind (see [`crate::failure::Kind`]), the

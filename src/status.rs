@@ -229,6 +229,11 @@ pub struct DbStatus {
     pub transport: Option<String>,
     pub consecutive_failures: u32,
     pub last_error: Option<ErrorRecord>,
+    /// The URL of the last successful exchange and where it came from.
+    pub url: Option<String>,
+    pub url_source: Option<String>,
+    /// What the last successful check-in reported in `maintenance`.
+    pub maintenance: Option<crate::cloc::book::Summary>,
     /// As stored in the database, even when it is not a date.
     pub expiration_date: Option<String>,
     pub expiration_reason: Option<String>,
@@ -287,6 +292,15 @@ pub fn evaluate(inputs: &Inputs, now: OffsetDateTime) -> DbStatus {
             .and_then(|s| s.last_result.as_ref())
             .and_then(|r| r.transport.clone()),
         consecutive_failures: state.map_or(0, |s| s.consecutive_failures),
+        url: state
+            .and_then(|s| s.last_result.as_ref())
+            .and_then(|r| r.url.clone()),
+        url_source: state
+            .and_then(|s| s.last_result.as_ref())
+            .and_then(|r| r.url_source.clone()),
+        maintenance: state
+            .and_then(|s| s.last_result.as_ref())
+            .and_then(|r| r.maintenance.clone()),
         last_error: state.and_then(|s| s.last_error.clone()),
         expiration_date: live.and_then(|l| l.expiration_date.clone()),
         expiration_reason: live.and_then(|l| l.expiration_reason.clone()),
@@ -457,6 +471,18 @@ fn last_failure(state: &DbState) -> Warning {
         n => format!("{n} consecutive failures"),
     };
     match &state.last_error {
+        // Not sent at all, by design, until the code can be counted: the
+        // vendor hears nothing from this database.
+        Some(error) if error.kind == crate::failure::Kind::OdooCode.as_str() => Warning::new(
+            Severity::Critical,
+            "odoo_code_unreadable",
+            "not sent: its custom code cannot be counted here",
+            format!(
+                "the last check-in was not sent ({count}) at {}: {}",
+                utc_text(error.at),
+                error.message
+            ),
+        ),
         Some(error) => Warning::new(
             Severity::Warning,
             "last_check_in_failed",
@@ -931,6 +957,16 @@ fn db_rows(db: &DbStatus, now: OffsetDateTime) -> Vec<(&'static str, String)> {
                 utc_text(error.at)
             ),
         ));
+    }
+    if let Some(url) = &db.url {
+        let source = db.url_source.as_deref().unwrap_or("default");
+        rows.push(("server", format!("{url} ({source})")));
+    }
+    if let Some(summary) = &db.maintenance {
+        if let Some(instance) = &summary.instance {
+            rows.push(("odoo", instance.clone()));
+        }
+        rows.push(("maintenance", summary.to_string()));
     }
     rows.push(("expiration", expiration_text(db, now)));
     if let Some(days) = db.days_left {

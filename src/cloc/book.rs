@@ -96,6 +96,46 @@ impl Maintenance {
     }
 }
 
+/// What a check-in reported in `maintenance`, as `status` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Summary {
+    /// The Odoo installation whose code was counted.
+    pub instance: Option<String>,
+    pub modules: usize,
+    pub lines: u64,
+    /// Module keys with a file in error (`cloc/error` when counting failed).
+    pub errors: Vec<String>,
+}
+
+impl Maintenance {
+    pub fn summary(&self, instance: Option<String>) -> Summary {
+        match self {
+            Maintenance::Counted(book) => Summary {
+                instance,
+                modules: book.code.len(),
+                lines: book.code.iter().map(|(_, n)| n).sum(),
+                errors: book.errors.clone(),
+            },
+            Maintenance::Crashed => Summary {
+                instance,
+                errors: vec![CLOC_ERROR.into()],
+                ..Summary::default()
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} modules, {} lines of code", self.modules, self.lines)?;
+        if !self.errors.is_empty() {
+            write!(f, ", errors in {}", self.errors.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
