@@ -309,3 +309,112 @@ fn append(file: &Path, text: &str) {
     current.push_str(text);
     std::fs::write(file, current).unwrap();
 }
+
+/// The whole count of a generated tree of realistic modules (with every
+/// quirk: syntax errors, BOMs, CRLF, latin-1, minified lines, symlinks, a
+/// pattern ending in `**`) equals the Python reference (`tests/cloc/reference.py`,
+/// written from NOTES.md and run by each real CPython) file by file.
+#[test]
+fn a_generated_tree_counts_as_the_python_reference_on_every_python() {
+    use dbcheckin::cloc::walk::{Kind, count_path};
+    use dbcheckin::cloc::{PythonVersion, Rules};
+    use std::collections::BTreeSet;
+
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("addons");
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let generated = std::process::Command::new("python3")
+        .arg(manifest_dir.join("benches/cloc/gen_tree.py"))
+        .arg(&tree)
+        .args(["--modules", "24", "--lines", "40000", "--seed", "7"])
+        .output()
+        .expect("python3 runs gen_tree.py");
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let mut modules: Vec<PathBuf> = std::fs::read_dir(&tree)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("__manifest__.py").is_file())
+        .collect();
+    modules.sort();
+    assert!(modules.len() >= 20);
+    for python in ["3.10", "3.11", "3.12", "3.13"] {
+        for series in [16u16, 18] {
+            let version = PythonVersion::parse(python).unwrap();
+            let request = serde_json::json!({"odoo_series": series, "modules": modules});
+            let reference = reference(version, &request);
+            let rules = Rules { python: version, odoo_major: series };
+            for (module, expected) in modules.iter().zip(reference["modules"].as_array().unwrap()) {
+                let ours = count_path(&std::fs::canonicalize(module).unwrap(), rules)
+                    .unwrap_or_else(|e| panic!("{python}: {} crashed: {e}", module.display()));
+                let what = format!("Python {python}, Odoo {series}, {}", ours.key);
+                assert_eq!(ours.key, expected["key"], "{what}");
+                let files: BTreeSet<(String, u64, u64)> = ours
+                    .files
+                    .iter()
+                    .filter_map(|f| Some((f.path.display().to_string(), f.result.ok()?.code, f.result.ok()?.total)))
+                    .collect();
+                let expected_files: BTreeSet<(String, u64, u64)> = expected["files"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| (f[0].as_str().unwrap().into(), f[1].as_u64().unwrap(), f[2].as_u64().unwrap()))
+                    .collect();
+                assert_eq!(files, expected_files, "{what}: files");
+                let errors: BTreeSet<(String, String)> = ours
+                    .files
+                    .iter()
+                    .filter_map(|f| Some((f.path.display().to_string(), f.result.err()?.odoo_text().to_string())))
+                    .collect();
+                let expected_errors: BTreeSet<(String, String)> = expected["errors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| (e[0].as_str().unwrap().into(), e[1].as_str().unwrap().into()))
+                    .collect();
+                assert_eq!(errors, expected_errors, "{what}: errors");
+                let excluded: BTreeSet<(String, String)> = ours
+                    .excluded
+                    .iter()
+                    .filter(|e| Kind::of(&e.path).is_some())
+                    .map(|e| (e.path.display().to_string(), e.pattern.clone()))
+                    .collect();
+                let expected_excluded: BTreeSet<(String, String)> = expected["excluded"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| (e[0].as_str().unwrap().into(), e[1].as_str().unwrap().into()))
+                    .collect();
+                assert_eq!(excluded, expected_excluded, "{what}: exclusions");
+                assert_eq!((ours.code(), ours.total()), (expected["code"].as_u64().unwrap(), expected["total"].as_u64().unwrap()), "{what}");
+            }
+        }
+    }
+}
+
+/// Runs the Python reference under CPython `version` (the oracle).
+fn reference(version: dbcheckin::cloc::PythonVersion, request: &serde_json::Value) -> serde_json::Value {
+    use std::io::Write;
+    let (major, minor) = version.major_minor();
+    let home = std::env::var("HOME").unwrap_or_default();
+    let python = std::fs::read_dir(format!("{home}/.pyenv/versions"))
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("{major}.{minor}."))))
+        .map(|p| p.join("bin/python3"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("CPython {major}.{minor} is needed as the oracle (~/.pyenv/versions/{major}.{minor}.*)"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cloc/reference.py");
+    let mut child = std::process::Command::new(&python)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "reference.py failed under {}", python.display());
+    serde_json::from_slice(&output.stdout).expect("reference.py prints JSON")
+}
