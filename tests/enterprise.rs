@@ -418,3 +418,26 @@ fn reference(version: dbcheckin::cloc::PythonVersion, request: &serde_json::Valu
     assert!(output.status.success(), "reference.py failed under {}", python.display());
     serde_json::from_slice(&output.stdout).expect("reference.py prints JSON")
 }
+
+/// Databases sharing one addons tree: each module directory is read once
+/// for the whole run, however many databases count it.
+#[tokio::test]
+async fn databases_sharing_an_addons_tree_count_each_module_once_per_run() {
+    let case = Case::new(Fixture::E2, "3.11");
+    let other = TestDb::copy_of(Fixture::E2);
+    let settings = dbcheckin::config::Settings::load(Some(&case.config)).expect("config");
+    let context = dbcheckin::collect::Context::new(dbcheckin::odoo::Odoo::detect(&settings.odoo));
+    let now = dbcheckin::collect::utc_now();
+    let connection: tokio_postgres::Config = connection_string().parse().unwrap();
+    let mut sent = Vec::new();
+    for name in [&case.db.name, &other.name] {
+        let message = dbcheckin::collect::message_of(&connection, name, now, &context)
+            .await
+            .expect("collected");
+        sent.push(dbcheckin::wire::repr(&message.maintenance().expect("maintenance").to_value()));
+    }
+    assert_eq!(sent[0], sent[1]);
+    assert_eq!(context.counter.directories_counted(), 3, "three custom modules, read once");
+    // A new run reads the code again (it may have changed).
+    assert_eq!(context.fresh().counter.directories_counted(), 0);
+}
