@@ -259,10 +259,11 @@ fn read_line(r: &mut Reader, line: &str, lineno: usize) -> Result<(), ConfParseE
     let comment = stripped.starts_with('#') || stripped.starts_with(';');
     if stripped.is_empty() || comment {
         // A blank line belongs to the value being read; a comment does not.
-        if !comment && let Some(option) = r.option {
-            if let Some(section) = r.section_mut() {
-                section.options[option].1.push(String::new());
-            }
+        if !comment
+            && let Some(option) = r.option
+            && let Some(section) = r.section_mut()
+        {
+            section.options[option].1.push(String::new());
         }
         return Ok(());
     }
