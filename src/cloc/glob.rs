@@ -1098,6 +1098,12 @@ json.dump(out, sys.stdout)
                 cases.push((root.clone(), random_pattern(&mut rng)));
             }
         }
+        // A root that is missing, and one that is a file.
+        std::fs::write(base.join("file"), b"x").expect("write");
+        for pattern in ["*", "**", "a", "..", "**/*", "a/"] {
+            cases.push((base.join("missing"), pattern.to_owned()));
+            cases.push((base.join("file"), pattern.to_owned()));
+        }
         let mut bad = Vec::new();
         for version in PythonVersion::ALL {
             bad.extend(compare(version, &cases));
