@@ -430,6 +430,23 @@ impl OdooConf {
             .map(|v| v.split(',').map(str::to_owned).collect())
     }
 
+    /// The `addons_path` entries as Odoo 18's `_check_addons_path` makes
+    /// them: each one [`normalize_path`]ed, empty ones dropped (Odoo then
+    /// refuses to start unless each is an addons directory: not checked here).
+    pub fn normalized_addons_path(
+        &self,
+        process: &OdooProcess<'_>,
+        version: PythonVersion,
+    ) -> Option<Vec<String>> {
+        self.addons_path().map(|entries| {
+            entries
+                .iter()
+                .map(|e| normalize_path(e, process, version))
+                .filter(|p| !p.is_empty())
+                .collect()
+        })
+    }
+
     /// `data_dir` as written (normalise with [`normalize_path`]).
     pub fn data_dir(&self) -> Option<&str> {
         self.setting("data_dir")
@@ -1066,5 +1083,41 @@ json.dump(out, sys.stdout)
             }
             assert!(bad.is_empty(), "{version}: {}", bad.join("\n"));
         }
+        // Symlink loops with components after them separate 3.13 from 3.12.
+        let loop_path = format!("{r}/loop/../lb");
+        assert_eq!(
+            realpath(&loop_path, PythonVersion::Py312),
+            format!("{r}/lb")
+        );
+        assert_eq!(
+            realpath(&loop_path, PythonVersion::Py313),
+            format!("{r}/a/b")
+        );
+    }
+
+    #[test]
+    fn addons_path_normalised_as_odoo_18_does() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        path_tree(&root);
+        let r = root.to_str().expect("utf-8");
+        let text = format!("[options]\naddons_path = $R/lnk_addons , ~/x,,{r}/c/../addons/\n");
+        let conf = parse(&text).expect("parses");
+        let env = |k: &str| (k == "R").then(|| r.to_owned());
+        let users = |_: &str| None;
+        let process = OdooProcess {
+            env: &env,
+            home: &root.join("a"),
+            user_home: &users,
+            cwd: &root,
+        };
+        assert_eq!(
+            conf.normalized_addons_path(&process, PythonVersion::Py311),
+            Some(vec![
+                format!("{r}/addons"),
+                format!("{r}/a/x"),
+                format!("{r}/addons")
+            ])
+        );
     }
 }
