@@ -73,8 +73,7 @@ impl Instance {
     }
 
     fn option(&self, key: &str) -> Option<&str> {
-        let value = self.conf.as_ref()?.get(key)?.trim();
-        (!value.is_empty() && value != "False" && value != "None").then_some(value)
+        self.conf.as_ref()?.setting(key)
     }
 
     /// Would this instance serve `dbname`? `db_name` (a comma-separated list
@@ -83,8 +82,8 @@ impl Instance {
     /// HTTP host of a request, which a daemon cannot know: such a filter is
     /// taken as accepting every database.
     pub fn serves(&self, dbname: &str) -> bool {
-        if let Some(names) = self.option("db_name") {
-            if !names.split(',').map(str::trim).any(|n| n == dbname) {
+        if let Some(names) = self.conf.as_ref().and_then(|c| c.db_name()) {
+            if !names.iter().any(|n| n == dbname) {
                 return false;
             }
         }
@@ -311,7 +310,7 @@ fn root_for(
     explicit_roots: bool,
     configs: usize,
 ) -> Option<PathBuf> {
-    let entries = addons_entries(conf, home);
+    let entries = addons_entries(conf, home, super::python::ASSUMED);
     if let Some(root) = roots
         .iter()
         .find(|r| entries.iter().any(|e| entry_is_code_of(e, r)))
@@ -338,26 +337,33 @@ fn entry_is_code_of(entry: &Path, root: &Path) -> bool {
     entry == root.join("odoo/addons") || entry == root.join("addons")
 }
 
-/// `addons_path` entries normalised as Odoo does: strip, `$VAR`, `~` (of
-/// Odoo's user), absolute, symlinks resolved.
-pub fn addons_entries(conf: &OdooConf, home: Option<&Path>) -> Vec<PathBuf> {
-    let Some(raw) = conf.get("addons_path") else {
-        return Vec::new();
-    };
-    raw.split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(|e| realpath(&expand_home(e, home)))
-        .collect()
+/// `addons_path` entries normalised as Odoo does (`strip`, `$VAR`, `~` of
+/// Odoo's user, absolute from `/`, symlinks resolved), empty ones dropped.
+/// Odoo's environment is unknown here beyond its `HOME`: other `$VARS` stay
+/// as written (and then name no directory, which is reported).
+pub fn addons_entries(conf: &OdooConf, home: Option<&Path>, python: PythonVersion) -> Vec<PathBuf> {
+    with_process(home, |process| {
+        conf.normalized_addons_path(process, python)
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect()
+    })
 }
 
-fn expand_home(entry: &str, home: Option<&Path>) -> PathBuf {
-    match (entry.strip_prefix('~'), home) {
-        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
-            home.join(rest.trim_start_matches('/'))
-        }
-        _ => PathBuf::from(entry),
-    }
+/// Runs `f` with what Odoo's `os.path` calls would see of its process.
+fn with_process<T>(home: Option<&Path>, f: impl FnOnce(&conf::OdooProcess<'_>) -> T) -> T {
+    let home = home.unwrap_or(Path::new("/"));
+    let home_text = home.display().to_string();
+    let env = move |var: &str| (var == "HOME").then(|| home_text.clone());
+    let user_home = |name: &str| user::by_name(name).map(|u| u.home.display().to_string());
+    let process = conf::OdooProcess {
+        env: &env,
+        home,
+        user_home: &user_home,
+        cwd: Path::new("/"),
+    };
+    f(&process)
 }
 
 fn build(
@@ -387,7 +393,7 @@ fn build(
     }
     let (config_file, conf) = config.map_or((None, None), |(f, c)| (Some(f), Some(c)));
     let home = user.as_ref().map(|u| u.home.clone());
-    let (data_dir, data_dir_source) = data_dir(conf.as_ref(), home.as_deref());
+    let (data_dir, data_dir_source) = data_dir(conf.as_ref(), home.as_deref(), python.version);
     let series = release_version
         .as_deref()
         .map(series_of_release)
@@ -402,7 +408,7 @@ fn build(
     }
     let entries = conf
         .as_ref()
-        .map(|c| addons_entries(c, user.as_ref().map(|u| u.home.as_path())))
+        .map(|c| addons_entries(c, user.as_ref().map(|u| u.home.as_path()), python.version))
         .unwrap_or_default();
     if entries.is_empty() {
         dirs.push(root.join("addons"));
@@ -437,18 +443,13 @@ fn build(
     }
 }
 
-/// `data_dir` from the configuration, else Odoo's default for its user:
-/// `~/.local/share/Odoo` (appdirs' user data directory, `XDG_DATA_HOME` unset).
-fn data_dir(conf: Option<&OdooConf>, home: Option<&Path>) -> (Option<PathBuf>, String) {
-    if let Some(value) = conf
-        .and_then(|c| c.get("data_dir"))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-    {
-        return (
-            Some(expand_home(value, home)),
-            "data_dir of the configuration".into(),
-        );
+/// `data_dir` from the configuration (normalised as Odoo does), else Odoo's
+/// default for its user: `~/.local/share/Odoo` (appdirs' user data
+/// directory, `XDG_DATA_HOME` assumed unset).
+fn data_dir(conf: Option<&OdooConf>, home: Option<&Path>, python: PythonVersion) -> (Option<PathBuf>, String) {
+    if let Some(value) = conf.and_then(|c| c.data_dir()) {
+        let normalized = with_process(home, |process| conf::normalize_path(value, process, python));
+        return (Some(PathBuf::from(normalized)), "data_dir of the configuration".into());
     }
     match home {
         Some(home) => (
