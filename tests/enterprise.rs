@@ -441,3 +441,57 @@ async fn databases_sharing_an_addons_tree_count_each_module_once_per_run() {
     // A new run reads the code again (it may have changed).
     assert_eq!(context.fresh().counter.directories_counted(), 0);
 }
+
+/// Odoo's `publisher_warranty_url` is the URL when `[server] url` is not set:
+/// HTTPS first on it, then its plain-HTTP form, reported with its source;
+/// `status` says where the URL came from and what maintenance reported.
+#[test]
+fn odoos_publisher_warranty_url_is_used_https_first_and_status_says_so() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let case = Case::new(Fixture::E2, "3.11");
+    append(
+        &case.tree.conf,
+        &format!(
+            "publisher_warranty_url = http://127.0.0.1:{}/publisher-warranty/\n",
+            server.http_port()
+        ),
+    );
+    let odoo = format!(
+        "{}[server]\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"5s\"\n",
+        case.tree.odoo_toml("3.11"),
+        server.ca_file().display().to_string()
+    );
+    case.write_config(&odoo, None);
+    let out = case.dbcheckin(&["check-now", "--direct", "--json"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let result = &out.results()[0];
+    assert_eq!(result["transport"], "http", "{result}");
+    let source = result["url_source"].as_str().unwrap();
+    assert!(source.starts_with("publisher_warranty_url of ") && source.ends_with("odoo.conf"), "{source}");
+    assert!(result["fallback_reason"].is_object(), "HTTPS was tried first: {result}");
+    assert_eq!(result["maintenance"]["lines"], 243, "{result}");
+    let status = case.dbcheckin(&["status"]);
+    assert!(status.stdout.contains("publisher_warranty_url of "), "{}", status.stdout);
+    assert!(status.stdout.contains("3 modules, 243 lines of code, errors in acme_broken_tools, acme_fleet_checkin"), "{}", status.stdout);
+    // An explicit [server] url wins over Odoo's.
+    let explicit = format!("{odoo}url = {:?}\nfallback_url = \"\"\n", server.https_url());
+    case.write_config(&explicit, None);
+    let out = case.dbcheckin(&["check-now", "--direct", "--json"]);
+    let result = &out.results()[0];
+    assert_eq!((result["transport"].as_str(), result["url_source"].as_str()), (Some("https"), Some("[server] url")), "{result}");
+}
+
+/// An Enterprise database that cannot be sent for want of its code is
+/// CRITICAL in `status`, which names the fix.
+#[test]
+fn status_is_critical_for_an_enterprise_database_without_its_code() {
+    let case = Case::new(Fixture::E2, "3.11");
+    let odoo = "[odoo]\nconfig = \"/nonexistent/odoo.conf\"\nroot = \"/nonexistent\"\n";
+    case.write_config(odoo, None);
+    let failed = case.dbcheckin(&["check-now", "--direct", "--json"]);
+    assert_eq!(failed.results()[0]["error"]["kind"], "odoo_code");
+    let status = case.dbcheckin(&["status"]);
+    assert_eq!(status.code, 2, "CRITICAL: {}", status.stdout);
+    assert!(status.stdout.contains("not sent"), "{}", status.stdout);
+    assert!(status.stdout.contains("[odoo]"), "{}", status.stdout);
+}
