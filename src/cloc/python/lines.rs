@@ -1,0 +1,231 @@
+//! The lines CPython's `ast` gives the nodes of a module, from Ruff's AST.
+//!
+//! A CPython node's `lineno` is the line of its first token, which is where
+//! Ruff's range starts too, with these exceptions (all measured with the
+//! oracle):
+//! * nodes CPython gives no position (`arguments`, `comprehension`,
+//!   `withitem`, `match_case`, keyword patterns, the `else` of an `if`) and
+//!   Ruff-only nodes (decorators, parameter lists, string parts) count nothing;
+//! * a decorated `def`/`class` starts at its `def`/`async`/`class` keyword,
+//!   where Ruff's range starts at the first decorator;
+//! * an `elif` is an `If` node of its own;
+//! * f-strings: see [`LineCollector::fstring`].
+
+use ruff_python_ast::token::{TokenKind, Tokens};
+use ruff_python_ast::visitor::source_order::{SourceOrderVisitor, TraversalSignal, walk_module};
+use ruff_python_ast::{
+    AnyNodeRef, Decorator, ExprFString, FStringPart, InterpolatedElement,
+    InterpolatedStringElement, InterpolatedStringElements, Mod,
+};
+use ruff_text_size::{Ranged, TextSize};
+
+use crate::cloc::{FileError, PythonVersion};
+
+/// Counts the distinct lines of the nodes of `module`.
+pub(super) fn count_code_lines(
+    source: &str,
+    module: &Mod,
+    tokens: &Tokens,
+    version: PythonVersion,
+) -> Result<u64, FileError> {
+    let index = LineIndex::new(source);
+    let mut collector = LineCollector {
+        index: &index,
+        tokens,
+        pieces_have_positions: version >= PythonVersion::Py312,
+        seen: vec![false; index.line_count() + 1],
+        count: 0,
+        run_open: false,
+    };
+    walk_module(&mut collector, module);
+    Ok(collector.count)
+}
+
+/// Line starts, with CPython's newlines: `\n`, `\r\n` and a lone `\r`.
+struct LineIndex {
+    starts: Vec<u32>,
+}
+
+impl LineIndex {
+    fn new(source: &str) -> Self {
+        let bytes = source.as_bytes();
+        let mut starts = vec![0u32];
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\n' => starts.push(offset(i + 1)),
+                b'\r' if bytes.get(i + 1) != Some(&b'\n') => starts.push(offset(i + 1)),
+                _ => {}
+            }
+            i += 1;
+        }
+        LineIndex { starts }
+    }
+
+    fn line_count(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// The 0-based line of a byte offset.
+    fn line_of(&self, at: TextSize) -> usize {
+        let at = u32::from(at);
+        self.starts.partition_point(|&start| start <= at) - 1
+    }
+}
+
+/// Offsets fit in `u32`: Ruff's `TextSize` is a `u32` too.
+fn offset(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+struct LineCollector<'a> {
+    index: &'a LineIndex,
+    tokens: &'a Tokens,
+    /// 3.12 and later: the pieces of an f-string have their own positions.
+    pieces_have_positions: bool,
+    seen: Vec<bool>,
+    count: u64,
+    /// 3.12+ f-string walk: whether the previous piece was a literal one that
+    /// the next literal piece is merged into.
+    run_open: bool,
+}
+
+impl LineCollector<'_> {
+    fn mark(&mut self, at: TextSize) {
+        let line = self.index.line_of(at);
+        if let Some(seen) = self.seen.get_mut(line)
+            && !*seen
+        {
+            *seen = true;
+            self.count += 1;
+        }
+    }
+
+    /// A decorated definition's line is its keyword's: the first `def`,
+    /// `async` or `class` token after the last decorator.
+    fn definition_keyword(&self, decorators: &[Decorator], fallback: TextSize) -> TextSize {
+        let Some(last) = decorators.last() else {
+            return fallback;
+        };
+        let from = self.tokens.partition_point(|t| t.start() < last.end());
+        self.tokens[from..]
+            .iter()
+            .find(|t| {
+                matches!(
+                    t.kind(),
+                    TokenKind::Def | TokenKind::Async | TokenKind::Class
+                )
+            })
+            .map_or(fallback, Ranged::start)
+    }
+
+    /// An f-string (`JoinedStr`), possibly implicitly concatenated with other
+    /// strings. Before 3.12 every piece (`Constant`, `FormattedValue`, the
+    /// `JoinedStr` of a format spec) has the position of the whole string,
+    /// and the expressions inside braces have their own. From 3.12 a
+    /// `FormattedValue` starts at its `{` and a literal piece where its text
+    /// starts, adjacent literal pieces (across the concatenated strings, and
+    /// a debug `{x=}`'s text) are merged into one that keeps the first
+    /// non-empty one's position.
+    fn fstring(&mut self, fstring: &ExprFString) {
+        self.mark(fstring.start());
+        self.run_open = false;
+        for part in &fstring.value {
+            match part {
+                FStringPart::Literal(literal) => {
+                    if !literal.value.is_empty() {
+                        self.literal_piece(literal.start());
+                    }
+                }
+                FStringPart::FString(inner) => self.elements(&inner.elements),
+            }
+        }
+    }
+
+    fn elements(&mut self, elements: &InterpolatedStringElements) {
+        for element in elements {
+            match element {
+                InterpolatedStringElement::Literal(literal) => {
+                    if !literal.value.is_empty() {
+                        self.literal_piece(literal.start());
+                    }
+                }
+                InterpolatedStringElement::Interpolation(interpolation) => {
+                    self.interpolation(interpolation);
+                }
+            }
+        }
+    }
+
+    fn literal_piece(&mut self, at: TextSize) {
+        if self.pieces_have_positions && !self.run_open {
+            self.mark(at);
+        }
+        self.run_open = true;
+    }
+
+    fn interpolation(&mut self, interpolation: &InterpolatedElement) {
+        if interpolation.debug_text.is_some() {
+            self.literal_piece(interpolation.start() + TextSize::new(1));
+        }
+        if self.pieces_have_positions {
+            self.mark(interpolation.start());
+        }
+        self.visit_expr(&interpolation.expression);
+        if let Some(spec) = &interpolation.format_spec {
+            if self.pieces_have_positions {
+                self.mark(spec.start());
+            }
+            self.run_open = false;
+            self.elements(&spec.elements);
+        }
+        self.run_open = false;
+    }
+}
+
+impl<'a> SourceOrderVisitor<'a> for LineCollector<'_> {
+    fn enter_node(&mut self, node: AnyNodeRef<'a>) -> TraversalSignal {
+        match node {
+            AnyNodeRef::StmtFunctionDef(def) => {
+                let at = self.definition_keyword(&def.decorator_list, def.start());
+                self.mark(at);
+            }
+            AnyNodeRef::StmtClassDef(class) => {
+                let at = self.definition_keyword(&class.decorator_list, class.start());
+                self.mark(at);
+            }
+            AnyNodeRef::ExprFString(fstring) => {
+                self.fstring(fstring);
+                return TraversalSignal::Skip;
+            }
+            AnyNodeRef::ExprStringLiteral(_) | AnyNodeRef::ExprBytesLiteral(_) => {
+                self.mark(node.start());
+                return TraversalSignal::Skip;
+            }
+            AnyNodeRef::ElifElseClause(clause) => {
+                if clause.test.is_some() {
+                    self.mark(node.start());
+                }
+            }
+            _ if has_lineno(node) => self.mark(node.start()),
+            _ => {}
+        }
+        TraversalSignal::Traverse
+    }
+}
+
+/// Whether the CPython counterpart of `node` has a `lineno` (definitions,
+/// f-strings and `elif` are handled by the caller).
+fn has_lineno(node: AnyNodeRef) -> bool {
+    node.is_statement()
+        || node.is_expression()
+        || node.is_pattern()
+        || node.is_type_param()
+        || matches!(
+            node,
+            AnyNodeRef::ExceptHandlerExceptHandler(_)
+                | AnyNodeRef::Parameter(_)
+                | AnyNodeRef::Keyword(_)
+                | AnyNodeRef::Alias(_)
+        )
+}
