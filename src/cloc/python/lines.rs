@@ -36,9 +36,13 @@ pub(super) fn count_code_lines(
         seen: vec![false; index.line_count() + 1],
         count: 0,
         run_open: false,
+        error: None,
     };
     walk_module(&mut collector, module);
-    Ok(collector.count)
+    match collector.error {
+        Some(error) => Err(error),
+        None => Ok(collector.count),
+    }
 }
 
 /// Line starts, with CPython's newlines: `\n`, `\r\n` and a lone `\r`.
@@ -88,6 +92,8 @@ struct LineCollector<'a> {
     /// 3.12+ f-string walk: whether the previous piece was a literal one that
     /// the next literal piece is merged into.
     run_open: bool,
+    /// A CPython error found while walking (f-string nesting before 3.12).
+    error: Option<FileError>,
 }
 
 impl LineCollector<'_> {
@@ -120,14 +126,21 @@ impl LineCollector<'_> {
     }
 
     /// An f-string (`JoinedStr`), possibly implicitly concatenated with other
-    /// strings. Before 3.12 every piece (`Constant`, `FormattedValue`, the
-    /// `JoinedStr` of a format spec) has the position of the whole string,
-    /// and the expressions inside braces have their own. From 3.12 a
-    /// `FormattedValue` starts at its `{` and a literal piece where its text
-    /// starts, adjacent literal pieces (across the concatenated strings, and
-    /// a debug `{x=}`'s text) are merged into one that keeps the first
-    /// non-empty one's position.
-    fn fstring(&mut self, fstring: &ExprFString) {
+    /// strings.
+    ///
+    /// Before 3.12 the pieces (`Constant`, `FormattedValue`) have the
+    /// position of the whole string, except in a format spec: its `JoinedStr`
+    /// and its last literal piece (when it ends with one) have the position
+    /// of the f-string token that holds it (its other pieces have the whole
+    /// string's). The expressions inside braces
+    /// have their own positions.
+    ///
+    /// From 3.12 a `FormattedValue` starts at its `{`, a format spec where
+    /// its text starts, and a literal piece where its text starts; adjacent
+    /// literal pieces (across the concatenated strings, and a debug `{x=}`'s
+    /// text) are merged into one that keeps the first non-empty one's
+    /// position.
+    fn fstring(&mut self, fstring: &ExprFString) -> Result<(), FileError> {
         self.mark(fstring.start());
         self.run_open = false;
         for part in &fstring.value {
@@ -137,12 +150,22 @@ impl LineCollector<'_> {
                         self.literal_piece(literal.start());
                     }
                 }
-                FStringPart::FString(inner) => self.elements(&inner.elements),
+                FStringPart::FString(inner) => {
+                    self.elements(&inner.elements, inner.start(), 0)?;
+                }
             }
         }
+        Ok(())
     }
 
-    fn elements(&mut self, elements: &InterpolatedStringElements) {
+    /// The elements of one f-string token starting at `token`, `nesting`
+    /// format specs deep.
+    fn elements(
+        &mut self,
+        elements: &InterpolatedStringElements,
+        token: TextSize,
+        nesting: usize,
+    ) -> Result<(), FileError> {
         for element in elements {
             match element {
                 InterpolatedStringElement::Literal(literal) => {
@@ -151,10 +174,11 @@ impl LineCollector<'_> {
                     }
                 }
                 InterpolatedStringElement::Interpolation(interpolation) => {
-                    self.interpolation(interpolation);
+                    self.interpolation(interpolation, token, nesting)?;
                 }
             }
         }
+        Ok(())
     }
 
     fn literal_piece(&mut self, at: TextSize) {
@@ -164,7 +188,17 @@ impl LineCollector<'_> {
         self.run_open = true;
     }
 
-    fn interpolation(&mut self, interpolation: &InterpolatedElement) {
+    fn interpolation(
+        &mut self,
+        interpolation: &InterpolatedElement,
+        token: TextSize,
+        nesting: usize,
+    ) -> Result<(), FileError> {
+        // Before 3.12, a replacement field inside the format spec of a
+        // format spec is "f-string: expressions nested too deeply".
+        if nesting >= 2 && !self.pieces_have_positions {
+            return Err(FileError::SyntaxError);
+        }
         if interpolation.debug_text.is_some() {
             self.literal_piece(interpolation.start() + TextSize::new(1));
         }
@@ -175,11 +209,14 @@ impl LineCollector<'_> {
         if let Some(spec) = &interpolation.format_spec {
             if self.pieces_have_positions {
                 self.mark(spec.start());
+            } else {
+                self.mark(token);
             }
             self.run_open = false;
-            self.elements(&spec.elements);
+            self.elements(&spec.elements, token, nesting + 1)?;
         }
         self.run_open = false;
+        Ok(())
     }
 }
 
@@ -195,7 +232,9 @@ impl<'a> SourceOrderVisitor<'a> for LineCollector<'_> {
                 self.mark(at);
             }
             AnyNodeRef::ExprFString(fstring) => {
-                self.fstring(fstring);
+                if let Err(error) = self.fstring(fstring) {
+                    self.error = Some(error);
+                }
                 return TraversalSignal::Skip;
             }
             AnyNodeRef::ExprStringLiteral(_) | AnyNodeRef::ExprBytesLiteral(_) => {

@@ -384,3 +384,59 @@ const SNIPPETS: &[&str] = &[
     "x = f'a\\\n{b}'\n",
     "x = (f'''a\n{b}''' 'c'\n     f'd{e}')\n",
 ];
+
+/// Debugging aid: shrinks the first generated case that differs from the
+/// oracle (by deleting lines, then single characters) and prints it.
+#[test]
+#[ignore = "debugging aid, run by hand"]
+fn shrink_first_generated_difference() {
+    let seed = std::env::var("SHRINK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x0d00_c10c);
+    let skip: usize = std::env::var("SHRINK_SKIP")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    for version in PythonVersion::ALL {
+        let texts = generator::sources(seed, 3000);
+        let expected = oracle_counts(version, &texts);
+        let mut failing = texts
+            .iter()
+            .zip(expected)
+            .filter(|(t, want)| count_python(t, version) != *want)
+            .map(|(t, _)| t.clone())
+            .skip(skip);
+        let Some(mut text) = failing.next() else {
+            continue;
+        };
+        loop {
+            let mut candidates: Vec<String> = Vec::new();
+            let lines: Vec<&str> = text.split_inclusive('\n').collect();
+            for i in 0..lines.len() {
+                let mut c = lines.clone();
+                c.remove(i);
+                candidates.push(c.concat());
+            }
+            for (i, _) in text.char_indices() {
+                let mut c = text.clone();
+                c.remove(i);
+                candidates.push(c);
+            }
+            let answers = oracle_counts(version, &candidates);
+            let next = candidates
+                .into_iter()
+                .zip(answers)
+                .find(|(c, want)| count_python(c, version) != *want);
+            match next {
+                Some((c, _)) => text = c,
+                None => break,
+            }
+        }
+        let want = &oracle_counts(version, std::slice::from_ref(&text))[0];
+        panic!(
+            "{version}: {text:?}\n oracle {want:?}\n ours {:?}",
+            count_python(&text, version)
+        );
+    }
+}
