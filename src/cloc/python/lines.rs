@@ -14,7 +14,7 @@
 use ruff_python_ast::token::{TokenKind, Tokens};
 use ruff_python_ast::visitor::source_order::{SourceOrderVisitor, TraversalSignal, walk_module};
 use ruff_python_ast::{
-    AnyNodeRef, Decorator, ExprFString, FStringPart, InterpolatedElement,
+    self as ast, AnyNodeRef, Decorator, Expr, ExprFString, FStringPart, InterpolatedElement,
     InterpolatedStringElement, InterpolatedStringElements, Mod,
 };
 use ruff_text_size::{Ranged, TextSize};
@@ -220,6 +220,32 @@ impl LineCollector<'_> {
     }
 }
 
+impl LineCollector<'_> {
+    /// `*x` in a list, tuple or set display and `**x` in a dict display take
+    /// a `bitwise_or` in CPython's grammar: a comparison, `not`, `and`/`or`,
+    /// a conditional expression, a lambda or a walrus must be parenthesized
+    /// there (Ruff accepts them; in call arguments CPython does too).
+    fn check_unpacked(&mut self, value: &Expr) {
+        let loose = matches!(
+            value,
+            Expr::Compare(_) | Expr::BoolOp(_) | Expr::If(_) | Expr::Lambda(_) | Expr::Named(_)
+        ) || matches!(value, Expr::UnaryOp(op) if op.op == ast::UnaryOp::Not);
+        if loose && !self.preceded_by_paren(value.start()) {
+            self.error = Some(FileError::SyntaxError);
+        }
+    }
+
+    /// Whether the last significant token before `at` is `(`.
+    fn preceded_by_paren(&self, at: TextSize) -> bool {
+        let before = self.tokens.partition_point(|t| t.start() < at);
+        self.tokens[..before]
+            .iter()
+            .rev()
+            .find(|t| !t.kind().is_trivia())
+            .is_some_and(|t| t.kind() == TokenKind::Lpar)
+    }
+}
+
 impl<'a> SourceOrderVisitor<'a> for LineCollector<'_> {
     fn enter_node(&mut self, node: AnyNodeRef<'a>) -> TraversalSignal {
         match node {
@@ -240,6 +266,24 @@ impl<'a> SourceOrderVisitor<'a> for LineCollector<'_> {
             AnyNodeRef::ExprStringLiteral(_) | AnyNodeRef::ExprBytesLiteral(_) => {
                 self.mark(node.start());
                 return TraversalSignal::Skip;
+            }
+            AnyNodeRef::ExprList(ast::ExprList { elts, .. })
+            | AnyNodeRef::ExprTuple(ast::ExprTuple { elts, .. })
+            | AnyNodeRef::ExprSet(ast::ExprSet { elts, .. }) => {
+                self.mark(node.start());
+                for elt in elts {
+                    if let Expr::Starred(starred) = elt {
+                        self.check_unpacked(&starred.value);
+                    }
+                }
+            }
+            AnyNodeRef::ExprDict(dict) => {
+                self.mark(node.start());
+                for item in &dict.items {
+                    if item.key.is_none() {
+                        self.check_unpacked(&item.value);
+                    }
+                }
             }
             AnyNodeRef::ElifElseClause(clause) => {
                 if clause.test.is_some() {

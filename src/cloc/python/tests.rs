@@ -163,6 +163,14 @@ fn cpython_stdlib_counts_as_cpython() {
         "sqlite3",
         "urllib",
         "lib2to3/tests/data",
+        "idlelib",
+        "multiprocessing",
+        "ctypes",
+        "tkinter",
+        "xml/etree",
+        "email/mime",
+        "wsgiref",
+        "dbm",
     ] {
         texts.extend(python_files(&lib.join(sub)).into_iter().map(|(_, t)| t));
     }
@@ -383,6 +391,15 @@ const SNIPPETS: &[&str] = &[
     "x = 'a\\\nb'\n",
     "x = f'a\\\n{b}'\n",
     "x = (f'''a\n{b}''' 'c'\n     f'd{e}')\n",
+    "x = [*a < b]\n",
+    "x = [*(a) < b]\n",
+    "x = [*(a < b), *(not a), *a.b, *a + b]\n",
+    "x = {*a or b}\n",
+    "x = {**a if b else c}\n",
+    "x = {**(a if b else c)}\n",
+    "x = *a < b,\n",
+    "f(*a < b, **c or d)\n",
+    "x = [*lambda: a]\n",
 ];
 
 /// Debugging aid: shrinks the first generated case that differs from the
