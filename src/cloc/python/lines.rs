@@ -33,9 +33,10 @@ pub(super) fn count_code_lines(
         index: &index,
         tokens,
         pieces_have_positions: version >= PythonVersion::Py312,
+        spec_ends_with_empty_piece: version == PythonVersion::Py312,
         seen: vec![false; index.line_count() + 1],
         count: 0,
-        run_open: false,
+        run: None,
         error: None,
     };
     walk_module(&mut collector, module);
@@ -82,16 +83,25 @@ fn offset(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
+/// Adjacent literal pieces of an f-string, merged by CPython.
+struct LiteralRun {
+    start: TextSize,
+    non_empty: bool,
+}
+
 struct LineCollector<'a> {
     index: &'a LineIndex,
     tokens: &'a Tokens,
     /// 3.12 and later: the pieces of an f-string have their own positions.
     pieces_have_positions: bool,
+    /// 3.12 only: a format spec ending with a replacement field gets an
+    /// extra empty piece.
+    spec_ends_with_empty_piece: bool,
     seen: Vec<bool>,
     count: u64,
-    /// 3.12+ f-string walk: whether the previous piece was a literal one that
-    /// the next literal piece is merged into.
-    run_open: bool,
+    /// 3.12+ f-string walk: the run of adjacent literal pieces that CPython
+    /// merges into one `Constant`.
+    run: Option<LiteralRun>,
     /// A CPython error found while walking (f-string nesting before 3.12).
     error: Option<FileError>,
 }
@@ -138,23 +148,25 @@ impl LineCollector<'_> {
     /// From 3.12 a `FormattedValue` starts at its `{`, a format spec where
     /// its text starts, and a literal piece where its text starts; adjacent
     /// literal pieces (across the concatenated strings, and a debug `{x=}`'s
-    /// text) are merged into one that keeps the first non-empty one's
-    /// position.
+    /// text) are merged into one that keeps the first one's position (an
+    /// empty plain string `""` is a piece, an empty f-string is none),
+    /// and that is dropped when all their text is empty.
     fn fstring(&mut self, fstring: &ExprFString) -> Result<(), FileError> {
         self.mark(fstring.start());
-        self.run_open = false;
+        self.run = None;
         for part in &fstring.value {
             match part {
+                // A plain string is a piece even when empty (`""`), unlike
+                // an empty f-string, which has no literal token.
                 FStringPart::Literal(literal) => {
-                    if !literal.value.is_empty() {
-                        self.literal_piece(literal.start());
-                    }
+                    self.literal_piece(literal.start(), !literal.value.is_empty());
                 }
                 FStringPart::FString(inner) => {
                     self.elements(&inner.elements, inner.start(), 0)?;
                 }
             }
         }
+        self.end_run();
         Ok(())
     }
 
@@ -169,9 +181,7 @@ impl LineCollector<'_> {
         for element in elements {
             match element {
                 InterpolatedStringElement::Literal(literal) => {
-                    if !literal.value.is_empty() {
-                        self.literal_piece(literal.start());
-                    }
+                    self.literal_piece(literal.start(), !literal.value.is_empty());
                 }
                 InterpolatedStringElement::Interpolation(interpolation) => {
                     self.interpolation(interpolation, token, nesting)?;
@@ -181,11 +191,29 @@ impl LineCollector<'_> {
         Ok(())
     }
 
-    fn literal_piece(&mut self, at: TextSize) {
-        if self.pieces_have_positions && !self.run_open {
-            self.mark(at);
+    /// A literal piece of text starting at `at`: it opens a run of
+    /// literal pieces or joins the open one.
+    fn literal_piece(&mut self, at: TextSize, non_empty: bool) {
+        match &mut self.run {
+            Some(run) => run.non_empty |= non_empty,
+            None => {
+                self.run = Some(LiteralRun {
+                    start: at,
+                    non_empty,
+                })
+            }
         }
-        self.run_open = true;
+    }
+
+    /// Closes the open run of literal pieces: from 3.12 it is one
+    /// `Constant` at its first piece, unless all its text is empty.
+    fn end_run(&mut self) {
+        if let Some(run) = self.run.take()
+            && run.non_empty
+            && self.pieces_have_positions
+        {
+            self.mark(run.start);
+        }
     }
 
     fn interpolation(
@@ -200,8 +228,9 @@ impl LineCollector<'_> {
             return Err(FileError::SyntaxError);
         }
         if interpolation.debug_text.is_some() {
-            self.literal_piece(interpolation.start() + TextSize::new(1));
+            self.literal_piece(interpolation.start() + TextSize::new(1), true);
         }
+        self.end_run();
         if self.pieces_have_positions {
             self.mark(interpolation.start());
         }
@@ -212,10 +241,16 @@ impl LineCollector<'_> {
             } else {
                 self.mark(token);
             }
-            self.run_open = false;
             self.elements(&spec.elements, token, nesting + 1)?;
+            self.end_run();
+            // 3.12 (not 3.13) ends a format spec that ends with a
+            // replacement field with an empty `Constant` at its `}`.
+            if self.spec_ends_with_empty_piece
+                && let Some(InterpolatedStringElement::Interpolation(last)) = spec.elements.last()
+            {
+                self.mark(last.end() - TextSize::new(1));
+            }
         }
-        self.run_open = false;
         Ok(())
     }
 }
