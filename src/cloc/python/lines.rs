@@ -320,10 +320,8 @@ impl<'a> SourceOrderVisitor<'a> for LineCollector<'_> {
                     }
                 }
             }
-            AnyNodeRef::ElifElseClause(clause) => {
-                if clause.test.is_some() {
-                    self.mark(node.start());
-                }
+            AnyNodeRef::ElifElseClause(clause) if clause.test.is_some() => {
+                self.mark(node.start());
             }
             _ if has_lineno(node) => self.mark(node.start()),
             _ => {}

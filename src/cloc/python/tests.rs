@@ -457,3 +457,26 @@ fn shrink_first_generated_difference() {
         );
     }
 }
+
+/// Linear time: a 10,000-line file (stdlib code repeated) counts quickly
+/// even in a debug build.
+#[test]
+fn a_large_file_counts_in_linear_time() {
+    let home = std::env::var_os("HOME").expect("HOME");
+    let lib = std::path::Path::new(&home).join(".pyenv/versions/3.11.7/lib/python3.11");
+    let one = decode_latin1(&std::fs::read(lib.join("textwrap.py")).expect("textwrap.py"));
+    let lines = one.lines().count();
+    let big = one.repeat(10_000 / lines + 1);
+    let fstrings = "x = f'''{a}\n{b:>{c}}\n''' f'{d}' 'e'\n".repeat(2_000);
+    for text in [&big, &fstrings] {
+        let start = std::time::Instant::now();
+        let counted = count_python(text, PythonVersion::Py312).expect("valid");
+        let elapsed = start.elapsed();
+        assert!(counted.total >= 4_000);
+        assert!(
+            elapsed < std::time::Duration::from_secs(2),
+            "{} lines took {elapsed:?}",
+            counted.total
+        );
+    }
+}
