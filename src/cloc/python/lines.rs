@@ -11,13 +11,15 @@
 //! * an `elif` is an `If` node of its own;
 //! * f-strings: see [`LineCollector::fstring`].
 
+use std::collections::HashSet;
+
 use ruff_python_ast::token::{TokenKind, Tokens};
 use ruff_python_ast::visitor::source_order::{SourceOrderVisitor, TraversalSignal, walk_module};
 use ruff_python_ast::{
     self as ast, AnyNodeRef, Decorator, Expr, ExprFString, FStringPart, InterpolatedElement,
     InterpolatedStringElement, InterpolatedStringElements, Mod,
 };
-use ruff_text_size::{Ranged, TextSize};
+use ruff_text_size::{Ranged, TextRange, TextSize};
 
 use crate::cloc::{FileError, PythonVersion};
 
@@ -37,6 +39,7 @@ pub(super) fn count_code_lines(
         seen: vec![false; index.line_count() + 1],
         count: 0,
         run: None,
+        yield_allowed_at: HashSet::new(),
         error: None,
     };
     walk_module(&mut collector, module);
@@ -102,6 +105,9 @@ struct LineCollector<'a> {
     /// 3.12+ f-string walk: the run of adjacent literal pieces that CPython
     /// merges into one `Constant`.
     run: Option<LiteralRun>,
+    /// Where a `yield` needs no parentheses (statement and assignment
+    /// values, f-string braces).
+    yield_allowed_at: HashSet<TextRange>,
     /// A CPython error found while walking (f-string nesting before 3.12).
     error: Option<FileError>,
 }
@@ -234,6 +240,12 @@ impl LineCollector<'_> {
         if self.pieces_have_positions {
             self.mark(interpolation.start());
         }
+        // Before 3.12 `f"{*a}"` is "cannot use starred expression here".
+        if interpolation.expression.is_starred_expr() && !self.pieces_have_positions {
+            return Err(FileError::SyntaxError);
+        }
+        self.yield_allowed_at
+            .insert(interpolation.expression.range());
         self.visit_expr(&interpolation.expression);
         if let Some(spec) = &interpolation.format_spec {
             if self.pieces_have_positions {
@@ -272,12 +284,34 @@ impl LineCollector<'_> {
 
     /// Whether the last significant token before `at` is `(`.
     fn preceded_by_paren(&self, at: TextSize) -> bool {
+        self.significant_before(at, 1)
+            .is_some_and(|kind| kind == TokenKind::Lpar)
+    }
+
+    /// The kind of the `n`th significant token before `at` (1 = the last).
+    fn significant_before(&self, at: TextSize, n: usize) -> Option<TokenKind> {
         let before = self.tokens.partition_point(|t| t.start() < at);
         self.tokens[..before]
             .iter()
             .rev()
-            .find(|t| !t.kind().is_trivia())
-            .is_some_and(|t| t.kind() == TokenKind::Lpar)
+            .filter(|t| !t.kind().is_trivia())
+            .nth(n - 1)
+            .map(|t| t.kind())
+    }
+
+    /// CPython accepts an unparenthesized `yield` only as a statement, the
+    /// value of an assignment and in f-string braces; Ruff also accepts it
+    /// as an operand or an argument (`yield @x`, `f(yield)`, `[yield]`).
+    fn check_yield(&mut self, range: TextRange) {
+        if self.yield_allowed_at.contains(&range) {
+            return;
+        }
+        let at = range.start();
+        let grouped =
+            self.preceded_by_paren(at) && !self.significant_before(at, 2).is_some_and(ends_operand);
+        if !grouped {
+            self.error = Some(FileError::SyntaxError);
+        }
     }
 }
 
@@ -320,6 +354,22 @@ impl<'a> SourceOrderVisitor<'a> for LineCollector<'_> {
                     }
                 }
             }
+            AnyNodeRef::StmtExpr(ast::StmtExpr { value, .. })
+            | AnyNodeRef::StmtAssign(ast::StmtAssign { value, .. })
+            | AnyNodeRef::StmtAugAssign(ast::StmtAugAssign { value, .. }) => {
+                self.mark(node.start());
+                self.yield_allowed_at.insert(value.range());
+            }
+            AnyNodeRef::StmtAnnAssign(ast::StmtAnnAssign {
+                value: Some(value), ..
+            }) => {
+                self.mark(node.start());
+                self.yield_allowed_at.insert(value.range());
+            }
+            AnyNodeRef::ExprYield(_) | AnyNodeRef::ExprYieldFrom(_) => {
+                self.mark(node.start());
+                self.check_yield(node.range());
+            }
             AnyNodeRef::ElifElseClause(clause) if clause.test.is_some() => {
                 self.mark(node.start());
             }
@@ -344,4 +394,26 @@ fn has_lineno(node: AnyNodeRef) -> bool {
                 | AnyNodeRef::Keyword(_)
                 | AnyNodeRef::Alias(_)
         )
+}
+
+/// Whether a token of this kind can end an operand, so that a `(` after it
+/// opens a call's arguments rather than a group.
+fn ends_operand(kind: TokenKind) -> bool {
+    matches!(
+        kind,
+        TokenKind::Name
+            | TokenKind::Rpar
+            | TokenKind::Rsqb
+            | TokenKind::Rbrace
+            | TokenKind::String
+            | TokenKind::FStringEnd
+            | TokenKind::TStringEnd
+            | TokenKind::Int
+            | TokenKind::Float
+            | TokenKind::Complex
+            | TokenKind::True
+            | TokenKind::False
+            | TokenKind::None
+            | TokenKind::Ellipsis
+    )
 }

@@ -400,6 +400,32 @@ const SNIPPETS: &[&str] = &[
     "x = *a < b,\n",
     "f(*a < b, **c or d)\n",
     "x = [*lambda: a]\n",
+    "f'{*a}'\n",
+    "f'{*a, b}'\n",
+    "f'{yield}'\n",
+    "f(yield)\n",
+    "x = yield\n",
+    "x += yield\n",
+    "x: int = yield\n",
+    "f((yield))\n",
+    "[(yield)]\n",
+    "x = (yield) + 1\n",
+    "if x: yield\n",
+    "x = 1; yield\n",
+    "x = a, yield\n",
+    "yield x, y\n",
+    "await x @ y\n",
+    "f'{yield x}'\n",
+    "x = [yield]\n",
+    "a[yield]\n",
+    "a[(yield)]\n",
+    "yield @abstractmethod\n",
+    "yield from a @ b\n",
+    "x = yield from a\n",
+    "f(a)((yield))\n",
+    "x = a = yield b\n",
+    "return (yield)\n",
+    "return yield\n",
 ];
 
 /// Debugging aid: shrinks the first generated case that differs from the
@@ -479,4 +505,78 @@ fn a_large_file_counts_in_linear_time() {
             counted.total
         );
     }
+}
+
+/// Snippets of the standard library with a few random edits: mostly
+/// broken code, where CPython and this module must agree that it is broken
+/// (or count it alike when an edit keeps it valid).
+fn mutated_stdlib(seed: u64, count: usize) -> Vec<String> {
+    let home = std::env::var_os("HOME").expect("HOME");
+    let lib = std::path::Path::new(&home).join(".pyenv/versions/3.11.7/lib/python3.11");
+    let files: Vec<String> = python_files(&lib).into_iter().map(|(_, t)| t).collect();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    const INSERTS: &[&str] = &[
+        "(", ")", "[", "]", "{", "}", ":", ",", ".", "'", "\"", "\\", "#", "\n", " ", "=", "*",
+        "**", "@", "f'", "\t", "\r", "'''", "lambda", "if ", "else", "for ", "not ", "async ",
+        "await ", "yield ", "*a", ":=", "->", "$", "\u{a0}", "\x0c", "\0", "é",
+    ];
+    (0..count)
+        .map(|_| {
+            let file = &files[rng.usize(..files.len())];
+            let lines: Vec<&str> = file.split_inclusive('\n').collect();
+            let from = rng.usize(..lines.len());
+            let to = (from + rng.usize(1..20)).min(lines.len());
+            let mut text = dedent(&lines[from..to]);
+            for _ in 0..rng.usize(0..3) {
+                let chars: Vec<(usize, char)> = text.char_indices().collect();
+                if chars.is_empty() {
+                    break;
+                }
+                let (at, c) = chars[rng.usize(..chars.len())];
+                match rng.u8(0..3) {
+                    0 => {
+                        text.replace_range(at..at + c.len_utf8(), "");
+                    }
+                    _ => text.insert_str(at, INSERTS[rng.usize(..INSERTS.len())]),
+                }
+            }
+            text
+        })
+        .collect()
+}
+
+/// The lines up to the first one indented less than the first, with the
+/// first one's indentation removed.
+fn dedent(lines: &[&str]) -> String {
+    let first = lines[0];
+    let pad = &first[..first.len() - first.trim_start_matches([' ', '\t']).len()];
+    let mut out = String::new();
+    for line in lines {
+        match line.strip_prefix(pad) {
+            Some(rest) => out.push_str(rest),
+            None if line.trim().is_empty() => out.push_str(line.trim_start_matches([' ', '\t'])),
+            None => break,
+        }
+    }
+    out
+}
+
+#[test]
+fn edited_stdlib_snippets_count_as_cpython() {
+    let texts = mutated_stdlib(
+        std::env::var("MUT_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0x5eed),
+        3000,
+    );
+    let valid = texts
+        .iter()
+        .filter(|t| count_python(t, PythonVersion::Py311).is_ok())
+        .count();
+    assert!(
+        valid > 1000,
+        "only {valid} of the edited snippets are valid"
+    );
+    assert_agrees("edited stdlib", &texts);
 }
