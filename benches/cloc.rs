@@ -13,7 +13,10 @@ use dbcheckin::cloc::walk::count_path;
 use dbcheckin::cloc::{PythonVersion, Rules};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let tree = PathBuf::from(args.first().map_or("/tmp/cloc-bench-tree", String::as_str));
     let runs: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(5);
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -285,7 +285,14 @@ impl CheckIn {
         client: &tokio_postgres::Client,
         dbname: &str,
         now: PrimitiveDateTime,
-    ) -> Result<(Message, Option<(String, std::path::PathBuf)>, Option<String>), Failure> {
+    ) -> Result<
+        (
+            Message,
+            Option<(String, std::path::PathBuf)>,
+            Option<String>,
+        ),
+        Failure,
+    > {
         let context = self.burst();
         let collected = collect::collect(client, now, &context)
             .await

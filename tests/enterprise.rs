@@ -236,15 +236,25 @@ fn faults_on_disk_give_odoos_cloc_error() {
 #[test]
 fn a_malformed_manifest_keeps_the_default_exclusions_only() {
     let case = Case::new(Fixture::E2, "3.11");
-    let manifest = case.tree.addons.join("acme_portal_theme/__manifest__.py");
+    let manifest = case.tree.addons.join("acme_fleet_checkin/__manifest__.py");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, format!("{text}\n{{oops")).unwrap();
     let sent = arg0(&case.wire());
-    assert!(sent.contains("'acme_portal_theme': "), "{sent}");
-    assert_ne!(
-        sent,
-        arg0(&case.expected_body()),
-        "its own exclusions no longer apply"
+    let lines: u64 = sent
+        .split("'acme_fleet_checkin': ")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .and_then(|n| n.parse().ok())
+        .expect("acme_fleet_checkin is counted");
+    assert!(
+        lines > 203,
+        "its cloc_exclude and demo no longer apply: {sent}"
+    );
+    let detail = case.dbcheckin(&["message", "--maintenance"]);
+    assert!(
+        detail.stdout.contains("only the default patterns apply"),
+        "{}",
+        detail.stdout
     );
 }
 
@@ -329,7 +339,11 @@ fn a_generated_tree_counts_as_the_python_reference_on_every_python() {
         .args(["--modules", "24", "--lines", "40000", "--seed", "7"])
         .output()
         .expect("python3 runs gen_tree.py");
-    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
     let mut modules: Vec<PathBuf> = std::fs::read_dir(&tree)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -342,7 +356,10 @@ fn a_generated_tree_counts_as_the_python_reference_on_every_python() {
             let version = PythonVersion::parse(python).unwrap();
             let request = serde_json::json!({"odoo_series": series, "modules": modules});
             let reference = reference(version, &request);
-            let rules = Rules { python: version, odoo_major: series };
+            let rules = Rules {
+                python: version,
+                odoo_major: series,
+            };
             for (module, expected) in modules.iter().zip(reference["modules"].as_array().unwrap()) {
                 let ours = count_path(&std::fs::canonicalize(module).unwrap(), rules)
                     .unwrap_or_else(|e| panic!("{python}: {} crashed: {e}", module.display()));
@@ -351,19 +368,36 @@ fn a_generated_tree_counts_as_the_python_reference_on_every_python() {
                 let files: BTreeSet<(String, u64, u64)> = ours
                     .files
                     .iter()
-                    .filter_map(|f| Some((f.path.display().to_string(), f.result.ok()?.code, f.result.ok()?.total)))
+                    .filter_map(|f| {
+                        Some((
+                            f.path.display().to_string(),
+                            f.result.ok()?.code,
+                            f.result.ok()?.total,
+                        ))
+                    })
                     .collect();
                 let expected_files: BTreeSet<(String, u64, u64)> = expected["files"]
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|f| (f[0].as_str().unwrap().into(), f[1].as_u64().unwrap(), f[2].as_u64().unwrap()))
+                    .map(|f| {
+                        (
+                            f[0].as_str().unwrap().into(),
+                            f[1].as_u64().unwrap(),
+                            f[2].as_u64().unwrap(),
+                        )
+                    })
                     .collect();
                 assert_eq!(files, expected_files, "{what}: files");
                 let errors: BTreeSet<(String, String)> = ours
                     .files
                     .iter()
-                    .filter_map(|f| Some((f.path.display().to_string(), f.result.err()?.odoo_text().to_string())))
+                    .filter_map(|f| {
+                        Some((
+                            f.path.display().to_string(),
+                            f.result.err()?.odoo_text().to_string(),
+                        ))
+                    })
                     .collect();
                 let expected_errors: BTreeSet<(String, String)> = expected["errors"]
                     .as_array()
@@ -385,14 +419,24 @@ fn a_generated_tree_counts_as_the_python_reference_on_every_python() {
                     .map(|e| (e[0].as_str().unwrap().into(), e[1].as_str().unwrap().into()))
                     .collect();
                 assert_eq!(excluded, expected_excluded, "{what}: exclusions");
-                assert_eq!((ours.code(), ours.total()), (expected["code"].as_u64().unwrap(), expected["total"].as_u64().unwrap()), "{what}");
+                assert_eq!(
+                    (ours.code(), ours.total()),
+                    (
+                        expected["code"].as_u64().unwrap(),
+                        expected["total"].as_u64().unwrap()
+                    ),
+                    "{what}"
+                );
             }
         }
     }
 }
 
 /// Runs the Python reference under CPython `version` (the oracle).
-fn reference(version: dbcheckin::cloc::PythonVersion, request: &serde_json::Value) -> serde_json::Value {
+fn reference(
+    version: dbcheckin::cloc::PythonVersion,
+    request: &serde_json::Value,
+) -> serde_json::Value {
     use std::io::Write;
     let (major, minor) = version.major_minor();
     let home = std::env::var("HOME").unwrap_or_default();
@@ -413,9 +457,18 @@ fn reference(version: dbcheckin::cloc::PythonVersion, request: &serde_json::Valu
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("python runs");
-    child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "reference.py failed under {}", python.display());
+    assert!(
+        output.status.success(),
+        "reference.py failed under {}",
+        python.display()
+    );
     serde_json::from_slice(&output.stdout).expect("reference.py prints JSON")
 }
 
@@ -434,10 +487,16 @@ async fn databases_sharing_an_addons_tree_count_each_module_once_per_run() {
         let message = dbcheckin::collect::message_of(&connection, name, now, &context)
             .await
             .expect("collected");
-        sent.push(dbcheckin::wire::repr(&message.maintenance().expect("maintenance").to_value()));
+        sent.push(dbcheckin::wire::repr(
+            &message.maintenance().expect("maintenance").to_value(),
+        ));
     }
     assert_eq!(sent[0], sent[1]);
-    assert_eq!(context.counter.directories_counted(), 3, "three custom modules, read once");
+    assert_eq!(
+        context.counter.directories_counted(),
+        3,
+        "three custom modules, read once"
+    );
     // A new run reads the code again (it may have changed).
     assert_eq!(context.fresh().counter.directories_counted(), 0);
 }
@@ -467,18 +526,41 @@ fn odoos_publisher_warranty_url_is_used_https_first_and_status_says_so() {
     let result = &out.results()[0];
     assert_eq!(result["transport"], "http", "{result}");
     let source = result["url_source"].as_str().unwrap();
-    assert!(source.starts_with("publisher_warranty_url of ") && source.ends_with("odoo.conf"), "{source}");
-    assert!(result["fallback_reason"].is_object(), "HTTPS was tried first: {result}");
+    assert!(
+        source.starts_with("publisher_warranty_url of ") && source.ends_with("odoo.conf"),
+        "{source}"
+    );
+    assert!(
+        result["fallback_reason"].is_object(),
+        "HTTPS was tried first: {result}"
+    );
     assert_eq!(result["maintenance"]["lines"], 243, "{result}");
     let status = case.dbcheckin(&["status"]);
-    assert!(status.stdout.contains("publisher_warranty_url of "), "{}", status.stdout);
-    assert!(status.stdout.contains("3 modules, 243 lines of code, errors in acme_broken_tools, acme_fleet_checkin"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("publisher_warranty_url of "),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains(
+            "3 modules, 243 lines of code, errors in acme_broken_tools, acme_fleet_checkin"
+        ),
+        "{}",
+        status.stdout
+    );
     // An explicit [server] url wins over Odoo's.
-    let explicit = format!("{odoo}url = {:?}\nfallback_url = \"\"\n", server.https_url());
+    let explicit = format!(
+        "{odoo}url = {:?}\nfallback_url = \"\"\n",
+        server.https_url()
+    );
     case.write_config(&explicit, None);
     let out = case.dbcheckin(&["check-now", "--direct", "--json"]);
     let result = &out.results()[0];
-    assert_eq!((result["transport"].as_str(), result["url_source"].as_str()), (Some("https"), Some("[server] url")), "{result}");
+    assert_eq!(
+        (result["transport"].as_str(), result["url_source"].as_str()),
+        (Some("https"), Some("[server] url")),
+        "{result}"
+    );
 }
 
 /// An Enterprise database that cannot be sent for want of its code is

@@ -446,10 +446,17 @@ fn build(
 /// `data_dir` from the configuration (normalised as Odoo does), else Odoo's
 /// default for its user: `~/.local/share/Odoo` (appdirs' user data
 /// directory, `XDG_DATA_HOME` assumed unset).
-fn data_dir(conf: Option<&OdooConf>, home: Option<&Path>, python: PythonVersion) -> (Option<PathBuf>, String) {
+fn data_dir(
+    conf: Option<&OdooConf>,
+    home: Option<&Path>,
+    python: PythonVersion,
+) -> (Option<PathBuf>, String) {
     if let Some(value) = conf.and_then(|c| c.data_dir()) {
         let normalized = with_process(home, |process| conf::normalize_path(value, process, python));
-        return (Some(PathBuf::from(normalized)), "data_dir of the configuration".into());
+        return (
+            Some(PathBuf::from(normalized)),
+            "data_dir of the configuration".into(),
+        );
     }
     match home {
         Some(home) => (
