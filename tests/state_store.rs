@@ -41,6 +41,13 @@ fn full_state() -> DbState {
                 message: "timed out connecting to services.odoo.com port 443".into(),
                 at,
             }),
+            url_source: Some("[server] url".into()),
+            maintenance: Some(dbcheckin::cloc::book::Summary {
+                instance: Some("Odoo 18.0+e at /opt/odoo".into()),
+                modules: 3,
+                lines: 243,
+                errors: vec!["acme_broken_tools".into()],
+            }),
         }),
         last_error: Some(ErrorRecord {
             kind: "tls".into(),

@@ -15,8 +15,14 @@ use crate::odoo::addons::{self, AddonsPath};
 /// daemon's memory returns to its idle size.
 #[derive(Debug, Default)]
 pub struct Counter {
-    done: Mutex<HashMap<(PathBuf, Rules), Arc<Result<ModuleCount, Crash>>>>,
+    done: Mutex<Counted>,
 }
+
+/// One module directory's count, shared by the databases that use it.
+pub type Shared = Arc<Result<ModuleCount, Crash>>;
+
+/// The directories counted so far, with the rules they were counted under.
+type Counted = HashMap<(PathBuf, Rules), Shared>;
 
 /// How one installed module was treated.
 #[derive(Debug, Clone)]
@@ -118,9 +124,7 @@ impl Counter {
         counted
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(PathBuf, Rules), Arc<Result<ModuleCount, Crash>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counted> {
         self.done
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

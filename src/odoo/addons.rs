@@ -46,10 +46,10 @@ impl AddonsPath {
                 continue;
             };
             let real = realpath(&path);
-            if let Some(parent) = real.parent() {
-                if !dirs.iter().any(|d| d == parent) {
-                    dirs.push(parent.to_path_buf());
-                }
+            if let Some(parent) = real.parent()
+                && !dirs.iter().any(|d| d == parent)
+            {
+                dirs.push(parent.to_path_buf());
             }
         }
         dirs

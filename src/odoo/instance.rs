@@ -82,10 +82,10 @@ impl Instance {
     /// HTTP host of a request, which a daemon cannot know: such a filter is
     /// taken as accepting every database.
     pub fn serves(&self, dbname: &str) -> bool {
-        if let Some(names) = self.conf.as_ref().and_then(|c| c.db_name()) {
-            if !names.iter().any(|n| n == dbname) {
-                return false;
-            }
+        if let Some(names) = self.conf.as_ref().and_then(|c| c.db_name())
+            && !names.iter().any(|n| n == dbname)
+        {
+            return false;
         }
         match self.option("dbfilter") {
             Some(filter) if !filter.contains("%h") && !filter.contains("%d") => {
@@ -284,13 +284,12 @@ impl Host {
 /// The user Odoo runs as: the owner of its configuration file (packages make
 /// it `odoo`), else the user `odoo`.
 fn odoo_user(config_file: &Path) -> (Option<User>, String) {
-    if let Ok(meta) = std::fs::metadata(config_file) {
-        if meta.uid() != 0 {
-            if let Some(user) = user::by_uid(meta.uid()) {
-                let why = format!("owner of {}", config_file.display());
-                return (Some(user), why);
-            }
-        }
+    if let Ok(meta) = std::fs::metadata(config_file)
+        && meta.uid() != 0
+        && let Some(user) = user::by_uid(meta.uid())
+    {
+        let why = format!("owner of {}", config_file.display());
+        return (Some(user), why);
     }
     match user::by_name("odoo") {
         Some(user) => (Some(user), "the system user odoo".into()),
