@@ -217,6 +217,13 @@ pub async fn maintenance(
         })
         .collect();
     let maintenance = assemble(&disk, &items);
+    if let Some(crash) = disk.crash() {
+        tracing::warn!(
+            "database {}: counting its custom code fails as Odoo's own count would ({crash}); it reports {} as Odoo does",
+            inputs.dbname,
+            maintenance.param_text()
+        );
+    }
     Ok(Some(Ok(MaintenanceDetail {
         instance,
         rules,
