@@ -577,3 +577,77 @@ fn status_is_critical_for_an_enterprise_database_without_its_code() {
     assert!(status.stdout.contains("not sent"), "{}", status.stdout);
     assert!(status.stdout.contains("[odoo]"), "{}", status.stdout);
 }
+
+/// Code stored in the database: Studio's server actions and computed fields
+/// under `odoo/studio`, an imported module's action, qweb view and static
+/// file (read from the filestore) under its name; NULL code is an error,
+/// `__cloc_exclude__`, other action types, Studio's own non-`x_studio`
+/// fields and modules installed from disk are left out.
+#[test]
+fn code_stored_in_the_database_is_counted_after_the_modules() {
+    let case = Case::new(Fixture::E2, "3.11");
+    let action = |name: &str, state: &str, code: &str| {
+        format!(
+            "INSERT INTO ir_act_server (type, binding_type, name, model_id, usage, state, code)
+             VALUES ('ir.actions.server', 'action', '{{\"en_US\": \"{name}\"}}',
+                     (SELECT id FROM ir_model WHERE model = 'res.partner'), 'ir_actions_server', '{state}', {code})
+             RETURNING id"
+        )
+    };
+    let xml_id = |module: &str, model: &str, id: &str| {
+        format!(
+            "INSERT INTO ir_model_data (name, module, model, res_id) VALUES ('x{id}', '{module}', '{model}', {id})"
+        )
+    };
+    let db = &case.db;
+    db.psql("INSERT INTO ir_module_module (name, state, imported) VALUES ('acme_imported', 'installed', true), ('studio_customization', 'installed', true)");
+    db.psql(&action("Studio A", "code", "E'a = 1\\nb = 2\\n'"));
+    db.psql(&action("Emptied", "code", "NULL"));
+    db.psql(&action("Write", "object_write", "'ignored = 1'"));
+    let excluded = db.psql(&action("Excluded", "code", "'x = 1'"));
+    db.psql(&xml_id("__cloc_exclude__", "ir.actions.server", excluded.trim()));
+    let imported = db.psql(&action("Imported", "code", "'c = 3'"));
+    db.psql(&xml_id("acme_imported", "ir.actions.server", imported.trim()));
+    let field = |name: &str| {
+        format!(
+            "INSERT INTO ir_model_fields (model_id, name, model, ttype, state, field_description, compute)
+             VALUES ((SELECT id FROM ir_model WHERE model = 'res.partner'), '{name}', 'res.partner', 'float', 'manual',
+                     '{{\"en_US\": \"{name}\"}}', E'for r in self:\\n    r.{name} = 1\\n') RETURNING id"
+        )
+    };
+    db.psql(&field("x_total"));
+    let studio_own = db.psql(&field("x_other"));
+    db.psql(&xml_id("studio_customization", "ir.model.fields", studio_own.trim()));
+    let view = db.psql("INSERT INTO ir_ui_view (name, type, mode, priority, arch_db)
+                        VALUES ('acme_page', 'qweb', 'primary', 16, '{\"en_US\": \"<t>\\n<div/>\\n</t>\"}') RETURNING id");
+    db.psql(&xml_id("acme_imported", "ir.ui.view", view.trim()));
+    let attachment = db.psql("INSERT INTO ir_attachment (name, type, url, store_fname)
+                              VALUES ('acme.js', 'binary', '/acme_imported/static/src/acme.js', 'ab/abcdef') RETURNING id");
+    db.psql(&xml_id("acme_imported", "ir.attachment", attachment.trim()));
+    let store = case.tree.data_dir.join("filestore").join(&db.name).join("ab");
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::write(store.join("abcdef"), "var a = 1;\n// comment\nvar b;\n").unwrap();
+
+    let sent = arg0(&case.wire());
+    assert!(
+        sent.contains("'maintenance': {'version': 1, 'modules': {'acme_portal_theme': 27, 'acme_broken_tools': 13, 'acme_fleet_checkin': 203, 'odoo/studio': 4, 'acme_imported': 6}, 'errors': ['acme_broken_tools', 'acme_fleet_checkin', 'odoo/studio']}"),
+        "{sent}"
+    );
+    // The filestore file gone: it counts as empty, as in Odoo.
+    std::fs::remove_file(store.join("abcdef")).unwrap();
+    assert!(arg0(&case.wire()).contains("'acme_imported': 4}"));
+}
+
+/// A module directory reached through a symlink is reported under the name
+/// of its real directory (`basename(realpath)`), as Odoo does.
+#[test]
+fn a_symlinked_module_is_reported_under_its_real_name() {
+    let case = Case::new(Fixture::E2, "3.11");
+    let vendor = case.tree.dir.path().join("vendor");
+    std::fs::create_dir_all(&vendor).unwrap();
+    let real = vendor.join("acme_portal_theme-1.2");
+    std::fs::rename(case.tree.addons.join("acme_portal_theme"), &real).unwrap();
+    std::os::unix::fs::symlink(&real, case.tree.addons.join("acme_portal_theme")).unwrap();
+    let sent = arg0(&case.wire());
+    assert!(sent.contains("'modules': {'acme_portal_theme-1.2': 27, "), "{sent}");
+}
