@@ -605,9 +605,17 @@ fn code_stored_in_the_database_is_counted_after_the_modules() {
     db.psql(&action("Emptied", "code", "NULL"));
     db.psql(&action("Write", "object_write", "'ignored = 1'"));
     let excluded = db.psql(&action("Excluded", "code", "'x = 1'"));
-    db.psql(&xml_id("__cloc_exclude__", "ir.actions.server", excluded.trim()));
+    db.psql(&xml_id(
+        "__cloc_exclude__",
+        "ir.actions.server",
+        excluded.trim(),
+    ));
     let imported = db.psql(&action("Imported", "code", "'c = 3'"));
-    db.psql(&xml_id("acme_imported", "ir.actions.server", imported.trim()));
+    db.psql(&xml_id(
+        "acme_imported",
+        "ir.actions.server",
+        imported.trim(),
+    ));
     let field = |name: &str| {
         format!(
             "INSERT INTO ir_model_fields (model_id, name, model, ttype, state, field_description, compute)
@@ -617,14 +625,23 @@ fn code_stored_in_the_database_is_counted_after_the_modules() {
     };
     db.psql(&field("x_total"));
     let studio_own = db.psql(&field("x_other"));
-    db.psql(&xml_id("studio_customization", "ir.model.fields", studio_own.trim()));
-    let view = db.psql("INSERT INTO ir_ui_view (name, type, mode, priority, arch_db)
-                        VALUES ('acme_page', 'qweb', 'primary', 16, '{\"en_US\": \"<t>\\n<div/>\\n</t>\"}') RETURNING id");
+    db.psql(&xml_id(
+        "studio_customization",
+        "ir.model.fields",
+        studio_own.trim(),
+    ));
+    let view = db.psql("INSERT INTO ir_ui_view (name, key, type, mode, priority, arch_db)
+                        VALUES ('acme_page', 'acme_imported.acme_page', 'qweb', 'primary', 16, '{\"en_US\": \"<t>\\n<div/>\\n</t>\"}') RETURNING id");
     db.psql(&xml_id("acme_imported", "ir.ui.view", view.trim()));
     let attachment = db.psql("INSERT INTO ir_attachment (name, type, url, store_fname)
                               VALUES ('acme.js', 'binary', '/acme_imported/static/src/acme.js', 'ab/abcdef') RETURNING id");
     db.psql(&xml_id("acme_imported", "ir.attachment", attachment.trim()));
-    let store = case.tree.data_dir.join("filestore").join(&db.name).join("ab");
+    let store = case
+        .tree
+        .data_dir
+        .join("filestore")
+        .join(&db.name)
+        .join("ab");
     std::fs::create_dir_all(&store).unwrap();
     std::fs::write(store.join("abcdef"), "var a = 1;\n// comment\nvar b;\n").unwrap();
 
@@ -649,5 +666,8 @@ fn a_symlinked_module_is_reported_under_its_real_name() {
     std::fs::rename(case.tree.addons.join("acme_portal_theme"), &real).unwrap();
     std::os::unix::fs::symlink(&real, case.tree.addons.join("acme_portal_theme")).unwrap();
     let sent = arg0(&case.wire());
-    assert!(sent.contains("'modules': {'acme_portal_theme-1.2': 27, "), "{sent}");
+    assert!(
+        sent.contains("'modules': {'acme_portal_theme-1.2': 27, "),
+        "{sent}"
+    );
 }
