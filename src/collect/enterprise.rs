@@ -178,6 +178,9 @@ pub async fn maintenance(
         Ok(instance) => instance.clone(),
         Err(e) => return Ok(Some(Err(e.into()))),
     };
+    if let Some(problem) = instance.unreadable.first() {
+        return Ok(Some(Err(OdooCodeError::Access(problem.clone()))));
+    }
     let Some(odoo_major) = instance.major() else {
         return Ok(Some(Err(OdooCodeError::UnknownSeries {
             root: instance.root.display().to_string(),

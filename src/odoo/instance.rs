@@ -44,6 +44,9 @@ pub struct Instance {
     pub addons: AddonsPath,
     /// Problems that do not stop counting but deserve a warning.
     pub warnings: Vec<String>,
+    /// Directories Odoo reads that this process cannot: counting here would
+    /// not be Odoo's count.
+    pub unreadable: Vec<String>,
 }
 
 impl Instance {
@@ -412,15 +415,15 @@ fn build(
     if entries.is_empty() {
         dirs.push(root.join("addons"));
     }
+    let mut unreadable = Vec::new();
     for entry in entries {
-        if !entry.is_dir() {
-            warnings.push(format!(
-                "addons_path entry {} is not a directory (Odoo refuses to start with it); it is ignored",
+        match std::fs::read_dir(&entry) {
+            Ok(_) => dirs.push(entry),
+            Err(e) => unreadable.push(format!(
+                "addons_path entry {} cannot be listed by dbcheckin ({e}): Odoo refuses to start without it, so Odoo sees it and dbcheckin does not (another host, a home directory hidden by the unit's ProtectHome=, or missing permissions). Fix: make it readable to user dbcheckin, or correct addons_path",
                 entry.display()
-            ));
-            continue;
+            )),
         }
-        dirs.push(entry);
     }
     if !dirs[1..].contains(&dirs[0]) {
         let own = dirs[0].clone();
@@ -439,6 +442,7 @@ fn build(
         data_dir_source,
         addons: AddonsPath { dirs },
         warnings,
+        unreadable,
     }
 }
 
