@@ -122,6 +122,16 @@ fn pieces_of_fstrings_have_positions_from_312() {
 #[test]
 fn generated_sources_count_as_cpython() {
     let texts = generator::sources(0x0d00_c10c, 3000);
+    for version in PythonVersion::ALL {
+        let valid = texts
+            .iter()
+            .filter(|t| count_python(t, version).is_ok())
+            .count();
+        assert!(
+            valid > 2000,
+            "{version}: only {valid} generated sources are valid"
+        );
+    }
     assert_agrees("generated", &texts);
 }
 
@@ -579,4 +589,11 @@ fn edited_stdlib_snippets_count_as_cpython() {
         "only {valid} of the edited snippets are valid"
     );
     assert_agrees("edited stdlib", &texts);
+}
+
+#[test]
+#[ignore = "debugging aid, run by hand"]
+fn dump_generated() {
+    let texts = generator::sources(0x0d00_c10c, 3000);
+    std::fs::write("/tmp/pyw/gen.json", serde_json::to_vec(&texts).unwrap()).unwrap();
 }
