@@ -38,11 +38,55 @@ pub fn count_python(text: &str, version: PythonVersion) -> Result<Lines, FileErr
     limits::check_source(&source)?;
     let options = ParseOptions::from(Mode::Module).with_target_version(ruff_version(version));
     let parsed = ruff_python_parser::parse_unchecked(&source, options);
+    let depth = limits::depth_bound(parsed.tokens());
+    if depth <= INLINE_DEPTH {
+        return count_parsed(&source, &parsed, version, total);
+    }
+    // Walking (and dropping) a deep AST recurses once per level: do it on
+    // a thread whose stack fits the depth. Ruff's parser grows its own.
+    let stack = STACK_PER_LEVEL
+        .saturating_mul(depth)
+        .saturating_add(1 << 20)
+        .min(MAX_STACK);
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("cloc-python-deep".into())
+            .stack_size(stack)
+            .spawn_scoped(scope, || {
+                if depth > MAX_DEPTH {
+                    drop(parsed);
+                    return Err(FileError::SyntaxError);
+                }
+                count_parsed(&source, &parsed, version, total)
+            })
+            .map_err(|_| FileError::SyntaxError)?
+            .join()
+            .map_err(|_| FileError::SyntaxError)?
+    })
+}
+
+/// Bound on the AST depth up to which the walk runs on the caller's stack.
+const INLINE_DEPTH: usize = 400;
+/// Stack reserved per level of a deep AST (generous: debug builds).
+const STACK_PER_LEVEL: usize = 8 << 10;
+/// Largest stack asked for a deep AST (address space, not memory).
+const MAX_STACK: usize = 2 << 30;
+/// Depth beyond which CPython fails anyway (3.11 and later raise
+/// RecursionError from a few thousand levels, 3.10 a MemoryError or worse).
+const MAX_DEPTH: usize = 200_000;
+
+/// The counts of a parsed source; errors as CPython raises them.
+fn count_parsed(
+    source: &str,
+    parsed: &ruff_python_parser::Parsed<ruff_python_ast::Mod>,
+    version: PythonVersion,
+    total: u64,
+) -> Result<Lines, FileError> {
     if !parsed.errors().is_empty() || !parsed.unsupported_syntax_errors().is_empty() {
         return Err(FileError::SyntaxError);
     }
-    limits::check_tokens(&source, parsed.tokens(), version)?;
-    let code = lines::count_code_lines(&source, parsed.syntax(), parsed.tokens(), version)?;
+    limits::check_tokens(source, parsed.tokens(), version)?;
+    let code = lines::count_code_lines(source, parsed.syntax(), parsed.tokens(), version)?;
     Ok(Lines { code, total })
 }
 

@@ -100,3 +100,101 @@ fn is_too_long_decimal(text: &str) -> bool {
     let digits = bytes.iter().filter(|&&b| b != b'_').count();
     digits > MAX_INT_DIGITS && bytes.iter().any(|&b| b.is_ascii_digit() && b != b'0')
 }
+
+/// An upper bound on the depth of the AST of a parsed source. Within a
+/// logical line, every token that can nest a node in another (operators,
+/// `.`, brackets, `lambda`, `if`, …) counts one level, a bracketed group
+/// counts its own deepest element, and a comma starts a sibling (except
+/// between a `lambda` and its `:`, where defaults can nest). So a flat data
+/// literal stays low however long it is. Indentation adds its own levels.
+pub(super) fn depth_bound(tokens: &Tokens) -> usize {
+    let mut deepest = 0;
+    let mut frames = vec![Frame::default()];
+    for token in tokens.iter() {
+        let kind = token.kind();
+        match kind {
+            TokenKind::Newline => {
+                while let Some(frame) = frames.pop() {
+                    deepest = deepest.max(frame.deepest());
+                }
+                frames.push(Frame::default());
+            }
+            TokenKind::Lpar | TokenKind::Lsqb | TokenKind::Lbrace => {
+                if let Some(frame) = frames.last_mut() {
+                    frame.current += 1;
+                }
+                frames.push(Frame::default());
+            }
+            TokenKind::Rpar | TokenKind::Rsqb | TokenKind::Rbrace if frames.len() > 1 => {
+                let child = frames.pop().map_or(0, |f| f.deepest());
+                if let Some(frame) = frames.last_mut() {
+                    frame.current += child;
+                }
+            }
+            TokenKind::Comma | TokenKind::Semi => {
+                if let Some(frame) = frames.last_mut()
+                    && frame.lambdas == 0
+                {
+                    frame.best = frame.deepest();
+                    frame.current = 0;
+                }
+            }
+            TokenKind::Colon => {
+                if let Some(frame) = frames.last_mut() {
+                    frame.lambdas = frame.lambdas.saturating_sub(1);
+                }
+            }
+            TokenKind::Lambda => {
+                if let Some(frame) = frames.last_mut() {
+                    frame.lambdas += 1;
+                    frame.current += 1;
+                }
+            }
+            _ if nests(kind) => {
+                if let Some(frame) = frames.last_mut() {
+                    frame.current += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let open = frames.iter().map(Frame::deepest).sum::<usize>();
+    deepest.max(open) + 2 * MAX_INDENT_DEPTH + 16
+}
+
+/// One bracket level of [`depth_bound`]'s scan.
+#[derive(Default)]
+struct Frame {
+    /// Levels in the current element (since the last comma).
+    current: usize,
+    /// The deepest finished element.
+    best: usize,
+    /// `lambda`s whose `:` is still to come.
+    lambdas: usize,
+}
+
+impl Frame {
+    fn deepest(&self) -> usize {
+        self.best.max(self.current)
+    }
+}
+
+/// Whether a token of this kind (other than brackets, commas and colons)
+/// can add a level to the AST.
+fn nests(kind: TokenKind) -> bool {
+    kind.is_operator()
+        || matches!(
+            kind,
+            TokenKind::If
+                | TokenKind::Await
+                | TokenKind::Not
+                | TokenKind::And
+                | TokenKind::Or
+                | TokenKind::In
+                | TokenKind::Is
+                | TokenKind::For
+                | TokenKind::Yield
+                | TokenKind::FStringStart
+                | TokenKind::TStringStart
+        )
+}

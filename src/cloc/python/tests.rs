@@ -591,9 +591,50 @@ fn edited_stdlib_snippets_count_as_cpython() {
     assert_agrees("edited stdlib", &texts);
 }
 
+/// Absurdly deep expressions must not crash the counter (CPython itself
+/// raises RecursionError or MemoryError on some of them; see the module
+/// documentation).
 #[test]
-#[ignore = "debugging aid, run by hand"]
-fn dump_generated() {
-    let texts = generator::sources(0x0d00_c10c, 3000);
-    std::fs::write("/tmp/pyw/gen.json", serde_json::to_vec(&texts).unwrap()).unwrap();
+fn deep_nesting_does_not_overflow_the_stack() {
+    for n in [3_000, 20_000, 100_000] {
+        let chain = format!("x = {}\n", vec!["a"; n].join(" + "));
+        let attrs = format!("x = a{}\n", ".b".repeat(n));
+        let negs = format!("x = {}a\n", "-".repeat(n));
+        let ifs = format!("x = {}\n", vec!["b"; n].join(" if a else "));
+        for text in [chain, attrs, negs, ifs] {
+            let _ = count_python(&text, PythonVersion::Py313);
+        }
+    }
+}
+
+/// What stays on the caller's stack (below the deep-AST threshold) fits
+/// in 1 MiB even unoptimized, with CPython's counts.
+#[test]
+fn moderately_deep_sources_count_on_a_small_stack() {
+    let n = 180;
+    let texts: Vec<String> = vec![
+        format!("x = {}\n", vec!["a"; n].join(" + ")),
+        format!("x = a{}\n", ".b".repeat(n)),
+        format!("x = {}a\n", "-".repeat(n)),
+        format!("x = {}\n", vec!["b"; n].join(" if a else ")),
+        format!("x = {}1{}\n", "(".repeat(150), ")".repeat(150)),
+        format!("x = {}b\n", "lambda a=1: ".repeat(60)),
+        format!("x = [{}]\n", vec!["f(-1).b"; 20_000].join(", ")),
+    ];
+    let ours: Vec<_> = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn({
+            let texts = texts.clone();
+            move || {
+                texts
+                    .iter()
+                    .map(|t| count_python(t, PythonVersion::Py311))
+                    .collect()
+            }
+        })
+        .expect("thread")
+        .join()
+        .expect("no overflow");
+    assert!(ours.iter().all(Result::is_ok));
+    assert_agrees("moderately deep", &texts);
 }
