@@ -20,7 +20,9 @@ const MAX_INT_DIGITS: usize = 4300;
 /// Checks on the raw text: CPython refuses any NUL character (a ValueError
 /// before 3.12, a SyntaxError after).
 pub(super) fn check_source(source: &str) -> Result<(), FileError> {
-    if source.contains('\0') {
+    // A byte order mark is no whitespace to CPython's tokenizer when the
+    // source is a `str` (Ruff skips it).
+    if source.contains('\0') || source.starts_with('\u{feff}') {
         return Err(FileError::SyntaxError);
     }
     Ok(())
@@ -33,6 +35,7 @@ pub(super) fn check_tokens(
     version: PythonVersion,
 ) -> Result<(), FileError> {
     check_nesting(tokens, version < PythonVersion::Py312)?;
+    check_tabs(source, tokens)?;
     check_int_literals(source, tokens)
 }
 
@@ -71,6 +74,88 @@ fn check_nesting(tokens: &Tokens, separate_fstrings: bool) -> Result<(), FileErr
             }
             TokenKind::Dedent => indent = indent.saturating_sub(1),
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// CPython's `TabError`: the indentation of each logical line, measured
+/// with tabs to multiples of 8 and with tabs as one column, must compare
+/// alike with the enclosing indentation levels under both measures (Ruff
+/// only uses the first).
+fn check_tabs(source: &str, tokens: &Tokens) -> Result<(), FileError> {
+    let mut levels: Vec<(usize, usize)> = vec![(0, 0)];
+    let mut at_line_start = true;
+    for token in tokens.iter() {
+        let kind = token.kind();
+        if matches!(
+            kind,
+            TokenKind::Comment
+                | TokenKind::NonLogicalNewline
+                | TokenKind::Indent
+                | TokenKind::Dedent
+        ) {
+            continue;
+        }
+        if kind == TokenKind::Newline {
+            at_line_start = true;
+            continue;
+        }
+        if !at_line_start {
+            continue;
+        }
+        at_line_start = false;
+        let start = token.start().to_usize();
+        let line_start = source[..start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
+        let (col, alt) = indentation(&source[line_start..start]);
+        compare_indentation(&mut levels, col, alt)?;
+    }
+    Ok(())
+}
+
+/// The column of a line's indentation with tabs to multiples of 8, and
+/// with tabs as one column; a form feed restarts both.
+fn indentation(leading: &str) -> (usize, usize) {
+    let (mut col, mut alt) = (0, 0);
+    for c in leading.chars() {
+        match c {
+            ' ' => {
+                col += 1;
+                alt += 1;
+            }
+            '\t' => {
+                col = (col / 8 + 1) * 8;
+                alt += 1;
+            }
+            '\x0c' => (col, alt) = (0, 0),
+            _ => break,
+        }
+    }
+    (col, alt)
+}
+
+/// One logical line's indentation against the stack of open levels.
+fn compare_indentation(
+    levels: &mut Vec<(usize, usize)>,
+    col: usize,
+    alt: usize,
+) -> Result<(), FileError> {
+    let &(top, top_alt) = levels.last().ok_or(FileError::SyntaxError)?;
+    if col == top {
+        if alt != top_alt {
+            return Err(FileError::SyntaxError);
+        }
+    } else if col > top {
+        if alt <= top_alt {
+            return Err(FileError::SyntaxError);
+        }
+        levels.push((col, alt));
+    } else {
+        while levels.len() > 1 && levels.last().is_some_and(|&(c, _)| col < c) {
+            levels.pop();
+        }
+        if levels.last() != Some(&(col, alt)) {
+            return Err(FileError::SyntaxError);
         }
     }
     Ok(())
