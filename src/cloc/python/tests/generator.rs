@@ -626,7 +626,11 @@ impl Gen {
         } else {
             self.no_breaks += 1;
         }
-        self.simple_expr();
+        if self.chance(4) {
+            self.pep701_expr(triple);
+        } else {
+            self.simple_expr();
+        }
         if triple {
             self.gap();
         }
@@ -653,6 +657,22 @@ impl Gen {
         }
         self.brackets = saved;
         self.push("}");
+    }
+
+    /// What only 3.12 accepts in f-string braces (PEP 701): the same quotes,
+    /// nested f-strings of the same quotes, comments, backslashes, line
+    /// breaks in single-quoted f-strings.
+    fn pep701_expr(&mut self, triple: bool) {
+        let nl = self.newline();
+        let quote = if triple { "'''" } else { "'" };
+        match self.rng.u8(0..6) {
+            0 => self.push(&format!("{quote}a{quote} + x")),
+            1 => self.push(&format!("f{quote}{{a}}{quote}")),
+            2 if triple => self.push(&format!("a  # comment{nl}")),
+            3 => self.push("'\\n'.join(y)"),
+            4 => self.push(&format!("[{nl}a,{nl} b]")),
+            _ => self.push(&format!("f'{{x:{{y}}}}' + f\"{{{nl}z}}\"")),
+        }
     }
 
     /// An expression fit for f-string braces before 3.12: no quotes, no
