@@ -10,6 +10,12 @@
 //!   where Ruff's range starts at the first decorator;
 //! * an `elif` is an `If` node of its own;
 //! * f-strings: see [`LineCollector::fstring`].
+//!
+//! The walk also finds what CPython's parser rejects and Ruff's accepts:
+//! loose operands of `*`/`**` in displays, unparenthesized `yield` operands
+//! and arguments, and, for older versions, f-string forms (starred
+//! expressions, spaced conversions, nested specs) and type-parameter
+//! defaults.
 
 use std::collections::HashSet;
 
@@ -152,8 +158,7 @@ impl LineCollector<'_> {
     /// position of the whole string, except in a format spec: its `JoinedStr`
     /// and its last literal piece (when it ends with one) have the position
     /// of the f-string token that holds it (its other pieces have the whole
-    /// string's). The expressions inside braces
-    /// have their own positions.
+    /// string's). The expressions inside braces have their own positions.
     ///
     /// From 3.12 a `FormattedValue` starts at its `{`, a format spec where
     /// its text starts, and a literal piece where its text starts; adjacent
