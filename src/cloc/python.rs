@@ -4,9 +4,9 @@
 //! CPython is not available to the product, so the source is parsed with
 //! Ruff's parser (for the target version, so that syntax a version does not
 //! know is an error there) and Ruff's AST is mapped to the line numbers
-//! CPython's `ast` gives each node ([`lines`]). Errors that CPython raises
+//! CPython's `ast` gives each node (`python/lines.rs`). Errors that CPython raises
 //! outside its grammar (NUL bytes, nesting and indentation limits, huge
-//! decimal literals) are checked separately ([`limits`]).
+//! decimal literals) are checked separately (`python/limits.rs`).
 //!
 //! Checked against CPython 3.10.13, 3.11.7, 3.12.1 and 3.13.0 (the tests in
 //! `python/tests.rs`): hand-written snippets, generated sources, edited
