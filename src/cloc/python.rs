@@ -4,15 +4,28 @@
 //! CPython is not available to the product, so the source is parsed with
 //! Ruff's parser (for the target version, so that syntax a version does not
 //! know is an error there) and Ruff's AST is mapped to the line numbers
-//! CPython's `ast` gives each node ([`lines`]). Errors that CPython raises
+//! CPython's `ast` gives each node (`python/lines.rs`). Errors that CPython raises
 //! outside its grammar (NUL bytes, nesting and indentation limits, huge
-//! decimal literals) are checked separately ([`limits`]).
+//! decimal literals) are checked separately (`python/limits.rs`).
+//!
+//! Checked against CPython 3.10.13, 3.11.7, 3.12.1 and 3.13.0 (the tests in
+//! `python/tests.rs`): hand-written snippets, generated sources, edited
+//! standard-library snippets, the standard library itself and CPython's own
+//! grammar tests.
 //!
 //! Known divergences from CPython (pathological inputs only):
-//! * CPython's own recursion limits (parser stack, AST conversion) on
-//!   expressions nested thousands of levels deep without brackets, e.g.
-//!   `-` repeated 10,000 times, or a 100,000-term `a + a + …` chain: CPython
-//!   may raise (a "Syntax Error" for cloc) where this module counts.
+//! * CPython's recursion limits on ASTs thousands of levels deep without
+//!   brackets (a `a + a + …` chain, `-` repeated, `x if c else …` chains,
+//!   `.b.b.b…`, thousands of `elif`s). 3.11 and 3.12 raise RecursionError
+//!   when converting an AST about 3,000 levels deep (the limit is
+//!   3 × `sys.getrecursionlimit()` minus 3 × the caller's Python stack depth,
+//!   so it depends on where Odoo calls `ast.parse`), 3.13 at about 10,000;
+//!   3.10 raises MemoryError from about 6,000 nested unary operators or
+//!   conditional expressions and crashes on chains of about 200,000. This
+//!   module counts those sources, except beyond 200,000 nesting tokens in
+//!   one statement, where it reports a Syntax Error.
+//! * The 4300-digit limit on decimal `int` literals assumes Python's
+//!   default `sys.set_int_max_str_digits` (Odoo does not change it).
 
 mod limits;
 mod lines;
@@ -38,11 +51,55 @@ pub fn count_python(text: &str, version: PythonVersion) -> Result<Lines, FileErr
     limits::check_source(&source)?;
     let options = ParseOptions::from(Mode::Module).with_target_version(ruff_version(version));
     let parsed = ruff_python_parser::parse_unchecked(&source, options);
+    let depth = limits::depth_bound(parsed.tokens());
+    if depth <= INLINE_DEPTH {
+        return count_parsed(&source, &parsed, version, total);
+    }
+    // Walking (and dropping) a deep AST recurses once per level: do it on
+    // a thread whose stack fits the depth. Ruff's parser grows its own.
+    let stack = STACK_PER_LEVEL
+        .saturating_mul(depth)
+        .saturating_add(1 << 20)
+        .min(MAX_STACK);
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("cloc-python-deep".into())
+            .stack_size(stack)
+            .spawn_scoped(scope, || {
+                if depth > MAX_DEPTH {
+                    drop(parsed);
+                    return Err(FileError::SyntaxError);
+                }
+                count_parsed(&source, &parsed, version, total)
+            })
+            .map_err(|_| FileError::SyntaxError)?
+            .join()
+            .map_err(|_| FileError::SyntaxError)?
+    })
+}
+
+/// Bound on the AST depth up to which the walk runs on the caller's stack.
+const INLINE_DEPTH: usize = 400;
+/// Stack reserved per level of a deep AST (generous: debug builds).
+const STACK_PER_LEVEL: usize = 8 << 10;
+/// Largest stack asked for a deep AST (address space, not memory).
+const MAX_STACK: usize = 2 << 30;
+/// Depth beyond which CPython fails anyway (3.11 and later raise
+/// RecursionError from a few thousand levels, 3.10 a MemoryError or worse).
+const MAX_DEPTH: usize = 200_000;
+
+/// The counts of a parsed source; errors as CPython raises them.
+fn count_parsed(
+    source: &str,
+    parsed: &ruff_python_parser::Parsed<ruff_python_ast::Mod>,
+    version: PythonVersion,
+    total: u64,
+) -> Result<Lines, FileError> {
     if !parsed.errors().is_empty() || !parsed.unsupported_syntax_errors().is_empty() {
         return Err(FileError::SyntaxError);
     }
-    limits::check_tokens(&source, parsed.tokens(), version)?;
-    let code = lines::count_code_lines(&source, parsed.syntax(), parsed.tokens(), version)?;
+    limits::check_tokens(source, parsed.tokens(), version)?;
+    let code = lines::count_code_lines(source, parsed.syntax(), parsed.tokens(), version)?;
     Ok(Lines { code, total })
 }
 

@@ -20,7 +20,9 @@ const MAX_INT_DIGITS: usize = 4300;
 /// Checks on the raw text: CPython refuses any NUL character (a ValueError
 /// before 3.12, a SyntaxError after).
 pub(super) fn check_source(source: &str) -> Result<(), FileError> {
-    if source.contains('\0') {
+    // A byte order mark is no whitespace to CPython's tokenizer when the
+    // source is a `str` (Ruff skips it).
+    if source.contains('\0') || source.starts_with('\u{feff}') {
         return Err(FileError::SyntaxError);
     }
     Ok(())
@@ -33,6 +35,7 @@ pub(super) fn check_tokens(
     version: PythonVersion,
 ) -> Result<(), FileError> {
     check_nesting(tokens, version < PythonVersion::Py312)?;
+    check_tabs(source, tokens)?;
     check_int_literals(source, tokens)
 }
 
@@ -76,6 +79,88 @@ fn check_nesting(tokens: &Tokens, separate_fstrings: bool) -> Result<(), FileErr
     Ok(())
 }
 
+/// CPython's `TabError`: the indentation of each logical line, measured
+/// with tabs to multiples of 8 and with tabs as one column, must compare
+/// alike with the enclosing indentation levels under both measures (Ruff
+/// only uses the first).
+fn check_tabs(source: &str, tokens: &Tokens) -> Result<(), FileError> {
+    let mut levels: Vec<(usize, usize)> = vec![(0, 0)];
+    let mut at_line_start = true;
+    for token in tokens.iter() {
+        let kind = token.kind();
+        if matches!(
+            kind,
+            TokenKind::Comment
+                | TokenKind::NonLogicalNewline
+                | TokenKind::Indent
+                | TokenKind::Dedent
+        ) {
+            continue;
+        }
+        if kind == TokenKind::Newline {
+            at_line_start = true;
+            continue;
+        }
+        if !at_line_start {
+            continue;
+        }
+        at_line_start = false;
+        let start = token.start().to_usize();
+        let line_start = source[..start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
+        let (col, alt) = indentation(&source[line_start..start]);
+        compare_indentation(&mut levels, col, alt)?;
+    }
+    Ok(())
+}
+
+/// The column of a line's indentation with tabs to multiples of 8, and
+/// with tabs as one column; a form feed restarts both.
+fn indentation(leading: &str) -> (usize, usize) {
+    let (mut col, mut alt) = (0, 0);
+    for c in leading.chars() {
+        match c {
+            ' ' => {
+                col += 1;
+                alt += 1;
+            }
+            '\t' => {
+                col = (col / 8 + 1) * 8;
+                alt += 1;
+            }
+            '\x0c' => (col, alt) = (0, 0),
+            _ => break,
+        }
+    }
+    (col, alt)
+}
+
+/// One logical line's indentation against the stack of open levels.
+fn compare_indentation(
+    levels: &mut Vec<(usize, usize)>,
+    col: usize,
+    alt: usize,
+) -> Result<(), FileError> {
+    let &(top, top_alt) = levels.last().ok_or(FileError::SyntaxError)?;
+    if col == top {
+        if alt != top_alt {
+            return Err(FileError::SyntaxError);
+        }
+    } else if col > top {
+        if alt <= top_alt {
+            return Err(FileError::SyntaxError);
+        }
+        levels.push((col, alt));
+    } else {
+        while levels.len() > 1 && levels.last().is_some_and(|&(c, _)| col < c) {
+            levels.pop();
+        }
+        if levels.last() != Some(&(col, alt)) {
+            return Err(FileError::SyntaxError);
+        }
+    }
+    Ok(())
+}
+
 /// Decimal integer literals with more than 4300 digits (all-zero ones are
 /// fine: `0` needs no conversion).
 fn check_int_literals(source: &str, tokens: &Tokens) -> Result<(), FileError> {
@@ -99,4 +184,102 @@ fn is_too_long_decimal(text: &str) -> bool {
     }
     let digits = bytes.iter().filter(|&&b| b != b'_').count();
     digits > MAX_INT_DIGITS && bytes.iter().any(|&b| b.is_ascii_digit() && b != b'0')
+}
+
+/// An upper bound on the depth of the AST of a parsed source. Within a
+/// logical line, every token that can nest a node in another (operators,
+/// `.`, brackets, `lambda`, `if`, …) counts one level, a bracketed group
+/// counts its own deepest element, and a comma starts a sibling (except
+/// between a `lambda` and its `:`, where defaults can nest). So a flat data
+/// literal stays low however long it is. Indentation adds its own levels.
+pub(super) fn depth_bound(tokens: &Tokens) -> usize {
+    let mut deepest = 0;
+    let mut frames = vec![Frame::default()];
+    for token in tokens.iter() {
+        let kind = token.kind();
+        match kind {
+            TokenKind::Newline => {
+                while let Some(frame) = frames.pop() {
+                    deepest = deepest.max(frame.deepest());
+                }
+                frames.push(Frame::default());
+            }
+            TokenKind::Lpar | TokenKind::Lsqb | TokenKind::Lbrace => {
+                if let Some(frame) = frames.last_mut() {
+                    frame.current += 1;
+                }
+                frames.push(Frame::default());
+            }
+            TokenKind::Rpar | TokenKind::Rsqb | TokenKind::Rbrace if frames.len() > 1 => {
+                let child = frames.pop().map_or(0, |f| f.deepest());
+                if let Some(frame) = frames.last_mut() {
+                    frame.current += child;
+                }
+            }
+            TokenKind::Comma | TokenKind::Semi => {
+                if let Some(frame) = frames.last_mut()
+                    && frame.lambdas == 0
+                {
+                    frame.best = frame.deepest();
+                    frame.current = 0;
+                }
+            }
+            TokenKind::Colon => {
+                if let Some(frame) = frames.last_mut() {
+                    frame.lambdas = frame.lambdas.saturating_sub(1);
+                }
+            }
+            TokenKind::Lambda => {
+                if let Some(frame) = frames.last_mut() {
+                    frame.lambdas += 1;
+                    frame.current += 1;
+                }
+            }
+            _ if nests(kind) => {
+                if let Some(frame) = frames.last_mut() {
+                    frame.current += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let open = frames.iter().map(Frame::deepest).sum::<usize>();
+    deepest.max(open) + 2 * MAX_INDENT_DEPTH + 16
+}
+
+/// One bracket level of [`depth_bound`]'s scan.
+#[derive(Default)]
+struct Frame {
+    /// Levels in the current element (since the last comma).
+    current: usize,
+    /// The deepest finished element.
+    best: usize,
+    /// `lambda`s whose `:` is still to come.
+    lambdas: usize,
+}
+
+impl Frame {
+    fn deepest(&self) -> usize {
+        self.best.max(self.current)
+    }
+}
+
+/// Whether a token of this kind (other than brackets, commas and colons)
+/// can add a level to the AST.
+fn nests(kind: TokenKind) -> bool {
+    kind.is_operator()
+        || matches!(
+            kind,
+            TokenKind::If
+                | TokenKind::Await
+                | TokenKind::Not
+                | TokenKind::And
+                | TokenKind::Or
+                | TokenKind::In
+                | TokenKind::Is
+                | TokenKind::For
+                | TokenKind::Yield
+                | TokenKind::FStringStart
+                | TokenKind::TStringStart
+        )
 }

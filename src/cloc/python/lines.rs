@@ -10,6 +10,12 @@
 //!   where Ruff's range starts at the first decorator;
 //! * an `elif` is an `If` node of its own;
 //! * f-strings: see [`LineCollector::fstring`].
+//!
+//! The walk also finds what CPython's parser rejects and Ruff's accepts:
+//! loose operands of `*`/`**` in displays, unparenthesized `yield` operands
+//! and arguments, and, for older versions, f-string forms (starred
+//! expressions, spaced conversions, nested specs) and type-parameter
+//! defaults.
 
 use std::collections::HashSet;
 
@@ -32,6 +38,8 @@ pub(super) fn count_code_lines(
 ) -> Result<u64, FileError> {
     let index = LineIndex::new(source);
     let mut collector = LineCollector {
+        source,
+        version,
         index: &index,
         tokens,
         pieces_have_positions: version >= PythonVersion::Py312,
@@ -93,6 +101,8 @@ struct LiteralRun {
 }
 
 struct LineCollector<'a> {
+    source: &'a str,
+    version: PythonVersion,
     index: &'a LineIndex,
     tokens: &'a Tokens,
     /// 3.12 and later: the pieces of an f-string have their own positions.
@@ -148,8 +158,7 @@ impl LineCollector<'_> {
     /// position of the whole string, except in a format spec: its `JoinedStr`
     /// and its last literal piece (when it ends with one) have the position
     /// of the f-string token that holds it (its other pieces have the whole
-    /// string's). The expressions inside braces
-    /// have their own positions.
+    /// string's). The expressions inside braces have their own positions.
     ///
     /// From 3.12 a `FormattedValue` starts at its `{`, a format spec where
     /// its text starts, and a literal piece where its text starts; adjacent
@@ -197,6 +206,25 @@ impl LineCollector<'_> {
         Ok(())
     }
 
+    /// Before 3.12, a conversion (`!r`) must be followed right away by the
+    /// `:` of a format spec or the closing `}` (no space, no line break).
+    fn conversion_is_tight(&self, interpolation: &InterpolatedElement) -> bool {
+        let Some(conversion) = interpolation.conversion.to_char() else {
+            return true;
+        };
+        let stop = interpolation
+            .format_spec
+            .as_ref()
+            .map_or(interpolation.end(), |spec| spec.start());
+        let head = self
+            .source
+            .get(interpolation.start().to_usize()..stop.to_usize())
+            .unwrap_or("");
+        let head = head.strip_suffix([':', '}']).unwrap_or(head);
+        let mut tail = head.chars().rev();
+        tail.next() == Some(conversion) && tail.next() == Some('!')
+    }
+
     /// A literal piece of text starting at `at`: it opens a run of
     /// literal pieces or joins the open one.
     fn literal_piece(&mut self, at: TextSize, non_empty: bool) {
@@ -231,6 +259,9 @@ impl LineCollector<'_> {
         // Before 3.12, a replacement field inside the format spec of a
         // format spec is "f-string: expressions nested too deeply".
         if nesting >= 2 && !self.pieces_have_positions {
+            return Err(FileError::SyntaxError);
+        }
+        if !self.pieces_have_positions && !self.conversion_is_tight(interpolation) {
             return Err(FileError::SyntaxError);
         }
         if interpolation.debug_text.is_some() {
@@ -369,6 +400,15 @@ impl<'a> SourceOrderVisitor<'a> for LineCollector<'_> {
             AnyNodeRef::ExprYield(_) | AnyNodeRef::ExprYieldFrom(_) => {
                 self.mark(node.start());
                 self.check_yield(node.range());
+            }
+            AnyNodeRef::TypeParamTypeVar(ast::TypeParamTypeVar { default, .. })
+            | AnyNodeRef::TypeParamTypeVarTuple(ast::TypeParamTypeVarTuple { default, .. })
+            | AnyNodeRef::TypeParamParamSpec(ast::TypeParamParamSpec { default, .. }) => {
+                self.mark(node.start());
+                // Defaults of type parameters are new in 3.13.
+                if default.is_some() && self.version < PythonVersion::Py313 {
+                    self.error = Some(FileError::SyntaxError);
+                }
             }
             AnyNodeRef::ElifElseClause(clause) if clause.test.is_some() => {
                 self.mark(node.start());

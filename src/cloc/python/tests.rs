@@ -122,13 +122,26 @@ fn pieces_of_fstrings_have_positions_from_312() {
 #[test]
 fn generated_sources_count_as_cpython() {
     let texts = generator::sources(0x0d00_c10c, 3000);
+    for version in PythonVersion::ALL {
+        let valid = texts
+            .iter()
+            .filter(|t| count_python(t, version).is_ok())
+            .count();
+        assert!(
+            valid > 1500,
+            "{version}: only {valid} generated sources are valid"
+        );
+    }
     assert_agrees("generated", &texts);
 }
 
 /// `*.py` under `dir` (not recursive), sorted, read as Odoo reads them.
 fn python_files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
+    // A directory missing from one Python version's library reads as empty
+    // (callers check how many files they got).
     let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .into_iter()
+        .flatten()
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "py") && p.is_file())
@@ -176,6 +189,51 @@ fn cpython_stdlib_counts_as_cpython() {
     }
     assert!(texts.len() > 300, "only {} stdlib files", texts.len());
     assert_agrees("stdlib", &texts);
+}
+
+/// CPython's own tests of its grammar (3.12's and 3.13's: f-strings of
+/// PEP 701, type parameters, `except*`, patterns, deliberately bad syntax),
+/// which are errors or not depending on the version.
+#[test]
+fn cpython_grammar_tests_count_as_cpython() {
+    let home = std::env::var_os("HOME").expect("HOME");
+    let mut texts = Vec::new();
+    for lib in ["3.12.1/lib/python3.12/test", "3.13.0/lib/python3.13/test"] {
+        let dir = std::path::Path::new(&home)
+            .join(".pyenv/versions")
+            .join(lib);
+        for (path, text) in python_files(&dir) {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let wanted = name.starts_with("badsyntax_")
+                || [
+                    "test_fstring.py",
+                    "test_type_params.py",
+                    "test_type_aliases.py",
+                    "test_patma.py",
+                    "test_grammar.py",
+                    "test_except_star.py",
+                    "test_syntax.py",
+                    "test_unparse.py",
+                    "test_string_literals.py",
+                    "test_positional_only_arg.py",
+                    "test_named_expressions.py",
+                    "test_keywordonlyarg.py",
+                    "test_genexps.py",
+                    "test_coroutines.py",
+                    "test_decorators.py",
+                    "test_exceptions.py",
+                    "test_tokenize.py",
+                    "test_eof.py",
+                    "test_utf8source.py",
+                ]
+                .contains(&name);
+            if wanted {
+                texts.push(text);
+            }
+        }
+    }
+    assert!(texts.len() > 30, "only {} grammar test files", texts.len());
+    assert_agrees("CPython grammar tests", &texts);
 }
 
 fn fixture_addons() -> std::path::PathBuf {
@@ -426,6 +484,322 @@ const SNIPPETS: &[&str] = &[
     "x = a = yield b\n",
     "return (yield)\n",
     "return yield\n",
+    "x = '€'\n",
+    "€ = 1\n",
+    "ℌ = 1\nH = 2\n",
+    "x = 1\u{2028}y = 2\n",
+    "x = 1\u{3000}\n",
+    "x = '''a\u{2028}b'''\ny = 1\n",
+    "# \u{2028}\nx = 1\n",
+    "\u{feff}x = 1\n",
+    "x = 'a\u{85}b'\n",
+    "if x:\n\tif y:\n        pass\n",
+    "if x:\n        y = 1\n\tz = 2\n",
+    "if x:\n    \ty = 1\n",
+    "if x:\n \ty = 1\n\t z = 2\n",
+    "x = 1 \\\n",
+    "x = 1 \\",
+    "\\\nx = 1\n",
+    "if x:\n    pass\n\\\n",
+    "x = (1 \\\n  + 2)\n",
+    "x = '''\n",
+    "x = 'abc\n",
+    "x = f'{a'\n",
+    "x = f'{a!x}'\n",
+    "x = f'{a!r '\n",
+    "x = f'{}'\n",
+    "x = f'{ }'\n",
+    "x = f'}'\n",
+    "x = f'{a:{b}'\n",
+    "x = f'{lambda x: 1}'\n",
+    "x = f'{(lambda x: 1)}'\n",
+    "x = f'{a:=1}'\n",
+    "x = f'{(a:=1)}'\n",
+    "x = f'{a!r=}'\n",
+    "x = f'{a=!r}'\n",
+    "x = f'{a = }'\n",
+    "x = f'{\"a\"}'\n",
+    "x = f\"{'a'}\"\n",
+    "x = f'''{'''a'''}'''\n",
+    "x = f'{a}' f\"{b}\" rf'{c}' fr'\\{d}' F'{e}'\n",
+    "x = u'a' 'b'\n",
+    "x = b'a' 'b'\n",
+    "x = 'a' f'{b}' b'c'\n",
+    "def f(*, a): pass\n",
+    "def f(*): pass\n",
+    "def f(a, /): pass\n",
+    "def f(/, a): pass\n",
+    "def f(**a, b): pass\n",
+    "def f(a=1, b): pass\n",
+    "lambda *: 1\n",
+    "class C(x for x in y): pass\n",
+    "f(x for x in y, 1)\n",
+    "f(1, x for x in y)\n",
+    "f(a=1, *b)\n",
+    "f(**a, b=1)\n",
+    "x = [i async for i in a]\n",
+    "x = [await i for i in a]\n",
+    "async def f():\n    x = [i async for i in a]\n",
+    "with a as b, c as d: pass\n",
+    "with (a, b): pass\n",
+    "with (a, b) as c: pass\n",
+    "with (yield): pass\n",
+    "for x in *a, b: pass\n",
+    "for *x in a: pass\n",
+    "*a, b = c\n",
+    "*a = c\n",
+    "a, *b, *c = d\n",
+    "del *a\n",
+    "del (a, b), [c]\n",
+    "(a) = 1\n",
+    "(a, b) += 1\n",
+    "a.b += 1\n",
+    "f() = 1\n",
+    "a + 1 = 2\n",
+    "x = yield = 1\n",
+    "None = 1\n",
+    "__debug__ = 1\n",
+    "def f(__debug__): pass\n",
+    "x.__debug__ = 1\n",
+    "True = 1\n",
+    "f(True=1)\n",
+    "f(a=1, a=2)\n",
+    "import a as b.c\n",
+    "from a import *\n",
+    "from a import (*)\n",
+    "from .. import a\n",
+    "from ...a import b\n",
+    "from a import b,\n",
+    "from a import (b,)\n",
+    "match x:\n    case a | b:\n        pass\n",
+    "match x:\n    case 1 + 2:\n        pass\n",
+    "match x:\n    case -1j:\n        pass\n",
+    "match x:\n    case a.b(c):\n        pass\n",
+    "match x:\n    case {1: _, **_}:\n        pass\n",
+    "match x:\n    case [*a, *b]:\n        pass\n",
+    "match x:\n    case f'{a}':\n        pass\n",
+    "match x:\n    case 'a' 'b':\n        pass\n",
+    "match x:\n    case (\n        1\n        as y\n    ):\n        pass\n",
+    "match x,:\n    case _:\n        pass\n",
+    "match *x, y:\n    case _:\n        pass\n",
+    "match x:\ncase _:\n    pass\n",
+    "match x:\n    case _:\n        pass\n    case 1:\n        pass\n",
+    "match x:\n    case P(a=1, b):\n        pass\n",
+    "try:\n    pass\n",
+    "try:\n    pass\nexcept:\n    pass\nexcept E:\n    pass\n",
+    "try:\n    pass\nexcept E, F:\n    pass\n",
+    "try:\n    pass\nexcept* E:\n    pass\nexcept F:\n    pass\n",
+    "try:\n    pass\nexcept*:\n    pass\n",
+    "try:\n    pass\nfinally:\n    pass\nelse:\n    pass\n",
+    "if x:\npass\n",
+    "if x:\n    pass\n  else:\n    pass\n",
+    "class C:\n    '''doc'''\n\n\n\n    x = 1\n",
+    "@a.b.c\n@d(e)\n@f[g]\n@(h)\n@i if j else k\n@lambda f: f\n@x := y\ndef f(): pass\n",
+    "@a\n",
+    "@a\nx = 1\n",
+    "print(f'{x!r:^{width}}', end='')\n",
+    "x = 0_0\n",
+    "x = 00\n",
+    "x = 1__0\n",
+    "x = 1_\n",
+    "x = 0x_1\n",
+    "x = 1e\n",
+    "x = 1.e5 + .5 + 5. + 1_0.0_1e+1_0j\n",
+    "x = 1if y else 2\n",
+    "x = [0x1for x in y]\n",
+    "x = 1or 2\n",
+    "x = 0b12\n",
+    "x = 0o8\n",
+    "x = 09\n",
+    "x = 1.__class__\n",
+    "x = 1 .__class__\n",
+    "a[*b]\n",
+    "a[*b] = 1\n",
+    "a[1, *b]\n",
+    "def f(*args: *Ts): pass\n",
+    "def f[T = int](): pass\n",
+    "class C[*Ts = *tuple[int]]: pass\n",
+    "type X[**P = [int]] = int\n",
+    "x = t'{a}'\n",
+    "x = [*a for a in b]\n",
+    "x = {**a for a in b}\n",
+    "for x in *a, *b: pass\n",
+    "def f():\n    return *a, *b\n",
+    "@x[0].y\ndef f(): pass\n",
+    "with (a := b): pass\n",
+    "with (open(a) as f, open(b) as g,): pass\n",
+    "async def f():\n    async with (a as b, c as d):\n        pass\n",
+    "x = (yield)\n",
+    "def f[T](): pass\ntype A = int\n",
+    "try:\n    pass\nexcept A, B:\n    pass\n",
+    "try:\n    pass\nexcept (A, B):\n    pass\n",
+    "x: int\n",
+    "x: *a\n",
+    "lambda x=(yield): x\n",
+    "f(**{a: b for a, b in c})\n",
+    "print(f'{a!r:{b}=}')\n",
+    "print(f'{a:{b}!r}')\n",
+    "x = f'{a:{b:{c}}}'\n",
+    "x = f'{a:{f\"{b}\"}}'\n",
+    "x = f'{a}' f'{b:{c}}'\n",
+    "x = f'''{a:{\nb}}'''\n",
+    "x = f'{a:}'\n",
+    "x = f'{a!s:}'\n",
+    "x = f'{a:{{}}}'\n",
+    "x = f'{a:}}'\n",
+    "x = f'{a:{{'\n",
+    "x = f'{{}}{a}'\n",
+    "x = f'{\"\\N{EM DASH}\"}'\n",
+    "x = f'\\N{EM DASH}{a}'\n",
+    "x = f'{a}\\N{EM DASH}'\n",
+    "x = rf'\\N{EM DASH}{a}'\n",
+    "x = f'\\{a}'\n",
+    "x = f'{a}\\'\n",
+    "x = f'{\\'a\\'}'\n",
+    "x = f'{a # }'\n",
+    "x = f'''{\na # c\n}'''\n",
+    "x = f'''{a!r\n}'''\n",
+    "x = f'''{a:\n}'''\n",
+    "x = f'{a\\\n}'\n",
+    "nonlocal x\n",
+    "def f():\n    global x\n    x = 1\n",
+    "print >> f, x\n",
+    "[x for x in (y := z)]\n",
+    "del (a := 1)\n",
+    "(a := 1) = 2\n",
+    "a.b := 1\n",
+    "(a.b := 1)\n",
+    "x = *a\n",
+    "print(*)\n",
+    "f(a for a in b for)\n",
+    "x = a if b\n",
+    "x = lambda: yield\n",
+    "x = not\n",
+    "x = a not b\n",
+    "x = a is not not b\n",
+    "x = a < > b\n",
+    "x = [1, 2,, 3]\n",
+    "x = {1: 2, 3}\n",
+    "x = {1, 2: 3}\n",
+    "x = {**a, b}\n",
+    "x = {*a, b: c}\n",
+    "def f(a, *, **k): pass\n",
+    "def f(a=1, /, b): pass\n",
+    "def f(a, *b, *c): pass\n",
+    "def f(a, **b, **c): pass\n",
+    "def f(*a=1): pass\n",
+    "class C(a=1, b): pass\n",
+    "f(a, *b, c, **d, e=1)\n",
+    "f(a)=1\n",
+    "for x in range(3), : pass\n",
+    "for x, in y: pass\n",
+    "for () in y: pass\n",
+    "with a as (b, c): pass\n",
+    "with a as b.c: pass\n",
+    "with a as b[0]: pass\n",
+    "with a as f(): pass\n",
+    "import a.b.c\n",
+    "import .a\n",
+    "from a import b as c.d\n",
+    "from __future__ import braces\n",
+    "from __future__ import annotations\nx: int\n",
+    "x = 1\nfrom __future__ import annotations\n",
+    "assert(a, b)\n",
+    "raise from e\n",
+    "raise a, b\n",
+    "return a from b\n",
+    "if x: pass\nelif: pass\n",
+    "while x: pass\nelse: pass\nelse: pass\n",
+    "x = a[]\n",
+    "x = a[1:2:3:4]\n",
+    "x = a[::]\n",
+    "x = a[:, :]\n",
+    "x = ((a) for b in c)\n",
+    "x = (a for b in c) if d else e\n",
+    "x = a for b in c\n",
+    "x = [a, b for b in c]\n",
+    "x = {a: b for c in d if e if f}\n",
+    "x = [a for b in c if d else e]\n",
+    "x = [a for b in c if (d if e else f)]\n",
+    "x = [a for b in lambda: c]\n",
+    "x = [a for b in c if lambda: d]\n",
+    "x = a.1\n",
+    "x = a.(b)\n",
+    "x = ...a\n",
+    "x = ....a\n",
+    "x = .. .\n",
+    "x = a @= b\n",
+    "a @= b\n",
+    "a, b += 1\n",
+    "a: int, b: int = 1, 2\n",
+    "a: int = b: int = 1\n",
+    "(a, b): int\n",
+    "[a]: int\n",
+    "a.b: int\n",
+    "a[0]: int = 1\n",
+    "lambda: (yield from a)\n",
+    "def f(): x = yield from\n",
+    "async def f():\n    yield from a\n",
+    "async def f():\n    await\n",
+    "await = 1\n",
+    "async = 1\n",
+    "match = case = type = _ = 1\n",
+    "print(match, case, type)\n",
+    "x = a if b else c if d else e\n",
+    "x = a or b and not c\n",
+    "x = -a ** -b\n",
+    "x = a ** -b ** c\n",
+    "x = not a == b\n",
+    "x = a == not b\n",
+    "x = a + not b\n",
+    "x = await a ** b\n",
+    "x = -await a\n",
+    "x = a[b:=1]\n",
+    "x = a[(b:=1)]\n",
+    "x = a[b:=1, c]\n",
+    "x = {a := 1}\n",
+    "x = {a := 1: 2}\n",
+    "f(a := 1)\n",
+    "f(a := 1, b=2)\n",
+    "f(a=b := 1)\n",
+    "def f(a=b := 1): pass\n",
+    "def f(a=(b := 1)): pass\n",
+    "x = (a := b := 1)\n",
+    "x = [a := 1, b := 2]\n",
+    "a := 1\n",
+    "x = 'a' 'b' b'c'\n",
+    "x = f'a' b'c'\n",
+    "ﬁ = 1\n",
+    "x = '😀'\ny = 1\n",
+    "变量 = 1\n",
+    "x\u{301} = 1\n",
+    "℘ = 1\n",
+    "·x = 1\n",
+    "x· = 1\n",
+    "x = 1 # 😀\n",
+    "😀 = 1\n",
+    "x = f'{😀}'\n",
+    "x = f'😀{a}😀'\n",
+    "x = f'''😀\n{a}'''\n",
+    "x = (f'{a}'\n     '😀'\n     f'{b}')\n",
+    "ª = 1\n",
+    "º = 1\n",
+    "µ = 1\n",
+    "ÿ = 1\n",
+    "× = 1\n",
+    "x = 1 × 2\n",
+    "¬x\n",
+    "x = '\u{0}'\n",
+    "x = 1\u{b}\n",
+    "x = 1\u{c}+ 2\n",
+    "\u{c}\u{c}x = 1\n",
+    "if x:\n    \u{c}y = 1\n",
+    "if x:\n\u{c}    y = 1\n  \u{c}z = 2\n",
+    "x = (\r1,\r2)\r",
+    "x = f'''{\ra}'''\n",
+    "x = '''\r\r\r'''\ny = 1\n",
+    "x = 1\r\r\ny = 2\n",
+    "x = 1\n\r\ny = 2\r\n\r\n",
 ];
 
 /// Debugging aid: shrinks the first generated case that differs from the
@@ -442,7 +816,11 @@ fn shrink_first_generated_difference() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     for version in PythonVersion::ALL {
-        let texts = generator::sources(seed, 3000);
+        let count = std::env::var("SHRINK_COUNT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3000);
+        let texts = generator::sources(seed, count);
         let expected = oracle_counts(version, &texts);
         let mut failing = texts
             .iter()
@@ -579,4 +957,52 @@ fn edited_stdlib_snippets_count_as_cpython() {
         "only {valid} of the edited snippets are valid"
     );
     assert_agrees("edited stdlib", &texts);
+}
+
+/// Absurdly deep expressions must not crash the counter (CPython itself
+/// raises RecursionError or MemoryError on some of them; see the module
+/// documentation).
+#[test]
+fn deep_nesting_does_not_overflow_the_stack() {
+    for n in [3_000, 20_000, 100_000] {
+        let chain = format!("x = {}\n", vec!["a"; n].join(" + "));
+        let attrs = format!("x = a{}\n", ".b".repeat(n));
+        let negs = format!("x = {}a\n", "-".repeat(n));
+        let ifs = format!("x = {}\n", vec!["b"; n].join(" if a else "));
+        for text in [chain, attrs, negs, ifs] {
+            let _ = count_python(&text, PythonVersion::Py313);
+        }
+    }
+}
+
+/// What stays on the caller's stack (below the deep-AST threshold) fits
+/// in 1 MiB even unoptimized, with CPython's counts.
+#[test]
+fn moderately_deep_sources_count_on_a_small_stack() {
+    let n = 180;
+    let texts: Vec<String> = vec![
+        format!("x = {}\n", vec!["a"; n].join(" + ")),
+        format!("x = a{}\n", ".b".repeat(n)),
+        format!("x = {}a\n", "-".repeat(n)),
+        format!("x = {}\n", vec!["b"; n].join(" if a else ")),
+        format!("x = {}1{}\n", "(".repeat(150), ")".repeat(150)),
+        format!("x = {}b\n", "lambda a=1: ".repeat(60)),
+        format!("x = [{}]\n", vec!["f(-1).b"; 20_000].join(", ")),
+    ];
+    let ours: Vec<_> = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn({
+            let texts = texts.clone();
+            move || {
+                texts
+                    .iter()
+                    .map(|t| count_python(t, PythonVersion::Py311))
+                    .collect()
+            }
+        })
+        .expect("thread")
+        .join()
+        .expect("no overflow");
+    assert!(ours.iter().all(Result::is_ok));
+    assert_agrees("moderately deep", &texts);
 }

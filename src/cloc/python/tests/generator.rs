@@ -139,7 +139,7 @@ impl Gen {
     fn statement(&mut self, depth: usize) {
         self.indent_str();
         let compound = depth < 2;
-        match self.rng.u8(0..if compound { 30 } else { 16 }) {
+        match self.rng.u8(0..if compound { 40 } else { 16 }) {
             0..=3 => {
                 self.target();
                 self.push(" = ");
@@ -280,6 +280,70 @@ impl Gen {
                 self.block(depth);
             }
             26 | 27 => self.match_statement(depth),
+            30 => {
+                // Syntax of later versions: errors before them.
+                let s = self.pick(&[
+                    "type X = list[int]",
+                    "type Y[T] = (\n    dict[str, T])",
+                    "def g[T: int, *Ts, **P](x: T) -> T: pass",
+                    "class K[T](\n    B): pass",
+                    "try:\n    pass\nexcept* (\n    E):\n    pass",
+                    "x = f'{'a'}'",
+                    "x = f'{a # c\n}'",
+                    "x = f'{'\\n'.join(a)}'",
+                    "x = f'{f'{a}'}'",
+                    "x = f'{a:{b:{c}}}'",
+                    "x = f'{*a}'",
+                    "with (a as b,\n      c):\n    pass",
+                ]);
+                let s = s.replace('\n', &format!("\n{}", "    ".repeat(self.indent)));
+                self.push(&s);
+                self.line_end();
+            }
+            31 => {
+                self.push("for ");
+                self.target();
+                self.push(" in ");
+                self.expr(0);
+                self.block(depth);
+                self.indent_str();
+                self.push("else");
+                self.block(depth);
+            }
+            32 => {
+                self.push("x = 1; y = ");
+                self.expr(1);
+                self.push(";");
+                self.line_end();
+            }
+            33 => {
+                self.push("\x0c");
+                self.expr(0);
+                self.line_end();
+            }
+            34 => {
+                self.push("global a, \\");
+                let nl = self.newline();
+                self.push(nl);
+                self.push("    b");
+                self.line_end();
+            }
+            35 if self.in_def => {
+                {
+                    let s = self.pick(&["async for v in a", "async with a as b"]);
+                    self.push(s);
+                }
+                self.block(depth);
+            }
+            36 => {
+                self.push("x = ");
+                {
+                    let s =
+                        self.pick(&["'\\N{EM DASH}'", "b'\\x00\\n'", "u'x'", "'\\''", "R'\\d'"]);
+                    self.push(s);
+                }
+                self.line_end();
+            }
             _ => {
                 self.push("x = ");
                 self.fstring_concat();
@@ -309,20 +373,27 @@ impl Gen {
         }
         self.push("def f");
         self.open("(");
-        let params = self.rng.usize(0..4);
-        for i in 0..params {
-            match self.rng.u8(0..6) {
-                0 => self.push("*args"),
-                1 => self.push("**kw"),
-                2 => {
+        // Kinds in an order the grammar accepts: plain, annotated,
+        // defaulted, `*args`, keyword-only, `**kw`.
+        let mut kinds: Vec<u8> = (0..self.rng.usize(0..5))
+            .map(|_| self.rng.u8(0..6))
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup_by(|a, b| *a >= 3 && a == b);
+        for (i, kind) in kinds.into_iter().enumerate() {
+            match kind {
+                0 => self.push(&format!("p{i}")),
+                1 => {
                     self.push(&format!("p{i}: "));
                     self.expr(2);
                 }
-                3 => {
+                2 => {
                     self.push(&format!("p{i}="));
-                    self.expr(2);
+                    self.operand(2);
                 }
-                _ => self.push(&format!("p{i}")),
+                3 => self.push("*args"),
+                4 => self.push(&format!("k{i}=1")),
+                _ => self.push("**kw"),
             }
             self.push(",");
             self.gap();
@@ -439,22 +510,26 @@ impl Gen {
 
     fn call_args(&mut self) {
         self.open("(");
-        for i in 0..self.rng.usize(0..4) {
-            match self.rng.u8(0..5) {
-                0 => {
-                    self.push("*");
-                    self.expr(3);
-                }
-                1 => {
-                    self.push("**");
-                    self.expr(3);
-                }
+        let mut kinds: Vec<u8> = (0..self.rng.usize(0..4))
+            .map(|_| self.rng.u8(0..5))
+            .collect();
+        kinds.sort_unstable();
+        for (i, kind) in kinds.into_iter().enumerate() {
+            match kind {
+                0 | 1 => self.expr(1),
                 2 => {
+                    self.push("*");
+                    self.operand(3);
+                }
+                3 => {
                     self.push(&format!("k{i}="));
                     self.gap();
                     self.expr(2);
                 }
-                _ => self.expr(1),
+                _ => {
+                    self.push("**");
+                    self.operand(3);
+                }
             }
             self.push(",");
             self.gap();
@@ -551,7 +626,11 @@ impl Gen {
         } else {
             self.no_breaks += 1;
         }
-        self.simple_expr();
+        if self.chance(4) {
+            self.pep701_expr(triple);
+        } else {
+            self.simple_expr();
+        }
         if triple {
             self.gap();
         }
@@ -578,6 +657,22 @@ impl Gen {
         }
         self.brackets = saved;
         self.push("}");
+    }
+
+    /// What only 3.12 accepts in f-string braces (PEP 701): the same quotes,
+    /// nested f-strings of the same quotes, comments, backslashes, line
+    /// breaks in single-quoted f-strings.
+    fn pep701_expr(&mut self, triple: bool) {
+        let nl = self.newline();
+        let quote = if triple { "'''" } else { "'" };
+        match self.rng.u8(0..6) {
+            0 => self.push(&format!("{quote}a{quote} + x")),
+            1 => self.push(&format!("f{quote}{{a}}{quote}")),
+            2 if triple => self.push(&format!("a  # comment{nl}")),
+            3 => self.push("'\\n'.join(y)"),
+            4 => self.push(&format!("[{nl}a,{nl} b]")),
+            _ => self.push(&format!("f'{{x:{{y}}}}' + f\"{{{nl}z}}\"")),
+        }
     }
 
     /// An expression fit for f-string braces before 3.12: no quotes, no
@@ -620,56 +715,84 @@ impl Gen {
         }
     }
 
+    /// Any expression, low-precedence forms included.
     fn expr(&mut self, depth: usize) {
         if depth > 3 {
             self.atom();
             return;
         }
-        match self.rng.u8(0..20) {
+        match self.rng.u8(0..12) {
+            0 => {
+                self.operand(depth + 1);
+                self.gap();
+                let s = self.pick(&["+", "-", "*", "@", "%", "//", "**", "|", "<<"]);
+                self.push(s);
+                self.gap();
+                self.operand(depth + 1);
+            }
+            1 => {
+                self.operand(depth + 1);
+                self.gap();
+                let s = self.pick(&[" and ", " or ", " < ", " not in ", " is not ", " == "]);
+                self.push(s);
+                self.gap();
+                self.operand(depth + 1);
+            }
+            2 => {
+                let s = self.pick(&["not ", "-", "~", "+"]);
+                self.push(s);
+                self.operand(depth + 1);
+            }
+            3 => {
+                self.push("lambda ");
+                let s = self.pick(&["", "a", "a, *b", "a=1, **k", "*, k"]);
+                self.push(s);
+                self.push(": ");
+                self.expr(depth + 1);
+            }
+            4 => {
+                self.operand(depth + 1);
+                self.gap();
+                self.push(" if ");
+                self.operand(depth + 1);
+                self.gap();
+                self.push(" else ");
+                self.expr(depth + 1);
+            }
+            _ => self.operand(depth),
+        }
+    }
+
+    /// A primary or a bracketed expression: fit as an operand anywhere.
+    fn operand(&mut self, depth: usize) {
+        if depth > 3 {
+            self.atom();
+            return;
+        }
+        match self.rng.u8(0..16) {
             0..=4 => self.atom(),
             5 => {
-                self.expr(depth + 1);
-                self.gap();
-                {
-                    let s = self.pick(&["+", "-", "*", "@", "%", "//", "**"]);
-                    self.push(s);
-                }
-                self.gap();
-                self.expr(depth + 1);
-            }
-            6 => {
-                self.expr(depth + 1);
-                self.gap();
-                {
-                    let s = self.pick(&[" and ", " or ", " < ", " not in ", " is not "]);
-                    self.push(s);
-                }
-                self.gap();
-                self.expr(depth + 1);
-            }
-            7 => {
-                {
-                    let s = self.pick(&["not ", "-", "~"]);
-                    self.push(s);
-                }
-                self.expr(depth + 1);
-            }
-            8 => {
-                self.expr(depth + 1);
+                self.name_operand(depth);
                 self.call_args();
             }
-            9 => {
-                self.expr(depth + 1);
+            6 => {
+                self.name_operand(depth);
                 self.gap_dot();
                 self.push(".attr");
             }
-            10 => {
-                self.expr(depth + 1);
+            7 => {
+                self.name_operand(depth);
                 self.open("[");
-                match self.rng.u8(0..3) {
+                match self.rng.u8(0..4) {
                     0 => self.expr(depth + 1),
                     1 => {
                         self.push(":");
+                        self.gap();
+                        self.expr(depth + 1);
+                    }
+                    2 => {
+                        self.expr(depth + 1);
+                        self.push(",");
                         self.gap();
                         self.expr(depth + 1);
                     }
@@ -683,49 +806,40 @@ impl Gen {
                 }
                 self.close("]");
             }
-            11 => {
-                self.push("lambda ");
-                {
-                    let s = self.pick(&["", "a", "a, *b", "a=1, **k", "*, k"]);
-                    self.push(s);
-                }
-                self.push(": ");
-                self.expr(depth + 1);
-            }
-            12 => {
-                self.open("(");
-                self.expr(depth + 1);
-                self.gap();
-                self.push(" if ");
-                self.expr(depth + 1);
-                self.gap();
-                self.push(" else ");
-                self.expr(depth + 1);
-                self.close(")");
-            }
-            13 => self.display(depth),
-            14 => self.comprehension(depth),
-            15 => {
+            8 => self.display(depth),
+            9 => self.comprehension(depth),
+            10 => {
                 self.open("(");
                 self.push("w := ");
                 self.expr(depth + 1);
                 self.close(")");
             }
-            16 => {
+            11 => {
                 self.open("(");
-                {
-                    let s = self.pick(&["yield ", "await ", "yield from "]);
-                    self.push(s);
-                }
-                self.expr(depth + 1);
+                let s = self.pick(&["yield ", "await ", "yield from "]);
+                self.push(s);
+                self.operand(depth + 1);
                 self.close(")");
             }
-            17 => {
+            _ => {
                 self.open("(");
                 self.expr(depth + 1);
                 self.close(")");
             }
-            _ => self.atom(),
+        }
+    }
+
+    /// An operand that can be called, subscripted or have attributes
+    /// without tokenizing trouble (`1.attr` is not an attribute).
+    fn name_operand(&mut self, depth: usize) {
+        if self.chance(60) {
+            let name = NAMES[self.rng.usize(0..NAMES.len())];
+            self.push(name);
+        } else {
+            self.operand(depth + 1);
+            if self.out.ends_with(|c: char| c.is_ascii_digit()) {
+                self.push(" ");
+            }
         }
     }
 
