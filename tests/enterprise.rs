@@ -671,3 +671,47 @@ fn a_symlinked_module_is_reported_under_its_real_name() {
         "{sent}"
     );
 }
+
+/// A file Odoo reads but dbcheckin may not (the daemon runs as its own
+/// user): the database is not sent, and the message names the file and the
+/// fix, instead of Odoo's `cloc/error`, which Odoo itself would not send.
+#[test]
+fn a_file_dbcheckin_may_not_read_stops_the_database_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let case = Case::new(Fixture::E2, "3.11");
+    // Everything readable by `nobody` (who runs the binary below), but one file.
+    let binary = case.tree.dir.path().join("dbcheckin");
+    std::fs::copy(cli::BIN, &binary).unwrap();
+    let opened = std::process::Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(case.tree.dir.path())
+        .status()
+        .unwrap();
+    assert!(opened.success());
+    let secret = case
+        .tree
+        .addons
+        .join("acme_portal_theme/views/templates.xml");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run({
+        let mut command = std::process::Command::new("setpriv");
+        command
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg(&binary)
+            .arg("--config")
+            .arg(&case.config)
+            .args(["message", "--wire"]);
+        for var in cli::INHERITED {
+            command.env_remove(var);
+        }
+        command
+    });
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        !arg0(&out.stdout).contains("'maintenance'"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("templates.xml"), "{}", out.stderr);
+    assert!(out.stderr.contains("setfacl"), "{}", out.stderr);
+}
