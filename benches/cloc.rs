@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use dbcheckin::cloc::walk::count_path;
+use dbcheckin::cloc::count::{Counter, ModuleOutcome};
 use dbcheckin::cloc::{PythonVersion, Rules};
+use dbcheckin::odoo::addons::AddonsPath;
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -28,22 +29,28 @@ fn main() {
             .expect("python3 runs gen_tree.py");
         assert!(status.success(), "gen_tree.py failed");
     }
-    let mut modules: Vec<PathBuf> = std::fs::read_dir(&tree)
+    let mut modules: Vec<String> = std::fs::read_dir(&tree)
         .expect("tree")
         .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join("__manifest__.py").is_file())
+        .filter(|e| e.path().join("__manifest__.py").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     modules.sort();
+    let addons = AddonsPath {
+        dirs: vec![tree.clone()],
+    };
     let rules = Rules {
         python: PythonVersion::Py311,
         odoo_major: 18,
     };
+    // A fresh counter per run, as each burst of check-ins has.
     let count_all = || {
         let (mut code, mut files) = (0u64, 0usize);
-        for module in &modules {
-            let real = std::fs::canonicalize(module).expect("module path");
-            let counted = count_path(&real, rules).expect("no crash in the generated tree");
+        for outcome in Counter::default().count(&modules, &addons, rules).modules {
+            let ModuleOutcome::Counted(counted) = outcome else {
+                panic!("every module of the tree is counted");
+            };
+            let counted = counted.as_ref().as_ref().expect("no crash in the generated tree");
             code += counted.code();
             files += counted.files.len();
         }

@@ -24,6 +24,44 @@ pub type Shared = Arc<Result<ModuleCount, Crash>>;
 /// The directories counted so far, with the rules they were counted under.
 type Counted = HashMap<(PathBuf, Rules), Shared>;
 
+/// Threads one count uses: counting is CPU-bound once the files are cached.
+pub const THREADS: usize = 4;
+
+/// What to do with one installed module, before any file is read.
+enum Step {
+    Done(ModuleOutcome),
+    Count(PathBuf),
+}
+
+/// Resolves every module: counted, standard, missing (19 skips it) or not
+/// found (16–18 raise, so nothing after it is planned).
+fn plan(modules: &[String], addons: &AddonsPath, standard_dirs: &[PathBuf], rules: Rules) -> Vec<Step> {
+    let mut steps = Vec::with_capacity(modules.len());
+    for name in modules {
+        let Some(path) = addons.module_path(name) else {
+            if rules.exact_standard_dirs() {
+                steps.push(Step::Done(ModuleOutcome::Missing { name: name.clone() }));
+                continue;
+            }
+            let crash = Err(Crash::ModuleNotFound {
+                module: name.clone(),
+            });
+            steps.push(Step::Done(ModuleOutcome::Counted(Arc::new(crash))));
+            break;
+        };
+        let real = addons::realpath(&path);
+        if addons::is_standard(&real, standard_dirs, rules.exact_standard_dirs()) {
+            steps.push(Step::Done(ModuleOutcome::Standard {
+                name: name.clone(),
+                path: real,
+            }));
+        } else {
+            steps.push(Step::Count(real));
+        }
+    }
+    steps
+}
+
 /// How one installed module was treated.
 #[derive(Debug, Clone)]
 pub enum ModuleOutcome {
@@ -77,41 +115,64 @@ impl DiskCount {
 
 impl Counter {
     /// Counts `modules` (installed, in `ir.module.module` order) as found in
-    /// `addons`. Blocking: call it from a blocking task.
+    /// `addons`, on up to [`THREADS`] threads. Blocking: call it from a
+    /// blocking task.
     pub fn count(&self, modules: &[String], addons: &AddonsPath, rules: Rules) -> DiskCount {
         let standard_dirs = addons.standard_dirs();
-        let mut outcomes = Vec::with_capacity(modules.len());
-        for name in modules {
-            let Some(path) = addons.module_path(name) else {
-                if rules.exact_standard_dirs() {
-                    outcomes.push(ModuleOutcome::Missing { name: name.clone() });
-                    continue;
-                }
-                let crash = Err(Crash::ModuleNotFound {
-                    module: name.clone(),
-                });
-                outcomes.push(ModuleOutcome::Counted(Arc::new(crash)));
-                break; // Odoo raises here: nothing after it is counted
+        let plan = plan(modules, addons, &standard_dirs, rules);
+        let dirs: Vec<&PathBuf> = plan
+            .iter()
+            .filter_map(|step| match step {
+                Step::Count(dir) => Some(dir),
+                Step::Done(_) => None,
+            })
+            .collect();
+        let counted = self.count_dirs(&dirs, rules);
+        let mut counted = counted.into_iter();
+        let mut outcomes = Vec::with_capacity(plan.len());
+        for step in plan {
+            let outcome = match step {
+                Step::Done(outcome) => outcome,
+                Step::Count(_) => match counted.next() {
+                    Some(result) => ModuleOutcome::Counted(result),
+                    None => break,
+                },
             };
-            let real = addons::realpath(&path);
-            if addons::is_standard(&real, &standard_dirs, rules.exact_standard_dirs()) {
-                outcomes.push(ModuleOutcome::Standard {
-                    name: name.clone(),
-                    path: real,
-                });
-                continue;
-            }
-            let counted = self.count_dir(real, rules);
-            let crashed = counted.is_err();
-            outcomes.push(ModuleOutcome::Counted(counted));
+            let crashed = matches!(&outcome, ModuleOutcome::Counted(r) if r.is_err());
+            outcomes.push(outcome);
             if crashed {
-                break;
+                break; // Odoo raises here: nothing after it is counted
             }
         }
         DiskCount {
             standard_dirs,
             modules: outcomes,
         }
+    }
+
+    /// Counts `dirs` on a few threads; results in the order of `dirs`.
+    fn count_dirs(&self, dirs: &[&PathBuf], rules: Rules) -> Vec<Shared> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<Shared>>> = Mutex::new(vec![None; dirs.len()]);
+        let threads = THREADS.min(dirs.len()).max(1);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(dir) = dirs.get(i) else { break };
+                        let counted = self.count_dir((*dir).clone(), rules);
+                        results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(counted);
+                    }
+                });
+            }
+        });
+        results
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     fn count_dir(&self, dir: PathBuf, rules: Rules) -> Arc<Result<ModuleCount, Crash>> {
