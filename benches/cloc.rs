@@ -50,7 +50,10 @@ fn main() {
             let ModuleOutcome::Counted(counted) = outcome else {
                 panic!("every module of the tree is counted");
             };
-            let counted = counted.as_ref().as_ref().expect("no crash in the generated tree");
+            let counted = counted
+                .as_ref()
+                .as_ref()
+                .expect("no crash in the generated tree");
             code += counted.code();
             files += counted.files.len();
         }

@@ -35,7 +35,12 @@ enum Step {
 
 /// Resolves every module: counted, standard, missing (19 skips it) or not
 /// found (16–18 raise, so nothing after it is planned).
-fn plan(modules: &[String], addons: &AddonsPath, standard_dirs: &[PathBuf], rules: Rules) -> Vec<Step> {
+fn plan(
+    modules: &[String],
+    addons: &AddonsPath,
+    standard_dirs: &[PathBuf],
+    rules: Rules,
+) -> Vec<Step> {
     let mut steps = Vec::with_capacity(modules.len());
     for name in modules {
         let Some(path) = addons.module_path(name) else {

@@ -109,38 +109,43 @@ pub async fn items(
     imported: bool,
     filestore: Option<&Path>,
 ) -> Result<Vec<Item>, tokio_postgres::Error> {
+    let (actions_sql, fields_sql) = (server_actions_sql(imported), manual_fields_sql(imported));
+    // Pipelined: the four reads travel together.
+    let imported_reads = async {
+        if !imported {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        futures_util::future::try_join(
+            client.query(VIEWS_SQL, &[]),
+            client.query(ATTACHMENTS_SQL, &[]),
+        )
+        .await
+    };
+    let (actions, fields, (views, attachments)) = futures_util::future::try_join3(
+        client.query(&actions_sql, &[]),
+        client.query(&fields_sql, &[]),
+        imported_reads,
+    )
+    .await?;
     let mut items = Vec::new();
-    for row in client.query(&server_actions_sql(imported), &[]).await? {
+    for row in actions {
         let id: i32 = row.get(0);
-        items.push(Item {
-            key: row
-                .get::<_, Option<String>>(3)
-                .unwrap_or_else(|| STUDIO_KEY.into()),
-            label: format!("ir.actions.server/{id}: {}", display_name(row.get(1))),
-            kind: Kind::Python,
-            text: row.get(2),
-            too_large: false,
-            unreadable: None,
-        });
+        items.push(Item::python(
+            row.get(3),
+            format!("ir.actions.server/{id}: {}", display_name(row.get(1))),
+            row.get(2),
+        ));
     }
-    for row in client.query(&manual_fields_sql(imported), &[]).await? {
+    for row in fields {
         let id: i32 = row.get(0);
         let name: String = row.get(1);
-        items.push(Item {
-            key: row
-                .get::<_, Option<String>>(3)
-                .unwrap_or_else(|| STUDIO_KEY.into()),
-            label: format!("ir.model.fields/{id}: {name}"),
-            kind: Kind::Python,
-            text: row.get(2),
-            too_large: false,
-            unreadable: None,
-        });
+        items.push(Item::python(
+            row.get(3),
+            format!("ir.model.fields/{id}: {name}"),
+            row.get(2),
+        ));
     }
-    if !imported {
-        return Ok(items);
-    }
-    for row in client.query(VIEWS_SQL, &[]).await? {
+    for row in views {
         let module: String = row.get(3);
         let name = display_name(row.get(1));
         items.push(Item {
@@ -152,51 +157,66 @@ pub async fn items(
             unreadable: None,
         });
     }
-    for row in client.query(ATTACHMENTS_SQL, &[]).await? {
-        let url: Option<String> = row.get(1);
-        let url = url.unwrap_or_default();
+    for row in attachments {
+        let url: String = row.get::<_, Option<String>>(1).unwrap_or_default();
         let Some(kind) = Kind::from_extension(python_extension(url.as_bytes())) else {
             continue;
         };
-        let store_fname: Option<String> = row.get(2);
-        let db_datas: Option<Vec<u8>> = row.get(3);
-        let mut unreadable = None;
-        let bytes = match (store_fname, db_datas) {
-            (Some(fname), _) => match filestore.map(|dir| dir.join(fname)) {
-                Some(file) => match std::fs::read(&file) {
-                    Ok(bytes) => bytes,
-                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                        unreadable = Some(format!(
-                            "{}: {e}; dbcheckin must read Odoo's filestore. Fix: sudo setfacl -R -m u:dbcheckin:rX,d:u:dbcheckin:rX {}",
-                            file.display(),
-                            filestore
-                                .map(|d| d.display().to_string())
-                                .unwrap_or_default()
-                        ));
-                        Vec::new()
-                    }
-                    Err(_) => Vec::new(), // Odoo reads a missing file as empty
-                },
-                None => {
-                    unreadable = Some(
-                        "Odoo's data_dir is unknown, so the filestore of imported modules' static files cannot be read. Fix: set data_dir in Odoo's configuration file and point [odoo] config at it".to_string(),
-                    );
-                    Vec::new()
-                }
-            },
-            (None, Some(bytes)) => bytes,
-            (None, None) => Vec::new(),
-        };
+        let (bytes, unreadable) = stored_file(row.get(2), row.get(3), filestore);
         items.push(Item {
-            unreadable,
             key: row.get(4),
             label: url,
             kind,
             too_large: base64_len(bytes.len()) > super::walk::MAX_FILE_SIZE,
             text: Some(super::decode_latin1(&bytes)),
+            unreadable,
         });
     }
     Ok(items)
+}
+
+impl Item {
+    /// Python code of a server action or a computed field.
+    fn python(module: Option<String>, label: String, text: Option<String>) -> Item {
+        Item {
+            key: module.unwrap_or_else(|| STUDIO_KEY.into()),
+            label,
+            kind: Kind::Python,
+            text,
+            too_large: false,
+            unreadable: None,
+        }
+    }
+}
+
+/// An attachment's bytes: its filestore file (a missing one reads as empty,
+/// as in Odoo) or its `db_datas`, and why it could not be read when this
+/// process lacks the permission or does not know the filestore.
+fn stored_file(
+    store_fname: Option<String>,
+    db_datas: Option<Vec<u8>>,
+    filestore: Option<&Path>,
+) -> (Vec<u8>, Option<String>) {
+    let Some(fname) = store_fname else {
+        return (db_datas.unwrap_or_default(), None);
+    };
+    let Some(dir) = filestore else {
+        let problem = "Odoo's data_dir is unknown, so the filestore of imported modules' static files cannot be read. Fix: set data_dir in Odoo's configuration file and point [odoo] config at it";
+        return (Vec::new(), Some(problem.to_string()));
+    };
+    let file = dir.join(fname);
+    match std::fs::read(&file) {
+        Ok(bytes) => (bytes, None),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let problem = format!(
+                "{}: {e}; dbcheckin must read Odoo's filestore. Fix: sudo setfacl -R -m u:dbcheckin:rX,d:u:dbcheckin:rX {}",
+                file.display(),
+                dir.display()
+            );
+            (Vec::new(), Some(problem))
+        }
+        Err(_) => (Vec::new(), None),
+    }
 }
 
 /// Length of the base64 text of `n` bytes (Odoo tests the size of `datas`).

@@ -169,12 +169,25 @@ pub async fn maintenance(
     loaded: &Loaded,
     inputs: &MaintenanceInputs<'_>,
 ) -> Result<Option<Result<MaintenanceDetail, OdooCodeError>>, tokio_postgres::Error> {
-    let disable: Option<Option<String>> =
-        client.query_opt(DISABLE_SQL, &[]).await?.map(|r| r.get(0));
+    let imported = loaded.has("base_import_module");
+    let instance = inputs.host.instance_for(inputs.dbname, inputs.series);
+    let filestore = instance
+        .as_ref()
+        .ok()
+        .and_then(|i| i.filestore(inputs.dbname));
+    // Pipelined: the three reads travel together.
+    let counted_sql = counted_modules_sql(imported);
+    let (disable, module_rows, items) = futures_util::future::try_join3(
+        client.query_opt(DISABLE_SQL, &[]),
+        client.query(&counted_sql, &[]),
+        database::items(client, imported, filestore.as_deref()),
+    )
+    .await?;
+    let disable: Option<Option<String>> = disable.map(|r| r.get(0));
     if disable.flatten().is_some_and(|v| !v.is_empty()) {
         return Ok(None);
     }
-    let instance = match inputs.host.instance_for(inputs.dbname, inputs.series) {
+    let instance = match instance {
         Ok(instance) => instance.clone(),
         Err(e) => return Ok(Some(Err(e.into()))),
     };
@@ -190,15 +203,7 @@ pub async fn maintenance(
         python: instance.python.version,
         odoo_major,
     };
-    let imported = loaded.has("base_import_module");
-    let modules: Vec<String> = client
-        .query(&counted_modules_sql(imported), &[])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let filestore = instance.filestore(inputs.dbname);
-    let items = database::items(client, imported, filestore.as_deref()).await?;
+    let modules: Vec<String> = module_rows.iter().map(|r| r.get(0)).collect();
     let counter = inputs.counter.clone();
     let addons = instance.addons.clone();
     let disk =

@@ -268,15 +268,18 @@ pub async fn collect(
     context: &Context,
 ) -> Result<Collected, CollectError> {
     let version = &context.odoo.version;
-    let row = client
-        .query_one(MESSAGE_SQL, &[&odoo_datetime(now)])
-        .await?;
+    // Pipelined: both queries travel together, one round trip's wait.
+    let now_text = odoo_datetime(now);
+    let (row, loaded) = futures_util::future::try_join(
+        client.query_one(MESSAGE_SQL, &[&now_text]),
+        enterprise::Loaded::read(client),
+    )
+    .await?;
     let company_id: Option<i64> = row.get(11);
     let base_version: Option<String> = row.get(15);
     let version = version
         .resolve(base_version.as_deref())
         .ok_or(CollectError::UnknownVersion)?;
-    let loaded = enterprise::Loaded::read(client).await?;
     let version = if loaded.has("web_enterprise") {
         enterprise::enterprise_version(&version)
     } else {
