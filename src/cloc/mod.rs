@@ -80,7 +80,14 @@ impl FileError {
 /// Decodes bytes as Python's `latin-1` codec does: each byte is the code point
 /// of the same value, so decoding never fails.
 pub fn decode_latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
+    // Most source files are ASCII, where latin-1 and UTF-8 agree byte for byte.
+    if bytes.is_ascii() {
+        return String::from_utf8(bytes.to_vec()).unwrap_or_default();
+    }
+    let high = bytes.iter().filter(|&&b| b >= 0x80).count();
+    let mut text = String::with_capacity(bytes.len() + high);
+    text.extend(bytes.iter().map(|&b| char::from(b)));
+    text
 }
 
 #[cfg(test)]

@@ -5,7 +5,10 @@
 /// `str.isspace()` for one character: exact for latin-1 text, which is all
 /// cloc ever decodes.
 pub fn is_py_space(c: char) -> bool {
-    matches!(c, '\u{1c}'..='\u{1f}') || c.is_whitespace()
+    if c.is_ascii() {
+        return matches!(c, '\t'..='\r' | '\u{1c}'..=' ');
+    }
+    c.is_whitespace()
 }
 
 /// `str.strip()` without arguments.
