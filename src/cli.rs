@@ -163,6 +163,9 @@ impl From<GrantArgs> for crate::grant::Request {
 /// Parses the command line, runs it, and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Run) {
+        crate::daemon::memory::limit_arenas();
+    }
     init_logging(cli.verbose, cli.quiet, matches!(cli.command, Command::Run));
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,

@@ -18,7 +18,7 @@ tree=${1:-/tmp/cloc-bench-tree}
 copies=${2:-1}
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 fixtures="$repo/../shared/fixtures/odoo-enterprise"
-bin="$repo/target/release/dbcheckin"
+bin=${DBCHECKIN_BIN:-"$repo/target/release/dbcheckin"}
 [ -x "$bin" ] || { echo "build it first: cargo build --release" >&2; exit 1; }
 [ -d "$tree" ] || python3 "$here/gen_tree.py" "$tree" >/dev/null
 
@@ -31,7 +31,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$fixtures/make_odoo_tree.sh" "$work/root" ent_e2 --custom-addons "$tree" --conf "$work/odoo.conf" >/dev/null
+"$fixtures/make_odoo_tree.sh" "$work/root" ent_e2 --conf "$work/odoo.conf" >/dev/null
+# The fixture's own custom modules stay installed; the generated tree joins the addons path.
+sed -i "s|^addons_path = .*|&,$tree|" "$work/odoo.conf"
 "$fixtures/restore.sh" --drop "$fixtures/ent_e2.sql.gz" bench_ent_tpl >/dev/null 2>&1
 names=$(find "$tree" -mindepth 2 -maxdepth 2 -name __manifest__.py -printf '%h\n' | xargs -n1 basename | sort)
 values=$(printf "('%s', 'installed', 100)," $names)
@@ -91,8 +93,10 @@ start=$(date +%s%N)
 "$bin" --config "$work/config.toml" check-now --json > "$work/result.json"
 elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 # Settle: the burst's count is dropped and the heap trimmed once the last state is written.
-for _ in $(seq 1 50); do sleep 0.1; done
+for _ in $(seq 1 ${SETTLE_TENTHS:-50}); do sleep 0.1; done
 after=$(kib VmRSS)
+anon=$(kib RssAnon)
+file=$(kib RssFile)
 peak=$(kib VmHWM)
 lines=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; print(r[0]['maintenance']['lines'], all(x['ok'] for x in r))" "$work/result.json")
-echo "{\"bench\":\"daemon-enterprise\",\"databases\":$copies,\"modules\":$(echo "$names" | wc -l),\"check_now_ms\":$elapsed_ms,\"rss_before_kib\":$before,\"rss_after_kib\":$after,\"peak_kib\":$peak,\"lines_and_ok\":\"$lines\"}"
+echo "{\"bench\":\"daemon-enterprise\",\"databases\":$copies,\"modules\":$(echo "$names" | wc -l),\"check_now_ms\":$elapsed_ms,\"rss_before_kib\":$before,\"rss_after_kib\":$after,\"rss_after_anon_kib\":$anon,\"rss_after_file_kib\":$file,\"peak_kib\":$peak,\"lines_and_ok\":\"$lines\"}"

@@ -15,7 +15,7 @@
 //! transaction.
 
 mod expiry;
-mod memory;
+pub mod memory;
 mod notify;
 mod server;
 
