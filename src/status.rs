@@ -858,7 +858,10 @@ impl Source {
                 socket.display()
             ),
             Source::Direct { reason } => {
-                format!("source: direct reads by this process ({})", one_line(reason))
+                format!(
+                    "source: direct reads by this process ({})",
+                    one_line(reason)
+                )
             }
         }
     }
@@ -1774,11 +1777,14 @@ mod tests {
         );
         let human = render_human(&fine, NOW);
         assert!(
-            human.ends_with("\nsource: the running daemon (pid 42, over /run/dbcheckin/control.sock)\n"),
+            human.ends_with(
+                "\nsource: the running daemon (pid 42, over /run/dbcheckin/control.sock)\n"
+            ),
             "{human}"
         );
         let direct = Source::Direct {
-            reason: "no daemon answers on /run/dbcheckin/control.sock: No such file or directory".into(),
+            reason: "no daemon answers on /run/dbcheckin/control.sock: No such file or directory"
+                .into(),
         };
         assert_eq!(
             direct.text(),

@@ -784,7 +784,13 @@ fn log_outcome(outcome: &Outcome, next_due: Option<OffsetDateTime>, now: OffsetD
     match &outcome.error {
         None => {
             let transport = outcome.transport.map_or("", Scheme::as_str);
-            tracing::info!(database, uuid, transport, "check-in ok; expiration {}; next check-in {next}", outcome.expiration_date.as_deref().unwrap_or("not set"))
+            tracing::info!(
+                database,
+                uuid,
+                transport,
+                "check-in ok; expiration {}; next check-in {next}",
+                outcome.expiration_date.as_deref().unwrap_or("not set")
+            )
         }
         Some(error) => {
             tracing::warn!(database, uuid, kind = %error.kind, "check-in failed: {}; retry {next}; run `dbcheckin diagnose` for the network", error.message)
@@ -813,4 +819,25 @@ fn plus(at: OffsetDateTime, duration: Duration) -> OffsetDateTime {
 fn naive(at: OffsetDateTime) -> PrimitiveDateTime {
     let at = at.replace_nanosecond(0).unwrap_or(at);
     PrimitiveDateTime::new(at.date(), at.time())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// STATUS= after a restart tells the recorded outcome (issue 12, finding 4).
+    #[test]
+    fn the_recorded_outcome_seeds_the_status_line() {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let mut state = DbState::new("prod", "u");
+        assert_eq!(recorded_ok(&state), None, "never attempted: none yet");
+        state.last_attempt = Some(at);
+        state.last_success = Some(at);
+        assert_eq!(recorded_ok(&state), Some(true));
+        state.consecutive_failures = 2;
+        assert_eq!(recorded_ok(&state), Some(false), "failing since");
+        state.consecutive_failures = 1;
+        state.last_success = None;
+        assert_eq!(recorded_ok(&state), Some(false), "never succeeded");
+    }
 }
