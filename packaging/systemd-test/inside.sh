@@ -72,7 +72,7 @@ reload_and_wait() {
 restart_clean() { systemctl reset-failed "$UNIT" 2>/dev/null; systemctl restart "$UNIT"; }
 no_sandbox_refusal() {
     local hits
-    hits=$(journalctl -q -u "$UNIT" --no-pager | grep -Ei 'SIGSYS|status=31|bad system call|operation not permitted|EPERM|EACCES|seccomp' || true)
+    hits=$(journalctl -q -u "$UNIT" --no-pager | grep -Ei 'SIGSYS|status=31|bad system call|operation not permitted|EPERM|seccomp' || true)
     [ -z "$hits" ] || { echo "$hits"; return 1; }
 }
 finish() {
@@ -277,7 +277,7 @@ systemctl stop "$UNIT"
 metric stop_ms $((($(date +%s%N) - started) / 1000000))
 check "stop is clean: Result=success" test "$(prop Result)" = success
 check "stop is clean: the daemon exited 0" test "$(prop ExecMainStatus)" = 0
-check "stop is clean: no SIGKILL" bash -c "! journalctl -q -u $UNIT _PID=1 | grep -q 'Killing process $pid'"
+check "stop is clean: not killed" bash -c "! journalctl -q -b -u $UNIT | grep -qE 'stop-sigterm. timed out|Killing process $pid'"
 out=$(sudo -u dbcheckin dbcheckin status 2>&1)
 check "status without a daemon reads directly and says so" grep -q '^source: direct reads by this process (no daemon answers' <<<"$out"
 check "status without a daemon, as user dbcheckin, is OK" test "$(sudo -u dbcheckin dbcheckin status >/dev/null 2>&1; echo $?)" = 0
@@ -295,8 +295,10 @@ apt-get install -y "$T/dbcheckin_new.deb" >/dev/null 2>&1
 check "reinstalled after the removal: enabled and active" bash -c "systemctl is-enabled -q $UNIT && systemctl is-active -q $UNIT"
 check "the group has admin members before the purge" bash -c "getent group dbcheckin | grep -q alice"
 out=$(apt-get purge -y dbcheckin 2>&1)
+code=$?
 echo "$out" | grep -i dbcheckin | tail -n 5
-check "apt purge succeeds" bash -c "dpkg-query -W -f '\${db:Status-Abbrev}' dbcheckin 2>/dev/null | grep -qv '^.[ic]' || ! dpkg-query -W dbcheckin >/dev/null 2>&1"
+check "apt purge succeeds" test "$code" = 0
+check "purge leaves no trace in dpkg" bash -c "! dpkg-query -W -f '\${db:Status-Abbrev}' dbcheckin 2>/dev/null | grep -q '^.[ic]'"
 check "finding 5: purge prints no userdel warning" bash -c "! grep -qiE 'userdel|warning' <<<\"\$1\"" _ "$out"
 check "purge deletes the user and the group" bash -c "! getent passwd dbcheckin && ! getent group dbcheckin"
 check "purge deletes the state and the configuration, keeps the admin's drop-in" \
