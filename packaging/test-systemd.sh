@@ -53,12 +53,16 @@ echo "root: $root"
 
 echo "== packages"
 target=${CARGO_TARGET_DIR:-$PWD/target}
-cargo build --release --locked --quiet
-deb=$(ls -t "$target"/packages/dbcheckin_*.deb 2>/dev/null | head -n 1 || true)
-if [ -z "$deb" ] || [ "$target/release/dbcheckin" -nt "$deb" ] ||
-    [ -n "$(find packaging/debian systemd packaging/config.toml -newer "$deb" 2>/dev/null)" ]; then
-    packaging/build.sh >/dev/null
-    deb=$(ls -t "$target"/packages/dbcheckin_*.deb | head -n 1)
+# DBCHECKIN_DEB=path tests that package as it is (no build).
+deb=${DBCHECKIN_DEB:-}
+if [ -z "$deb" ]; then
+    cargo build --release --locked --quiet
+    deb=$(ls -t "$target"/packages/dbcheckin_*.deb 2>/dev/null | head -n 1 || true)
+    if [ -z "$deb" ] || [ "$target/release/dbcheckin" -nt "$deb" ] ||
+        [ -n "$(find packaging/debian systemd packaging/config.toml -newer "$deb" 2>/dev/null)" ]; then
+        packaging/build.sh >/dev/null
+        deb=$(ls -t "$target"/packages/dbcheckin_*.deb | head -n 1)
+    fi
 fi
 echo "package: $deb"
 

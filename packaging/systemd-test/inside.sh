@@ -52,15 +52,18 @@ status_has() { prop StatusText | grep -qF -- "$1"; }
 active() { [ "$(prop ActiveState)" = active ] && [ "$(prop SubState)" = running ]; }
 psql_q() { runuser -u postgres -- psql -XAtq -d "$DB" -c "$1"; }
 last_success() { python3 -c 'import json,glob,sys; print(json.load(open(glob.glob("/var/lib/dbcheckin/*.json")[0]))["last_success"])'; }
-# The next check-in, per `status --json`, is at least 6 days away.
-next_far() {
-    dbcheckin status --json | python3 -c '
-import json, sys, datetime
-db = json.load(sys.stdin)["databases"][0]
-due = datetime.datetime.fromisoformat(db["next_check_in"].replace("Z", "+00:00"))
-left = due - datetime.datetime.now(datetime.timezone.utc)
-print("next check-in in", left)
-sys.exit(0 if left > datetime.timedelta(days=6) else 1)'
+# The next check-in, per `status --json` (answered by the daemon).
+next_due() { dbcheckin status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["databases"][0]["next_check_in"])'; }
+# The schedule resumed: the next check-in is the one planned before ($1),
+# on the database's slot, at least half an interval (3.5 days) away.
+same_slot() {
+    local now
+    now=$(next_due)
+    echo "next check-in $now (before: $1)"
+    [ "$now" = "$1" ] && python3 -c '
+import sys, datetime
+due = datetime.datetime.fromisoformat(sys.argv[1].replace("Z", "+00:00"))
+sys.exit(0 if due - datetime.datetime.now(datetime.timezone.utc) > datetime.timedelta(days=3) else 1)' "$now"
 }
 # Microseconds between two monotonic timestamps of the unit, in ms.
 ms_between() { echo $((($(prop "$2") - $(prop "$1")) / 1000)); }
@@ -233,11 +236,12 @@ TOML
 
     echo "== restart keeps the state and resumes the schedule"
     success=$(last_success)
+    planned=$(next_due)
     before=$(requests POST)
     restart_clean
     metric ready_ms "$(ms_between ExecMainStartTimestampMonotonic ActiveEnterTimestampMonotonic)"
     check "finding 4: STATUS= after a restart says last: all ok" status_has "last: all ok"
-    check "after a restart the next check-in is days away" next_far
+    check "after a restart the schedule resumes (same next check-in, days away)" same_slot "$planned"
     check "a restart keeps the recorded success" test "$(last_success)" = "$success"
     check "a restart sends nothing" test "$(requests POST)" = "$before"
 
@@ -248,12 +252,13 @@ TOML
     check "the upgrade installed the new version" test "$(dpkg-query -W -f '${Version}' dbcheckin)" = "$(cat "$T/new-version")"
     check "the upgrade restarted the daemon" bash -c "[ \"\$(systemctl show -P MainPID $UNIT)\" != $pid ] && systemctl is-active -q $UNIT"
     check "finding 4: STATUS= after an upgrade says last: all ok" status_has "last: all ok"
-    check "after an upgrade the next check-in is days away" next_far
+    check "after an upgrade the schedule resumes (same next check-in, days away)" same_slot "$planned"
     check "the upgrade keeps the recorded success and the drop-in" bash -c "[ \"$(last_success)\" = \"$success\" ] && [ -f $DROPIN ]"
     check "the sandbox never refused the daemon a call (no SIGSYS, no EPERM)" no_sandbox_refusal
 
     echo "$success" >"$SAVED"
     requests POST >>"$SAVED"
+    echo "$planned" >>"$SAVED"
     echo 2 >"$PHASE_FILE"
     echo "== reboot"
     systemctl reboot
@@ -263,9 +268,10 @@ fi
 # ---- phase 2: after the reboot ----
 success=$(sed -n 1p "$SAVED")
 before=$(sed -n 2p "$SAVED")
+planned=$(sed -n 3p "$SAVED")
 check "after the reboot the service is active" wait_until 60 active
 check "finding 4: STATUS= after a reboot says last: all ok" status_has "last: all ok"
-check "after a reboot the next check-in is days away" next_far
+check "after a reboot the schedule resumes (same next check-in, days away)" same_slot "$planned"
 check "a reboot keeps the recorded success" test "$(last_success)" = "$success"
 check "a reboot sends nothing" test "$(requests POST)" = "$before"
 check "the sandbox never refused the daemon a call after the reboot" no_sandbox_refusal
@@ -299,10 +305,21 @@ code=$?
 echo "$out" | grep -i dbcheckin | tail -n 5
 check "apt purge succeeds" test "$code" = 0
 check "purge leaves no trace in dpkg" bash -c "! dpkg-query -W -f '\${db:Status-Abbrev}' dbcheckin 2>/dev/null | grep -q '^.[ic]'"
-check "finding 5: purge prints no userdel warning" bash -c "! grep -qiE 'userdel|warning' <<<\"\$1\"" _ "$out"
+check "finding 5: purge prints no userdel warning" bash -c "! grep -qiE 'userdel|not removed because' <<<\"\$1\"" _ "$out"
 check "purge deletes the user and the group" bash -c "! getent passwd dbcheckin && ! getent group dbcheckin"
-check "purge deletes the state and the configuration, keeps the admin's drop-in" \
-    bash -c "[ ! -e /var/lib/dbcheckin ] && [ ! -e /etc/dbcheckin/config.toml ] && [ -f $DROPIN ]"
+check "purge deletes the state and the configuration, keeps the admin's drop-in and says so" \
+    bash -c "[ ! -e /var/lib/dbcheckin ] && [ ! -e /etc/dbcheckin/config.toml ] && [ -f $DROPIN ] && grep -q 'so it is kept' <<<\"\$1\"" _ "$out"
 check "alice is no longer in a group dbcheckin" bash -c "! id -nG alice | grep -qw dbcheckin"
+
+echo "== apt purge without drop-ins, an admin in the group: no warning at all"
+rm -rf /etc/dbcheckin
+apt-get install -y "$T/dbcheckin_new.deb" >/dev/null 2>&1
+usermod -aG dbcheckin alice
+out=$(apt-get purge -y dbcheckin 2>&1)
+code=$?
+check "apt purge succeeds" test "$code" = 0
+check "finding 5: purge prints no warning at all" bash -c "! grep -qiE 'warning|userdel' <<<\"\$1\"" _ "$out"
+check "purge leaves no /etc/dbcheckin, user or group" \
+    bash -c "[ ! -e /etc/dbcheckin ] && ! getent passwd dbcheckin && ! getent group dbcheckin"
 
 finish
