@@ -146,7 +146,7 @@ TOML
         bash -c "journalctl -q -o cat -u $UNIT DATABASE=$DB TRANSPORT=https | grep -q 'check-in ok'"
     check "finding 1: journalctl UUID=<uuid> finds it" bash -c "journalctl -q -o cat -u $UNIT UUID=$uuid | grep -q 'check-in ok'"
     check "finding 1: no F_-prefixed field" bash -c "! journalctl -q -u $UNIT -o export | grep -aE '^F_[A-Z]+='"
-    check "finding 1: no Some(...) transport" bash -c "! journalctl -q -u $UNIT -o export | grep -a '^TRANSPORT=' | grep -v -x -e TRANSPORT=https -e TRANSPORT=http"
+    check "finding 1: no Some(...) transport" bash -c "! journalctl -q -u $UNIT -o export | grep -aE '^(F_)?TRANSPORT=' | grep -v -x -e TRANSPORT=https -e TRANSPORT=http"
     check "STATUS= says the last check-in is ok" wait_until 10 status_has "last: all ok"
 
     echo "== users: check-now and status"
