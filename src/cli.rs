@@ -239,7 +239,7 @@ fn init_logging(verbose: u8, quiet: bool, daemon: bool) {
         use tracing_subscriber::util::SubscriberInitExt;
         tracing_subscriber::registry()
             .with(filter())
-            .with(journald.with_syslog_identifier("dbcheckin".into()))
+            .with(journal_fields(journald))
             .init();
         return;
     }
@@ -248,6 +248,17 @@ fn init_logging(verbose: u8, quiet: bool, daemon: bool) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+}
+
+/// The journal entries carry the fields README documents, `DATABASE`, `UUID`,
+/// `KIND` and `TRANSPORT`, so `journalctl DATABASE=prod` finds them:
+/// tracing-journald would otherwise prefix each with `F_`. The names cannot
+/// clash with journald's own fields: ours are lowercase words that none of
+/// journald's (`PRIORITY`, `CODE_*`, `SYSLOG_*`, `_*`) are.
+fn journal_fields(layer: tracing_journald::Layer) -> tracing_journald::Layer {
+    layer
+        .with_field_prefix(None)
+        .with_syslog_identifier("dbcheckin".into())
 }
 
 /// systemd sets `JOURNAL_STREAM=DEV:INODE` for a service whose stderr is the

@@ -48,6 +48,14 @@ pub enum Request {
     },
     /// The proxy environment the daemon sees (for `diagnose`).
     Environment,
+    /// `dbcheckin status`, read by the daemon (which has the databases'
+    /// access): the rendered output (`json` or human text) and its exit code.
+    Status {
+        #[serde(default)]
+        databases: Vec<String>,
+        #[serde(default)]
+        json: bool,
+    },
 }
 
 /// A reply, `{"reply": "...", ...}`.
@@ -64,6 +72,12 @@ pub enum Reply {
     },
     Environment {
         proxy: ProxyEnv,
+    },
+    Status {
+        /// The monitoring exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+        exit_code: u8,
+        /// What `dbcheckin status` prints, as it prints it.
+        output: String,
     },
     /// The request was refused or failed; `message` says why and what to do.
     Error {

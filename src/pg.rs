@@ -127,11 +127,54 @@ pub fn explain(error: &tokio_postgres::Error, dbname: &str, config: &Config) -> 
             ),
         );
     }
+    let sockets = match (config.get_hosts().first(), cause.contains("No such file")) {
+        (Some(Host::Unix(dir)), true) => {
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            format!(" {}", socket_files_note(dir, port))
+        }
+        _ => String::new(),
+    };
     Failure::new(
         Kind::Database,
         format!(
-            "database {dbname}: cannot connect to PostgreSQL at {server}: {cause}. Is PostgreSQL running? Fix: start it, or correct host/port in [postgres] connection"
+            "database {dbname}: cannot connect to PostgreSQL at {server}: {cause}. Is PostgreSQL running?{sockets} Fix: start it, or correct host/port in [postgres] connection"
         ),
+    )
+}
+
+/// Which PostgreSQL sockets `dir` does hold, when the one for `port` is not
+/// there: a cluster on another port (5433 when another PostgreSQL had 5432)
+/// shows as `.s.PGSQL.5433`, and names the port to configure.
+pub fn socket_files_note(dir: &std::path::Path, port: u16) -> String {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return format!("{} cannot be listed: {e}.", dir.display()),
+    };
+    let mut found: Vec<String> = entries
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| {
+            name.strip_prefix(".s.PGSQL.")
+                .is_some_and(|p| p.parse::<u16>().is_ok())
+        })
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        return format!(
+            "{} holds no PostgreSQL socket (.s.PGSQL.PORT) at all.",
+            dir.display()
+        );
+    }
+    let ports: Vec<&str> = found
+        .iter()
+        .filter_map(|name| name.strip_prefix(".s.PGSQL."))
+        .collect();
+    format!(
+        "{} holds {} but not .s.PGSQL.{port}: PostgreSQL listens on port {} there; set port={} in [postgres] connection, or move PostgreSQL to port {port}.",
+        dir.display(),
+        found.join(", "),
+        ports.join(", "),
+        ports[0],
     )
 }
 
@@ -284,6 +327,30 @@ pub fn explain_query(error: &tokio_postgres::Error, dbname: &str, config: &Confi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_socket_names_the_ones_found() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert_eq!(
+            socket_files_note(dir.path(), 5432),
+            format!(
+                "{} holds no PostgreSQL socket (.s.PGSQL.PORT) at all.",
+                dir.path().display()
+            )
+        );
+        for name in [".s.PGSQL.5433", ".s.PGSQL.5433.lock", "15-main.pid"] {
+            std::fs::write(dir.path().join(name), "").expect("write");
+        }
+        assert_eq!(
+            socket_files_note(dir.path(), 5432),
+            format!(
+                "{} holds .s.PGSQL.5433 but not .s.PGSQL.5432: PostgreSQL listens on port 5433 there; set port=5433 in [postgres] connection, or move PostgreSQL to port 5432.",
+                dir.path().display()
+            )
+        );
+        let gone = dir.path().join("nowhere");
+        assert!(socket_files_note(&gone, 5432).contains("cannot be listed"));
+    }
 
     #[test]
     fn permission_denied_names_the_grant() {

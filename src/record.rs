@@ -51,7 +51,7 @@ pub fn apply(state: &mut DbState, outcome: &Outcome, attempt: Attempt) {
         state.last_success = state.last_success.max(Some(attempt.finished));
         state.consecutive_failures = 0;
         state.last_result = Some(LastResult {
-            transport: outcome.transport.map(|s| format!("{s:?}").to_lowercase()),
+            transport: outcome.transport.map(|s| s.as_str().to_owned()),
             url: outcome.url.clone(),
             http_status: outcome.http_status,
             expiration_date: outcome.expiration_date.clone(),

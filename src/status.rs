@@ -831,6 +831,40 @@ pub struct Report {
     pub databases: Vec<DbStatus>,
     /// Why no database could be looked at (configuration, discovery).
     pub error: Option<String>,
+    /// Who read the databases and the state files.
+    pub source: Option<Source>,
+}
+
+/// Who read the databases and the state files for `status`. Only the daemon's
+/// user may log in as role `dbcheckin` (peer authentication), so root, an
+/// admin in group `dbcheckin` or a monitoring user in that group get the
+/// status from the running daemon; without one, this process reads directly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// The running daemon answered over its control socket.
+    Daemon { pid: u32, socket: PathBuf },
+    /// This process read the databases and the state files itself, because
+    /// the daemon could not be asked (`reason`).
+    Direct { reason: String },
+}
+
+impl Source {
+    /// The last line of the human output.
+    pub fn text(&self) -> String {
+        match self {
+            Source::Daemon { pid, socket } => format!(
+                "source: the running daemon (pid {pid}, over {})",
+                socket.display()
+            ),
+            Source::Direct { reason } => {
+                format!(
+                    "source: direct reads by this process ({})",
+                    one_line(reason)
+                )
+            }
+        }
+    }
 }
 
 impl Report {
@@ -849,6 +883,8 @@ struct JsonReport<'a> {
     exit_code: u8,
     generated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a Source>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
     databases: &'a [DbStatus],
 }
@@ -861,6 +897,7 @@ pub fn render_json(report: &Report) -> String {
         status,
         exit_code: status.exit_code(),
         generated_at: rfc3339(report.generated_at),
+        source: report.source.as_ref(),
         error: report.error.as_deref(),
         databases: &report.databases,
     };
@@ -908,6 +945,11 @@ pub fn render_human(report: &Report, now: OffsetDateTime) -> String {
     for db in &report.databases {
         text.push('\n');
         text.push_str(&render_db(db, now));
+    }
+    if let Some(source) = &report.source {
+        text.push('\n');
+        text.push_str(&source.text());
+        text.push('\n');
     }
     text
 }
@@ -1057,19 +1099,59 @@ fn share_text(share: &UuidShare) -> String {
 // Gathering (I/O)
 // ----------------------------------------------------------------------------------------
 
-/// Prints the status of the selected databases and returns the monitoring exit code.
+/// How long `status` waits for the daemon's answer before reading directly.
+const DAEMON_STATUS_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Prints the status of the selected databases and returns the monitoring exit
+/// code. The running daemon is asked first (over the control socket, which
+/// root and group `dbcheckin` may use): it has the databases' access, which
+/// the caller usually lacks. When no daemon answers, this process reads the
+/// databases and the state files itself. The output says which was used.
 pub async fn command(settings: Settings, databases: Vec<String>, json: bool) -> u8 {
+    let socket = settings.daemon.control_socket.clone();
+    let request = crate::control::Request::Status {
+        databases: databases.clone(),
+        json,
+    };
+    let reason = match crate::control::request(&socket, &request, DAEMON_STATUS_TIMEOUT).await {
+        Ok(crate::control::Reply::Status { exit_code, output }) => {
+            let _ = io::stdout().lock().write_all(output.as_bytes());
+            return exit_code;
+        }
+        Ok(other) => format!(
+            "the daemon on {} gave an unexpected reply: {other:?}",
+            socket.display()
+        ),
+        Err(e) => e.to_string(),
+    };
+    let (text, code) = render(&settings, &databases, json, Source::Direct { reason }).await;
+    // A closed stdout (`| head`) is not worth reporting: the exit code stands.
+    let _ = io::stdout().lock().write_all(text.as_bytes());
+    code
+}
+
+/// Reads the selected databases and their state, and renders the report (JSON
+/// or human text) with its exit code. The daemon answers `status` requests
+/// with this, as does `dbcheckin status` when no daemon answers.
+pub async fn render(
+    settings: &Settings,
+    databases: &[String],
+    json: bool,
+    source: Source,
+) -> (String, u8) {
     let now = OffsetDateTime::now_utc();
-    let report = match gather(&settings, &databases, now).await {
+    let report = match gather(settings, databases, now).await {
         Ok(statuses) => Report {
             generated_at: now,
             databases: statuses,
             error: None,
+            source: Some(source),
         },
         Err(failure) => Report {
             generated_at: now,
             databases: Vec::new(),
             error: Some(failure.message),
+            source: Some(source),
         },
     };
     let text = if json {
@@ -1077,9 +1159,7 @@ pub async fn command(settings: Settings, databases: Vec<String>, json: bool) -> 
     } else {
         render_human(&report, now)
     };
-    // A closed stdout (`| head`) is not worth reporting: the exit code stands.
-    let _ = io::stdout().lock().write_all(text.as_bytes());
-    report.status().exit_code()
+    (text, report.status().exit_code())
 }
 
 /// Discovers the databases, reads each one and its state, and evaluates them.
@@ -1141,8 +1221,14 @@ async fn read_lives(
     databases: &[Database],
 ) -> Vec<Result<Live, String>> {
     let now = collect::utc_now();
-    stream::iter(databases)
-        .map(|db| read_live(connection, &db.name, now))
+    // Owned inputs: the daemon answers `status` from a spawned task, which
+    // needs a future that is Send for any lifetime (borrowing closures are not).
+    let names: Vec<String> = databases.iter().map(|db| db.name.clone()).collect();
+    stream::iter(names)
+        .map(|name| {
+            let connection = connection.clone();
+            async move { read_live(&connection, &name, now).await }
+        })
         .buffered(PROBE_CONCURRENCY)
         .collect()
         .await
@@ -1662,6 +1748,7 @@ mod tests {
             generated_at: NOW,
             databases: vec![ok.clone(), evaluate(&broken, NOW)],
             error: None,
+            source: None,
         };
         assert_eq!(
             summary_line(&report),
@@ -1671,6 +1758,10 @@ mod tests {
             generated_at: NOW,
             databases: vec![ok],
             error: None,
+            source: Some(Source::Daemon {
+                pid: 42,
+                socket: "/run/dbcheckin/control.sock".into(),
+            }),
         };
         assert_eq!(
             summary_line(&fine),
@@ -1680,5 +1771,24 @@ mod tests {
             serde_json::from_str(&render_json(&fine)).expect("valid JSON");
         assert_eq!(json["databases"][0]["last_success"], "2026-05-04T10:00:00Z");
         assert_eq!(json["generated_at"], "2026-05-04T12:00:00Z");
+        assert_eq!(
+            json["source"],
+            serde_json::json!({"kind": "daemon", "pid": 42, "socket": "/run/dbcheckin/control.sock"})
+        );
+        let human = render_human(&fine, NOW);
+        assert!(
+            human.ends_with(
+                "\nsource: the running daemon (pid 42, over /run/dbcheckin/control.sock)\n"
+            ),
+            "{human}"
+        );
+        let direct = Source::Direct {
+            reason: "no daemon answers on /run/dbcheckin/control.sock: No such file or directory"
+                .into(),
+        };
+        assert_eq!(
+            direct.text(),
+            "source: direct reads by this process (no daemon answers on /run/dbcheckin/control.sock: No such file or directory)"
+        );
     }
 }

@@ -33,6 +33,15 @@ pub enum Scheme {
 }
 
 impl Scheme {
+    /// The lowercase name used in JSON, state files and the journal's
+    /// `TRANSPORT` field: `https` or `http`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        }
+    }
+
     fn of(url: &Url) -> Scheme {
         if url.scheme() == "https" {
             Scheme::Https

@@ -1234,3 +1234,105 @@ fn a_copy_sharing_a_uuid_is_skipped_and_never_sent() {
     assert!(is_for(&requests[0], owner_db));
     assert_eq!(requests_for(&server, copy_db), 0);
 }
+
+/// Issue 12, finding 3: at startup the databases are listed once, not twice
+/// (the first expiration check was due "now" and woke the scheduler at once,
+/// which listed them again): one error line, not two.
+#[test]
+fn startup_lists_the_databases_once() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::copy_of(Fixture::A);
+    let env = Env::new();
+    // Nothing listens on port 1: every listing fails at once.
+    env.write_config_as(
+        &server,
+        &[&db],
+        "host=127.0.0.1 port=1 user=nobody connect_timeout=2",
+        "retry_min = \"1h\"\n",
+    );
+    let daemon = Daemon::start(&env);
+    daemon.wait_for_log("cannot list the databases");
+    // Each ping is a turn of the scheduler's loop: a wake-up due at startup
+    // would have run by the end of these.
+    for _ in 0..10 {
+        daemon.ping();
+    }
+    let text = daemon.log.text();
+    assert_eq!(
+        text.matches("cannot list the databases").count(),
+        1,
+        "listed more than once at startup:\n{text}"
+    );
+}
+
+/// Issue 12, finding 2: `status` asks the running daemon and says so; with no
+/// daemon it reads directly and says why.
+#[test]
+fn status_asks_the_daemon_then_reads_directly() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::copy_of(Fixture::A);
+    let env = Env::new();
+    env.write_config(&server, &[&db]);
+    env.seed_recent_success(&db);
+    let mut daemon = Daemon::start(&env);
+
+    let human = run(cli(&env.config, &["status"]));
+    assert_eq!(human.code, 0, "{human:?}");
+    let source = format!(
+        "source: the running daemon (pid {}, over {})",
+        daemon.pid(),
+        env.socket.display()
+    );
+    assert!(
+        human.stdout.ends_with(&format!("{source}\n")),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stdout.contains(&db.name), "{}", human.stdout);
+    let json = run(cli(&env.config, &["status", "--json"]));
+    assert_eq!(json.code, 0, "{json:?}");
+    let document: Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(document["source"]["kind"], "daemon", "{document}");
+    assert_eq!(document["source"]["pid"], daemon.pid(), "{document}");
+    assert_eq!(document["databases"][0]["database"], db.name.as_str());
+
+    daemon.kill9();
+    let direct = run(cli(&env.config, &["status"]));
+    assert_eq!(direct.code, 0, "{direct:?}");
+    let last = direct.stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("source: direct reads by this process (no daemon answers on"),
+        "{}",
+        direct.stdout
+    );
+}
+
+/// Issue 12, finding 4: after a restart STATUS= tells the recorded success,
+/// not "last: none yet".
+#[test]
+fn the_status_line_at_startup_tells_the_recorded_outcome() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::copy_of(Fixture::A);
+    let env = Env::new();
+    env.write_config(&server, &[&db]);
+    env.seed_recent_success(&db);
+    let notify_path = env.dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).expect("bind NOTIFY_SOCKET");
+    notify.set_read_timeout(Some(WAIT)).expect("read timeout");
+    let _daemon = Daemon::start_with(
+        &env,
+        &[("NOTIFY_SOCKET", notify_path.to_str().expect("UTF-8"))],
+    );
+    let mut buffer = vec![0u8; 4096];
+    let ready = loop {
+        let size = notify
+            .recv(&mut buffer)
+            .unwrap_or_else(|e| panic!("no READY=1 within {WAIT:?}: {e}"));
+        let message = String::from_utf8_lossy(&buffer[..size]).into_owned();
+        if message.contains("READY=1") {
+            break message;
+        }
+    };
+    assert!(ready.contains("STATUS=1 database; "), "{ready}");
+    assert!(ready.contains("last: all ok"), "{ready}");
+}

@@ -64,10 +64,13 @@ impl Setup {
     }
 
     fn config_with(&self, connection: &str, names: &str, extra: &str) -> PathBuf {
+        // A control socket of its own, where no daemon listens: these tests
+        // read directly, even on a host where the packaged daemon runs.
         let text = format!(
             "[postgres]\nconnection = {connection:?}\ndatabases = [{names}]\n\
-             [daemon]\nstate_dir = {:?}\n{extra}",
-            self.state_dir().display().to_string()
+             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n{extra}",
+            self.state_dir().display().to_string(),
+            self.dir.path().join("control.sock").display().to_string()
         );
         let path = self.dir.path().join("config.toml");
         std::fs::write(&path, text).expect("write config");
@@ -520,8 +523,14 @@ fn json_schema_and_the_subscription_code_is_masked() {
             "status",
             "exit_code",
             "generated_at",
+            "source",
             "databases"
         ]
+    );
+    assert_eq!(
+        json["source"]["kind"], "direct",
+        "no daemon: {}",
+        json["source"]
     );
     assert_eq!(json["schema_version"], 1);
     let generated = json["generated_at"].as_str().expect("generated_at");

@@ -19,4 +19,5 @@ if [ "$1" -eq 1 ]; then
     fi
     echo "dbcheckin: next step, as root: sudo -u postgres dbcheckin grant --role dbcheckin"
     echo "dbcheckin: (it gives PostgreSQL role dbcheckin what the check-ins need; nothing was changed in PostgreSQL)"
+    echo "dbcheckin: then: sudo systemctl reload dbcheckin (the check-ins start at once, not within retry_min)"
 fi

@@ -40,6 +40,7 @@ use crate::record::{self, Attempt};
 use crate::schedule::{Clock, DbKey, History, Timetable};
 use crate::state::{DbState, StateStore};
 use crate::status::{parse_expiration, relative_text};
+use crate::transport::Scheme;
 
 /// How long a stop waits for check-ins in flight before giving up on them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
@@ -100,6 +101,10 @@ enum Event {
         databases: Vec<String>,
         fresh: bool,
         reply: oneshot::Sender<Result<Vec<Pending>, String>>,
+    },
+    /// The running configuration, for a `status` request.
+    Settings {
+        reply: oneshot::Sender<Arc<Settings>>,
     },
     /// The daily expiration check read these dates.
     Expirations(Vec<(DbKey, Option<OffsetDateTime>)>),
@@ -188,6 +193,10 @@ pub async fn run(
     };
     tracing::info!(socket = %socket.display(), "dbcheckin {} started", env!("CARGO_PKG_VERSION"));
     scheduler.rediscover().await;
+    // The first expiration check is due now: run it here, so that the first
+    // wake-up does not list the databases a second time (twice the
+    // connections, and every startup error logged twice).
+    scheduler.expiry_check_if_due(Clock::system().now());
     notify::ready(&scheduler.summary());
     scheduler.serve(inbox, &mut signals).await;
     Ok(())
@@ -271,12 +280,17 @@ impl Scheduler {
     async fn wake(&mut self) {
         self.rediscover().await;
         let now = Clock::system().now();
+        self.expiry_check_if_due(now);
+        for key in self.timetable.due_now(now) {
+            self.start(&key, now);
+        }
+    }
+
+    /// Starts the daily expiration check when a day has passed (or at startup).
+    fn expiry_check_if_due(&mut self, now: OffsetDateTime) {
         if now >= self.next_expiry_check {
             self.next_expiry_check = plus(now, EXPIRY_CHECK_PERIOD);
             self.spawn_expiry_check();
-        }
-        for key in self.timetable.due_now(now) {
-            self.start(&key, now);
         }
     }
 
@@ -296,6 +310,9 @@ impl Scheduler {
             } => {
                 let answer = self.check_now(&databases, fresh).await;
                 let _ = reply.send(answer);
+            }
+            Event::Settings { reply } => {
+                let _ = reply.send(Arc::new(self.settings.clone()));
             }
             Event::Done(done) => self.done(done),
             Event::Expirations(dates) => {
@@ -356,6 +373,11 @@ impl Scheduler {
             tracing::info!(database = %key.name, uuid = %key.uuid, "database scheduled; next check-in {}", due.map_or_else(|| "?".into(), |d| relative_text(d, now)));
             self.spawn_write_next_due(key.clone(), due);
             if let Ok(Some(state)) = self.store.load(&key.name, &key.uuid) {
+                // After a restart, an upgrade or a reboot, STATUS= tells the
+                // recorded outcome rather than "none yet".
+                if let Some(ok) = recorded_ok(&state) {
+                    self.last_ok.insert(key.name.clone(), ok);
+                }
                 self.metrics
                     .update_database(&key.name, &key.uuid, |gauges| {
                         gauges_from_state(gauges, &state)
@@ -722,6 +744,12 @@ fn checks_in(db: &Database, shares: &BTreeMap<String, UuidShare>) -> bool {
 }
 
 /// What the state file knows, for a database's metrics.
+/// Whether the last recorded check-in succeeded; `None` when none is recorded.
+fn recorded_ok(state: &DbState) -> Option<bool> {
+    state.last_attempt?;
+    Some(state.consecutive_failures == 0 && state.last_success.is_some())
+}
+
 fn gauges_from_state(gauges: &mut DbGauges, state: &DbState) {
     gauges.last_success = state.last_success;
     gauges.last_attempt = state.last_attempt;
@@ -755,7 +783,14 @@ fn log_outcome(outcome: &Outcome, next_due: Option<OffsetDateTime>, now: OffsetD
     let uuid = outcome.uuid.as_deref().unwrap_or("");
     match &outcome.error {
         None => {
-            tracing::info!(database, uuid, transport = ?outcome.transport, "check-in ok; expiration {}; next check-in {next}", outcome.expiration_date.as_deref().unwrap_or("not set"))
+            let transport = outcome.transport.map_or("", Scheme::as_str);
+            tracing::info!(
+                database,
+                uuid,
+                transport,
+                "check-in ok; expiration {}; next check-in {next}",
+                outcome.expiration_date.as_deref().unwrap_or("not set")
+            )
         }
         Some(error) => {
             tracing::warn!(database, uuid, kind = %error.kind, "check-in failed: {}; retry {next}; run `dbcheckin diagnose` for the network", error.message)
@@ -784,4 +819,25 @@ fn plus(at: OffsetDateTime, duration: Duration) -> OffsetDateTime {
 fn naive(at: OffsetDateTime) -> PrimitiveDateTime {
     let at = at.replace_nanosecond(0).unwrap_or(at);
     PrimitiveDateTime::new(at.date(), at.time())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// STATUS= after a restart tells the recorded outcome (issue 12, finding 4).
+    #[test]
+    fn the_recorded_outcome_seeds_the_status_line() {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let mut state = DbState::new("prod", "u");
+        assert_eq!(recorded_ok(&state), None, "never attempted: none yet");
+        state.last_attempt = Some(at);
+        state.last_success = Some(at);
+        assert_eq!(recorded_ok(&state), Some(true));
+        state.consecutive_failures = 2;
+        assert_eq!(recorded_ok(&state), Some(false), "failing since");
+        state.consecutive_failures = 1;
+        state.last_success = None;
+        assert_eq!(recorded_ok(&state), Some(false), "never succeeded");
+    }
 }

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use super::{Event, Pending};
 use crate::control::{self, Reply, Request};
+use crate::status::Source;
 use crate::transport::ProxyEnv;
 
 /// Connections served at once; more wait in the kernel's backlog.
@@ -106,6 +107,20 @@ impl Connection {
             Request::Environment => Reply::Environment {
                 proxy: ProxyEnv::from_process().redacted(),
             },
+            Request::Status { databases, json } => {
+                let (reply, answer) = oneshot::channel();
+                let Some(settings) = self.ask(Event::Settings { reply }, answer).await else {
+                    return stopping();
+                };
+                let source = Source::Daemon {
+                    pid: std::process::id(),
+                    socket: self.path.clone(),
+                };
+                // Read here, in the connection's task: the scheduler goes on.
+                let (output, exit_code) =
+                    crate::status::render(&settings, &databases, json, source).await;
+                Reply::Status { exit_code, output }
+            }
             Request::Ping => {
                 let (reply, answer) = oneshot::channel();
                 self.ask(Event::Ping { reply }, answer)
