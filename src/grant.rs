@@ -219,6 +219,7 @@ fn admin_settings(postgres: &PostgresSettings, admin_user: Option<&str>) -> Post
     }
     let user = admin_user.map_or_else(pg::system_user_name, str::to_string);
     admin.user(&user);
+    postgres.bounds().apply(&mut admin);
     PostgresSettings {
         connection: admin,
         ..postgres.clone()

@@ -1,0 +1,286 @@
+//! Faults a sysadmin's host produces, against the real binary: a table locked
+//! by another session (an Odoo upgrade), a state directory owned by another
+//! user, a full or read-only disk, line breaks JSON Lines readers split on.
+//! Every wait is bounded: a stuck run is killed and fails the test.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::cli::{self, Run};
+use common::db::{Fixture, TestDb, connection_string, fixtures_dir, pg_host, pg_port, pg_user};
+use common::validation_server::{Behaviour, ServerOptions, ValidationServer};
+
+/// The reply Odoo's server gave in a recorded scenario: it changes parameters.
+fn changing_reply() -> Behaviour {
+    let path = fixtures_dir()
+        .join("reply_sim")
+        .join("reply_sim.A1_sample.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let sim: serde_json::Value = serde_json::from_str(&text).expect("reply_sim JSON");
+    Behaviour::Reply(sim["reply_text"].as_str().expect("reply_text").to_string())
+}
+
+/// Runs `command`, killing it when it has not finished after `limit`.
+/// Returns the run and how long it took.
+fn run_bounded(mut command: Command, limit: Duration) -> (Run, Duration) {
+    let started = Instant::now();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let out = drain(child.stdout.take().expect("stdout"));
+    let err = drain(child.stderr.take().expect("stderr"));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{command:?} still running after {limit:?}: stdout {:?} stderr {:?}",
+                out.recv_timeout(Duration::from_secs(5)).unwrap_or_default(),
+                err.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    let text = |rx: mpsc::Receiver<String>| {
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("output closed with the process")
+    };
+    (
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: text(out),
+            stderr: text(err),
+        },
+        elapsed,
+    )
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
+    });
+    rx
+}
+
+/// A config file in a temp dir for `databases`, with `postgres_extra` added to `[postgres]`.
+struct Setup {
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Setup {
+    fn new(server: &ValidationServer, databases: &[&str], postgres_extra: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = dir.path().join("state");
+        Setup::with_state_dir(dir, state, server, databases, postgres_extra)
+    }
+
+    fn with_state_dir(
+        dir: tempfile::TempDir,
+        state: PathBuf,
+        server: &ValidationServer,
+        databases: &[&str],
+        postgres_extra: &str,
+    ) -> Setup {
+        let config = dir.path().join("config.toml");
+        let names: Vec<String> = databases.iter().map(|d| format!("{d:?}")).collect();
+        let text = format!(
+            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"5s\"\n\
+             [odoo]\nversion = \"18.0-20250506\"\n\
+             [postgres]\nconnection = {:?}\ndatabases = [{}]\n{postgres_extra}\n\
+             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
+            server.https_url(),
+            server.ca_file().display().to_string(),
+            connection_string(),
+            names.join(", "),
+            state,
+            dir.path().join("control.sock"),
+        );
+        std::fs::write(&config, text).expect("write config");
+        Setup { _dir: dir, config }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        cli::with_config(&self.config, args)
+    }
+}
+
+/// A psql session that took a lock and keeps it until dropped.
+struct LockHolder {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    pid: String,
+}
+
+impl LockHolder {
+    /// Opens a session named `application` in `database` that runs `sql`
+    /// in an open transaction; returns once the statement completed.
+    fn take(database: &str, application: &str, sql: &str) -> LockHolder {
+        let mut child = Command::new("psql")
+            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", database])
+            .env("PGHOST", pg_host())
+            .env("PGPORT", pg_port())
+            .env("PGUSER", pg_user())
+            .env("PGAPPNAME", application)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("psql runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(
+            stdin,
+            "BEGIN;\n{sql};\nSELECT 'holding ' || pg_backend_pid();"
+        )
+        .expect("psql reads");
+        stdin.flush().expect("flush");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(pid) = line.strip_prefix("holding ") {
+                    let _ = tx.send(pid.to_string());
+                }
+            }
+        });
+        let pid = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the session took the lock");
+        LockHolder { child, stdin, pid }
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "ROLLBACK;");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `lock_timeout = "1s"`, `statement_timeout = "3s"`: the bounds a test waits on.
+const SHORT_BOUNDS: &str =
+    "lock_timeout = \"1s\"\nstatement_timeout = \"3s\"\nconnect_timeout = \"3s\"";
+
+/// What a run must not exceed with [`SHORT_BOUNDS`]: the bounds, the lookup of
+/// the holders, and a loaded machine's slack. Without the bounds it runs until killed.
+const BOUNDED: Duration = Duration::from_secs(20);
+
+fn assert_names_the_lock(text: &str, holder: &LockHolder, application: &str) {
+    assert!(text.contains("lock_timeout"), "cause not named: {text}");
+    assert!(text.contains("1s"), "bound not named: {text}");
+    assert!(
+        text.contains(&format!("application {application:?}")),
+        "holder's application not named: {text}"
+    );
+    assert!(
+        text.contains(&format!("PID {}", holder.pid)),
+        "holder's PID not named: {text}"
+    );
+    assert!(
+        text.contains("AccessExclusiveLock on ir_config_parameter"),
+        "lock not named: {text}"
+    );
+    assert!(text.contains("since 20"), "since when not named: {text}");
+}
+
+#[test]
+fn a_locked_table_fails_check_now_within_the_lock_timeout_naming_the_holder() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = Setup::new(&server, &[&db.name], SHORT_BOUNDS);
+    let before = db.params_snapshot();
+    let holder = LockHolder::take(
+        &db.name,
+        "odoo-upgrade",
+        "LOCK TABLE ir_config_parameter IN ACCESS EXCLUSIVE MODE",
+    );
+
+    let (run, elapsed) = run_bounded(setup.command(&["check-now", "--direct", "--json"]), BOUNDED);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(elapsed < BOUNDED, "took {elapsed:?}");
+    assert_names_the_lock(
+        &format!("{}{}", run.stdout, run.stderr),
+        &holder,
+        "odoo-upgrade",
+    );
+    assert!(server.requests().is_empty(), "nothing is sent");
+    drop(holder);
+    assert_eq!(db.params_snapshot(), before, "nothing was written");
+}
+
+#[test]
+fn a_locked_table_fails_message_within_the_lock_timeout_naming_the_holder() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = Setup::new(&server, &[&db.name], SHORT_BOUNDS);
+    let holder = LockHolder::take(
+        &db.name,
+        "odoo-upgrade",
+        "LOCK TABLE ir_config_parameter IN ACCESS EXCLUSIVE MODE",
+    );
+    let (run, elapsed) = run_bounded(setup.command(&["message", "--database", &db.name]), BOUNDED);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(elapsed < BOUNDED, "took {elapsed:?}");
+    assert_names_the_lock(&run.stderr, &holder, "odoo-upgrade");
+}
+
+/// A lock that only the reply's writes wait for (SHARE: readers pass,
+/// writers wait): the message is read, the check-in is sent, and applying
+/// gives up at the lock bound with nothing half-written.
+#[test]
+fn a_lock_against_writers_fails_applying_the_reply_and_writes_nothing() {
+    let server = ValidationServer::start(ServerOptions {
+        behaviour: changing_reply(),
+        ..ServerOptions::default()
+    });
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = Setup::new(&server, &[&db.name], SHORT_BOUNDS);
+    let before = db.params_snapshot();
+    let messages = db.psql("SELECT count(*) FROM mail_message");
+    let _holder = LockHolder::take(
+        &db.name,
+        "odoo-cron",
+        "LOCK TABLE ir_config_parameter IN SHARE MODE",
+    );
+    let (run, elapsed) = run_bounded(setup.command(&["check-now", "--direct", "--json"]), BOUNDED);
+    assert!(elapsed < BOUNDED, "took {elapsed:?}");
+    let results = run.results();
+    assert_eq!(results.len(), 1, "{run:?}");
+    let result = &results[0];
+    assert_eq!(result["ok"], false, "{result}");
+    assert_eq!(result["error"]["kind"], "database", "{result}");
+    let message = result["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("lock_timeout"), "{message}");
+    assert!(message.contains("nothing was changed"), "{message}");
+    assert!(message.contains("application \"odoo-cron\""), "{message}");
+    assert!(
+        message.contains("ShareLock on ir_config_parameter"),
+        "{message}"
+    );
+    assert_eq!(server.requests().len(), 1, "the check-in was sent once");
+    drop(_holder);
+    assert_eq!(db.params_snapshot(), before, "nothing was written");
+    assert_eq!(
+        db.psql("SELECT count(*) FROM mail_message"),
+        messages,
+        "no message was posted"
+    );
+}
