@@ -21,7 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::cli::{BIN, Run, with_config as cli};
+use common::cli::{Run, with_config as cli};
 use common::db::{Fixture, TestDb, connection_string, fixtures_dir, pg_host, pg_port, pg_user};
 use common::role::TestRole;
 use common::validation_server::{Behaviour, RecordedRequest, ServerOptions, ValidationServer};
@@ -1063,33 +1063,6 @@ fn require_root() {
     );
 }
 
-/// nobody must reach and execute the binary.
-fn assert_executable_by_others(path: &Path) {
-    let mode = |p: &Path| {
-        std::fs::metadata(p)
-            .unwrap_or_else(|e| panic!("stat {}: {e}", p.display()))
-            .permissions()
-            .mode()
-    };
-    for dir in path
-        .ancestors()
-        .skip(1)
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        assert!(
-            mode(dir) & 0o001 != 0,
-            "{} is not searchable by others, so nobody cannot run {}: chmod o+x it (or build elsewhere with CARGO_TARGET_DIR)",
-            dir.display(),
-            path.display()
-        );
-    }
-    assert!(
-        mode(path) & 0o001 != 0,
-        "{} is not executable by others",
-        path.display()
-    );
-}
-
 /// The command, run as nobody:nogroup (no supplementary groups: std drops them).
 fn as_nobody(mut command: Command) -> Run {
     command.uid(65534).gid(65534).current_dir("/");
@@ -1102,7 +1075,6 @@ fn as_nobody(mut command: Command) -> Run {
 #[test]
 fn a_peer_outside_the_socket_group_is_refused() {
     require_root();
-    assert_executable_by_others(Path::new(BIN));
     let server = ValidationServer::start(ServerOptions::default());
     let db = TestDb::copy_of(Fixture::A);
     let env = Env::new();
@@ -1110,14 +1082,30 @@ fn a_peer_outside_the_socket_group_is_refused() {
     env.seed_recent_success(&db);
     std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755))
         .expect("chmod the temp dir");
-    std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o644))
-        .expect("chmod the config");
+    assert!(
+        common::others::searchable_by_others(env.dir.path()),
+        "nobody must reach the socket in {}: set TMPDIR to a directory others can search",
+        env.dir.path().display()
+    );
+    // Wherever the checkout sits (under a 0700 directory too), nobody runs a
+    // copy of the binary and reads a copy of the configuration placed where
+    // it can reach them.
+    let others = common::others::ForOthers::new();
+    let config = others.copy(&env.config);
+    let as_nobody_cli = |args: &[&str]| {
+        let mut command = Command::new(&others.bin);
+        command.arg("--config").arg(&config).args(args);
+        for var in common::cli::INHERITED {
+            command.env_remove(var);
+        }
+        as_nobody(command)
+    };
     let daemon = Daemon::start(&env);
     let before = db.params_snapshot();
     let socket_mode = std::fs::metadata(&env.socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(socket_mode, 0o660, "the socket's default mode");
 
-    let by_mode = as_nobody(cli(&env.config, &["check-now", "--json"]));
+    let by_mode = as_nobody_cli(&["check-now", "--json"]);
     assert_ne!(by_mode.code, 0, "{by_mode:?}");
     assert!(
         by_mode.stderr.contains("permission denied") && by_mode.stderr.contains("group"),
@@ -1140,7 +1128,7 @@ fn a_peer_outside_the_socket_group_is_refused() {
     // Repeated: the daemon replies and closes at once, which races with the
     // client still writing its request; the refusal must come through anyway.
     for attempt in 0..10 {
-        let by_peercred = as_nobody(cli(&env.config, &["check-now", "--json"]));
+        let by_peercred = as_nobody_cli(&["check-now", "--json"]);
         assert_ne!(by_peercred.code, 0, "attempt {attempt}: {by_peercred:?}");
         assert!(
             by_peercred

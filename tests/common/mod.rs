@@ -4,6 +4,7 @@ pub mod db;
 pub mod endpoint;
 pub mod netns;
 pub mod odoo_tree;
+pub mod others;
 pub mod proxy;
 pub mod registry;
 pub mod role;
