@@ -284,3 +284,192 @@ fn a_lock_against_writers_fails_applying_the_reply_and_writes_nothing() {
         "no message was posted"
     );
 }
+
+fn require_root() {
+    let uid = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .expect("stat /proc/self");
+    assert_eq!(
+        uid, 0,
+        "this test must run as root: it gives the state directory to nobody"
+    );
+}
+
+const NOBODY: u32 = 65534;
+
+/// A state directory owned by nobody:nogroup (mode 0750), as the package
+/// makes /var/lib/dbcheckin for its user, in a directory nobody can reach;
+/// the configuration and CA copied where nobody can read them.
+struct OwnedState {
+    others: common::others::ForOthers,
+    state: PathBuf,
+    config: PathBuf,
+}
+
+impl OwnedState {
+    fn new(server: &ValidationServer, db: &TestDb) -> OwnedState {
+        use std::os::unix::fs::PermissionsExt;
+        let others = common::others::ForOthers::new();
+        let state = others.dir.path().join("state");
+        std::fs::create_dir(&state).expect("state dir");
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o750))
+            .expect("chmod state");
+        std::os::unix::fs::chown(&state, Some(NOBODY), Some(NOBODY)).expect("chown state");
+        let ca = others.copy(server.ca_file());
+        let config = others.dir.path().join("config.toml");
+        let text = format!(
+            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"5s\"\n\
+             [odoo]\nversion = \"18.0-20250506\"\n\
+             [postgres]\nconnection = {:?}\ndatabases = [{:?}]\n\
+             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
+            server.https_url(),
+            ca.display().to_string(),
+            connection_string(),
+            db.name,
+            state,
+            others.dir.path().join("control.sock"),
+        );
+        std::fs::write(&config, text).expect("write config");
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod config");
+        OwnedState {
+            others,
+            state,
+            config,
+        }
+    }
+
+    /// `dbcheckin --config CONFIG ARGS…` as root.
+    fn as_root(&self, args: &[&str]) -> Command {
+        cli::with_config(&self.config, args)
+    }
+
+    /// The same as nobody:nogroup, with the copy of the binary nobody can reach.
+    fn as_nobody(&self, args: &[&str]) -> Command {
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new(&self.others.bin);
+        command.arg("--config").arg(&self.config).args(args);
+        for var in cli::INHERITED {
+            command.env_remove(var);
+        }
+        command.uid(NOBODY).gid(NOBODY).current_dir("/");
+        command
+    }
+
+    /// (name, uid, gid, mode) of every file in the state directory, sorted.
+    fn files(&self) -> Vec<(String, u32, u32, u32)> {
+        use std::os::unix::fs::MetadataExt;
+        let mut files: Vec<_> = std::fs::read_dir(&self.state)
+            .expect("list state")
+            .map(|entry| {
+                let entry = entry.expect("entry");
+                let meta = entry.metadata().expect("stat");
+                (
+                    entry.file_name().to_string_lossy().into_owned(),
+                    meta.uid(),
+                    meta.gid(),
+                    meta.mode() & 0o7777,
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    fn path_ending(&self, suffix: &str) -> PathBuf {
+        let (name, ..) = self
+            .files()
+            .into_iter()
+            .find(|(name, ..)| name.ends_with(suffix))
+            .unwrap_or_else(|| panic!("no {suffix} file in {:?}", self.files()));
+        self.state.join(name)
+    }
+}
+
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn a_root_run_check_in_gives_its_state_files_to_the_directory_owner() {
+    require_root();
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::copy_of(Fixture::A);
+    let owned = OwnedState::new(&server, &db);
+    let (run, _) = run_bounded(
+        owned.as_root(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let files = owned.files();
+    assert!(
+        files.iter().any(|(name, ..)| name.ends_with(".json"))
+            && files.iter().any(|(name, ..)| name.ends_with(".lock")),
+        "{files:?}"
+    );
+    for (name, uid, gid, mode) in &files {
+        assert_eq!(
+            (*uid, *gid, *mode),
+            (NOBODY, NOBODY, 0o640),
+            "{name} must belong to the directory's owner, mode 0640: {files:?}"
+        );
+    }
+    // The owner records the next check-in into them.
+    let (run, _) = run_bounded(
+        owned.as_nobody(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("not recorded"), "{}", run.stderr);
+}
+
+#[test]
+fn a_state_file_root_left_behind_is_reported_with_the_chown_fix() {
+    require_root();
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::copy_of(Fixture::A);
+    let owned = OwnedState::new(&server, &db);
+    let (run, _) = run_bounded(
+        owned.as_root(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    // What an older version, run as root, left: root:root 0640.
+    let json = owned.path_ending(".json");
+    let lock = owned.path_ending(".lock");
+    for file in [&json, &lock] {
+        std::os::unix::fs::chown(file, Some(0), Some(0)).expect("chown root");
+    }
+    let before = std::fs::read(&json).expect("read state");
+
+    let (run, _) = run_bounded(
+        owned.as_nobody(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(
+        run.results()[0]["ok"],
+        true,
+        "the check-in itself works: {run:?}"
+    );
+    let fix = format!("chown nobody: {}", json.display());
+    assert!(
+        run.stderr.contains("not recorded") && run.stderr.contains(&fix),
+        "the exact fix `{fix}`: {}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(&json).expect("read"), before, "left whole");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(&lock).expect("lock").uid(),
+        NOBODY,
+        "the empty lock file is taken back by the directory's owner"
+    );
+
+    // The fix, as printed, and recording works again.
+    std::os::unix::fs::chown(&json, Some(NOBODY), Some(NOBODY)).expect("chown nobody");
+    let (run, _) = run_bounded(
+        owned.as_nobody(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("not recorded"), "{}", run.stderr);
+    assert_ne!(std::fs::read(&json).expect("read"), before, "recorded");
+}
