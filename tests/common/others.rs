@@ -49,7 +49,5 @@ impl ForOthers {
 pub fn searchable_by_others(path: &Path) -> bool {
     path.ancestors()
         .filter(|dir| !dir.as_os_str().is_empty())
-        .all(|dir| {
-            std::fs::metadata(dir).is_ok_and(|meta| meta.permissions().mode() & 0o001 != 0)
-        })
+        .all(|dir| std::fs::metadata(dir).is_ok_and(|meta| meta.permissions().mode() & 0o001 != 0))
 }
