@@ -473,3 +473,177 @@ fn a_state_file_root_left_behind_is_reported_with_the_chown_fix() {
     assert!(!run.stderr.contains("not recorded"), "{}", run.stderr);
     assert_ne!(std::fs::read(&json).expect("read"), before, "recorded");
 }
+
+/// A small tmpfs the test mounts as the state directory, unmounted on drop.
+struct SmallFs {
+    _parent: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl SmallFs {
+    fn mount() -> SmallFs {
+        let parent = tempfile::tempdir().expect("temp dir");
+        let dir = parent.path().join("state");
+        std::fs::create_dir(&dir).expect("mount point");
+        let (run, _) = run_bounded(
+            {
+                let mut c = Command::new("mount");
+                c.args(["-t", "tmpfs", "-o", "size=256k,mode=0750", "dbcheckin-test"])
+                    .arg(&dir);
+                c
+            },
+            Duration::from_secs(30),
+        );
+        assert_eq!(run.code, 0, "mount a tmpfs (needs root): {run:?}");
+        SmallFs {
+            _parent: parent,
+            dir,
+        }
+    }
+
+    /// Fills the file system: a file grows until ENOSPC.
+    fn fill(&self) {
+        let mut filler = std::fs::File::create(self.dir.join("filler")).expect("filler");
+        let block = vec![0u8; 4096];
+        loop {
+            match filler.write(&block) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(e.raw_os_error(), Some(libc_enospc()), "{e}");
+                    break;
+                }
+            }
+        }
+        let _ = filler.sync_all();
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.dir.join("filler")).expect("remove filler");
+    }
+
+    fn remount(&self, mode: &str) {
+        let (run, _) = run_bounded(
+            {
+                let mut c = Command::new("mount");
+                c.args(["-o", &format!("remount,{mode}")]).arg(&self.dir);
+                c
+            },
+            Duration::from_secs(30),
+        );
+        assert_eq!(run.code, 0, "remount {mode}: {run:?}");
+    }
+
+    /// The state files (not the filler), name and content.
+    fn state_files(&self) -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<_> = std::fs::read_dir(&self.dir)
+            .expect("list")
+            .map(|e| e.expect("entry"))
+            .filter(|e| e.file_name() != "filler")
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).expect("read"),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+fn libc_enospc() -> i32 {
+    28
+}
+
+/// The state file's `last_success`.
+fn last_success(files: &[(String, Vec<u8>)]) -> Option<String> {
+    let (_, bytes) = files.iter().find(|(name, _)| name.ends_with(".json"))?;
+    let value: serde_json::Value = serde_json::from_slice(bytes).expect("a whole JSON file");
+    value["last_success"].as_str().map(str::to_string)
+}
+
+fn disk_fault(fault: &str) {
+    require_root();
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::copy_of(Fixture::A);
+    let fs = SmallFs::mount();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let setup = Setup::with_state_dir(dir, fs.dir.clone(), &server, &[&db.name], "");
+    let (run, _) = run_bounded(
+        setup.command(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let recorded = fs.state_files();
+    let first = last_success(&recorded).expect("recorded while there is room");
+
+    // The reply now changes parameters: it must land in the database
+    // although it cannot be recorded.
+    server.set_behaviour(changing_reply());
+    let before = db.params_snapshot();
+    match fault {
+        "full" => fs.fill(),
+        "read-only" => fs.remount("ro"),
+        other => panic!("{other}"),
+    }
+    let (run, _) = run_bounded(
+        setup.command(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.results()[0]["ok"], true, "{run:?}");
+    assert_ne!(
+        db.params_snapshot(),
+        before,
+        "the reply is applied in the database"
+    );
+    let expected_fix = match fault {
+        "full" => "free space on the file system holding",
+        _ => "read-only file system",
+    };
+    assert!(
+        run.stderr.contains("not recorded") && run.stderr.contains(expected_fix),
+        "the failure to record is logged with its fix: {}",
+        run.stderr
+    );
+    assert_eq!(
+        fs.state_files(),
+        recorded,
+        "the state file is left whole, and no temp file behind"
+    );
+
+    match fault {
+        "full" => fs.free(),
+        _ => fs.remount("rw"),
+    }
+    let (run, _) = run_bounded(
+        setup.command(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("not recorded"), "{}", run.stderr);
+    let files = fs.state_files();
+    assert!(
+        files.iter().all(|(name, _)| !name.ends_with(".tmp")),
+        "{files:?}"
+    );
+    let again = last_success(&files).expect("recorded again");
+    assert!(again > first, "recording resumes: {first} then {again}");
+}
+
+#[test]
+fn a_full_state_directory_still_applies_the_reply_and_leaves_the_state_whole() {
+    disk_fault("full");
+}
+
+#[test]
+fn a_read_only_state_directory_still_applies_the_reply_and_leaves_the_state_whole() {
+    disk_fault("read-only");
+}
