@@ -647,3 +647,95 @@ fn a_full_state_directory_still_applies_the_reply_and_leaves_the_state_whole() {
 fn a_read_only_state_directory_still_applies_the_reply_and_leaves_the_state_whole() {
     disk_fault("read-only");
 }
+
+/// What `diagnose` says of the primary URL's route: `via_proxy` or
+/// `no_proxy_bypass` (direct because NO_PROXY excludes it).
+fn diagnosed_route(run: &Run) -> String {
+    let json: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("diagnose --json: {e}: {run:?}"));
+    json["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| {
+            c["step"] == "config"
+                && c["detail"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("[server] url"))
+        })
+        .and_then(|c| c["outcome"].as_str())
+        .unwrap_or_else(|| panic!("no route of [server] url: {}", run.stdout))
+        .to_string()
+}
+
+/// `NO_PROXY` means one thing: for each value, whether the real check-in
+/// went through the proxy (the proxy saw its CONNECT) is what `diagnose`
+/// says of the route.
+#[test]
+fn diagnose_and_the_check_in_take_the_same_route_for_every_no_proxy() {
+    use common::proxy::{ProxyMode, TestProxy};
+    let server = ValidationServer::start(ServerOptions::default());
+    let proxy = TestProxy::start(ProxyMode::Forward);
+    let db = TestDb::copy_of(Fixture::A);
+    let port = server.https_port();
+    let localhost = format!("https://localhost:{port}/publisher-warranty/");
+    let loopback = format!("https://127.0.0.1:{port}/publisher-warranty/");
+    // (URL, NO_PROXY, through the proxy?) as reqwest decides.
+    let cases = [
+        (&localhost, "*.localhost".to_string(), true),
+        (&localhost, ".localhost".to_string(), false),
+        (&localhost, format!("localhost:{port}"), true),
+        (&loopback, "127.0.0.0/8".to_string(), false),
+        (&loopback, "10.0.0.0/8, ::1".to_string(), true),
+        (&localhost, "127.0.0.0/8".to_string(), true),
+    ];
+    for (url, no_proxy, proxied) in cases {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nurl = {url:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"5s\"\n\
+                 [odoo]\nversion = \"18.0-20250506\"\n\
+                 [postgres]\nconnection = {:?}\ndatabases = [{:?}]\n\
+                 [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
+                server.ca_file().display().to_string(),
+                connection_string(),
+                db.name,
+                dir.path().join("state"),
+                dir.path().join("control.sock"),
+            ),
+        )
+        .expect("write config");
+        let env = |args: &[&str]| {
+            let mut command = cli::with_config(&config, args);
+            command
+                .env("HTTPS_PROXY", proxy.url())
+                .env("NO_PROXY", &no_proxy);
+            command
+        };
+        let seen = proxy.requests().len();
+        let (run, _) = run_bounded(env(&["check-now", "--direct", "--json"]), RUN_LIMIT);
+        assert_eq!(
+            run.results()[0]["ok"],
+            true,
+            "{url} NO_PROXY={no_proxy}: {run:?}"
+        );
+        let went_through = proxy.requests().len() > seen;
+        assert_eq!(
+            went_through, proxied,
+            "{url} NO_PROXY={no_proxy}: the check-in's route"
+        );
+        let (run, _) = run_bounded(env(&["diagnose", "--json"]), RUN_LIMIT);
+        let expected = if proxied {
+            "via_proxy"
+        } else {
+            "no_proxy_bypass"
+        };
+        assert_eq!(
+            diagnosed_route(&run),
+            expected,
+            "{url} NO_PROXY={no_proxy}: diagnose must test the route the check-in takes"
+        );
+    }
+}
