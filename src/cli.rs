@@ -391,8 +391,7 @@ fn print_line(out: &mut impl Write, text: &str) {
 }
 
 fn json(value: &impl Serialize) -> String {
-    serde_json::to_string(value)
-        .unwrap_or_else(|e| format!("{{\"error\":\"cannot render JSON: {e}\"}}"))
+    crate::json::line(value)
 }
 
 #[derive(Serialize)]

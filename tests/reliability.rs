@@ -739,3 +739,91 @@ fn diagnose_and_the_check_in_take_the_same_route_for_every_no_proxy() {
         );
     }
 }
+
+/// What Python's `str.splitlines` makes of `text`: one JSON document a line.
+fn python_records(text: &str) -> Vec<serde_json::Value> {
+    let mut python = Command::new("python3");
+    python
+        .args([
+            "-c",
+            "import json,sys\nfor line in sys.stdin.read().splitlines():\n    print(json.dumps(json.loads(line)))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = python.spawn().expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("python3 reads");
+    let out = drain(child.stdout.take().expect("stdout"));
+    let err = drain(child.stderr.take().expect("stderr"));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(started.elapsed() < RUN_LIMIT, "python3 hangs");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = out.recv_timeout(Duration::from_secs(10)).expect("stdout");
+    let stderr = err.recv_timeout(Duration::from_secs(10)).expect("stderr");
+    assert!(
+        status.success(),
+        "Python's splitlines broke a record: {stderr}\n{text:?}"
+    );
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("python's JSON"))
+        .collect()
+}
+
+#[test]
+fn a_line_separator_in_a_company_name_or_a_server_message_keeps_one_json_record() {
+    let name = "ACME\u{2028}Corp\u{2029}Ltd";
+    let db = TestDb::copy_of(Fixture::A);
+    db.psql("UPDATE res_company SET name = 'ACME' || U&'\\2028' || 'Corp' || U&'\\2029' || 'Ltd'");
+    let reply = match changing_reply() {
+        Behaviour::Reply(text) => text.replace("'hello'", "'hello\\u2028world'"),
+        _ => unreachable!(),
+    };
+    let server = ValidationServer::start(ServerOptions {
+        behaviour: Behaviour::Reply(reply),
+        ..ServerOptions::default()
+    });
+    let setup = Setup::new(&server, &[&db.name], "");
+
+    let (run, _) = run_bounded(
+        setup.command(&["message", "--database", &db.name]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !run.stdout.contains(['\u{2028}', '\u{2029}']),
+        "raw separators: {:?}",
+        run.stdout
+    );
+    let records = python_records(&run.stdout);
+    assert_eq!(records.len(), 1, "{:?}", run.stdout);
+    assert_eq!(records[0]["message"]["name"], name, "{}", records[0]);
+
+    let (run, _) = run_bounded(
+        setup.command(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !run.stdout.contains('\u{2028}'),
+        "raw separator: {:?}",
+        run.stdout
+    );
+    let records = python_records(&run.stdout);
+    assert_eq!(records.len(), 1, "{:?}", run.stdout);
+    assert_eq!(
+        records[0]["results"][0]["messages"][0], "hello\u{2028}world",
+        "{}",
+        records[0]
+    );
+}
