@@ -106,11 +106,19 @@ pub async fn connect(base: &Config, dbname: &str) -> Result<Client, Failure> {
     let mut config = base.clone();
     config.dbname(dbname);
     config.application_name("dbcheckin");
-    Bounds::of(base).apply(&mut config);
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| explain(&e, dbname, base))?;
+    let bounds = Bounds::of(base);
+    bounds.apply(&mut config);
+    // tokio-postgres bounds only the socket's connect(): a server (or a
+    // stuck pooler) that accepts and never answers the startup would hang.
+    // The whole handshake gets connect_timeout, once per host tried.
+    let hosts = u32::try_from(config.get_hosts().len().max(1)).unwrap_or(u32::MAX);
+    let (client, connection) =
+        match tokio::time::timeout(bounds.connect.saturating_mul(hosts), config.connect(NoTls))
+            .await
+        {
+            Ok(connected) => connected.map_err(|e| explain(&e, dbname, base))?,
+            Err(_) => return Err(no_answer(dbname, base)),
+        };
     let database = dbname.to_string();
     tokio::spawn(async move {
         if let Err(e) = connection.await {
@@ -206,13 +214,7 @@ pub fn explain(error: &tokio_postgres::Error, dbname: &str, config: &Config) -> 
         );
     }
     if cause.to_lowercase().contains("timed out") || cause.contains("timeout") {
-        return Failure::new(
-            Kind::Database,
-            format!(
-                "database {dbname}: PostgreSQL at {server} did not answer within {}s ([postgres] connect_timeout). Fix: check that the server is up and reachable, and the host in [postgres] connection",
-                Bounds::of(config).connect.as_secs_f64()
-            ),
-        );
+        return no_answer(dbname, config);
     }
     Failure::new(
         Kind::Database,
@@ -372,6 +374,19 @@ fn describe_holder(holder: &Holder) -> String {
         text.push_str(&format!(", last query started {start} UTC"));
     }
     text
+}
+
+/// PostgreSQL did not complete the connection within `connect_timeout`.
+fn no_answer(dbname: &str, config: &Config) -> Failure {
+    Failure::new(
+        Kind::Database,
+        format!(
+            "database {dbname}: PostgreSQL at {} did not answer within {} ([postgres] connect_timeout). Fix: check that the server is up and reachable, and the host in [postgres] connection",
+            describe_server(config),
+            seconds(Bounds::of(config).connect)
+        ),
+    )
+    .with_symptom("connect_timeout")
 }
 
 /// The role a connection logs in as: the configured user, else libpq's

@@ -827,3 +827,53 @@ fn a_line_separator_in_a_company_name_or_a_server_message_keeps_one_json_record(
         records[0]
     );
 }
+
+/// A "PostgreSQL" that accepts connections and never answers the startup
+/// (a stuck pooler, a half-dead server): tokio-postgres bounds only the
+/// socket's connect, so without the handshake bound this hangs forever.
+#[test]
+fn a_server_that_accepts_and_never_answers_fails_within_connect_timeout() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    // Accepts, holds every connection open, says nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            match stream {
+                Ok(stream) => held.push(stream),
+                Err(_) => break,
+            }
+        }
+    });
+    let server = ValidationServer::start(ServerOptions::default());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\n\
+             [odoo]\nversion = \"18.0-20250506\"\n\
+             [postgres]\nconnection = \"host=127.0.0.1 port={port} user=postgres\"\nconnect_timeout = \"2s\"\n\
+             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
+            server.https_url(),
+            server.ca_file().display().to_string(),
+            dir.path().join("state"),
+            dir.path().join("control.sock"),
+        ),
+    )
+    .expect("write config");
+    for args in [
+        &["message", "--database", "prod"][..],
+        &["check-now", "--direct", "--json"][..],
+    ] {
+        let (run, elapsed) = run_bounded(cli::with_config(&config, args), BOUNDED);
+        assert_ne!(run.code, 0, "{args:?}: {run:?}");
+        assert!(elapsed < BOUNDED, "{args:?} took {elapsed:?}");
+        let text = format!("{}{}", run.stdout, run.stderr);
+        assert!(
+            text.contains("did not answer within 2s") && text.contains("connect_timeout"),
+            "{args:?}: {text}"
+        );
+    }
+    assert!(server.requests().is_empty());
+}
