@@ -242,7 +242,7 @@ fn timed_out(
         (
             LOCK_TIMEOUT,
             format!(
-                "database {dbname}: gave up waiting for a lock after {} (lock_timeout): another session holds a lock on a table dbcheckin reads or writes ({text}); nothing was changed and it will be retried. Fix: let that session finish (an Odoo module upgrade, `odoo-bin -u`, holds such locks for minutes), or raise [postgres] lock_timeout",
+                "database {dbname}: gave up waiting for a lock after {} (lock_timeout): another session holds a lock on a table dbcheckin reads or writes ({text}); nothing was changed (the daemon retries with its backoff). Fix: let that session finish (an Odoo module upgrade, `odoo-bin -u`, holds such locks for minutes), or raise [postgres] lock_timeout",
                 seconds(bounds.lock)
             ),
         )
@@ -250,7 +250,7 @@ fn timed_out(
         (
             STATEMENT_TIMEOUT,
             format!(
-                "database {dbname}: a statement ran longer than {} (statement_timeout) and was cancelled ({text}); nothing was changed and it will be retried. Fix: find what loads or locks the database (pg_stat_activity), or raise [postgres] statement_timeout",
+                "database {dbname}: a statement ran longer than {} (statement_timeout) and was cancelled ({text}); nothing was changed (the daemon retries with its backoff). Fix: find what loads or locks the database (pg_stat_activity), or raise [postgres] statement_timeout",
                 seconds(bounds.statement)
             ),
         )

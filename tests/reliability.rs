@@ -877,3 +877,34 @@ fn a_server_that_accepts_and_never_answers_fails_within_connect_timeout() {
     }
     assert!(server.requests().is_empty());
 }
+
+/// `statement_timeout` below `lock_timeout`: the statement bound fires first,
+/// and the failure names it (and, the wait being for a lock, who holds it).
+#[test]
+fn a_statement_past_statement_timeout_fails_naming_the_bound() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = Setup::new(
+        &server,
+        &[&db.name],
+        "statement_timeout = \"1s\"\nlock_timeout = \"60s\"",
+    );
+    let holder = LockHolder::take(
+        &db.name,
+        "long-report",
+        "LOCK TABLE ir_config_parameter IN ACCESS EXCLUSIVE MODE",
+    );
+    let (run, elapsed) = run_bounded(setup.command(&["message", "--database", &db.name]), BOUNDED);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(elapsed < BOUNDED, "took {elapsed:?}");
+    assert!(
+        run.stderr.contains("longer than 1s (statement_timeout)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("PID {}", holder.pid)),
+        "{}",
+        run.stderr
+    );
+}
