@@ -205,7 +205,10 @@ impl CheckIn {
         };
         let (message, odoo_url, instance) = match self.message_of(&client, &db.name, now).await {
             Ok(found) => found,
-            Err(failure) => return outcome.failed(failure),
+            Err(failure) => {
+                let failure = pg::name_lock_holders(failure, &self.connection, &db.name).await;
+                return outcome.failed(failure);
+            }
         };
         let outcome = Outcome {
             maintenance: message.maintenance().map(|m| m.summary(instance)),
@@ -250,7 +253,10 @@ impl CheckIn {
                 outcome.expiration_date = expiration.date;
                 outcome.expiration_reason = expiration.reason;
             }
-            Err(failure) => return outcome.failed(failure),
+            Err(failure) => {
+                let failure = pg::name_lock_holders(failure, &self.connection, &db.name).await;
+                return outcome.failed(failure);
+            }
         }
         for text in &reply.messages {
             tracing::info!("message from the validation server: {text}");

@@ -390,9 +390,13 @@ async fn collect_one(
 ) -> Result<collect::Collected, Failure> {
     let connection = &settings.postgres.connection;
     let client = crate::pg::connect(connection, dbname).await?;
-    collect::collect(&client, now, context)
-        .await
-        .map_err(|e| e.explain(dbname, connection))
+    match collect::collect(&client, now, context).await {
+        Ok(collected) => Ok(collected),
+        Err(e) => {
+            let failure = e.explain(dbname, connection);
+            Err(crate::pg::name_lock_holders(failure, connection, dbname).await)
+        }
+    }
 }
 
 fn print_line(out: &mut impl Write, text: &str) {
@@ -401,8 +405,7 @@ fn print_line(out: &mut impl Write, text: &str) {
 }
 
 fn json(value: &impl Serialize) -> String {
-    serde_json::to_string(value)
-        .unwrap_or_else(|e| format!("{{\"error\":\"cannot render JSON: {e}\"}}"))
+    crate::json::line(value)
 }
 
 #[derive(Serialize)]

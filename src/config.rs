@@ -138,6 +138,23 @@ pub struct PostgresSettings {
     /// For a UUID shared by several databases, the one that checks in (by name);
     /// without an entry, the one with the oldest `database.create_date`.
     pub uuid_owner: BTreeMap<String, String>,
+    /// Longest a statement may run (PostgreSQL's `statement_timeout`).
+    pub statement_timeout: Duration,
+    /// Longest a statement may wait for a lock (PostgreSQL's `lock_timeout`).
+    pub lock_timeout: Duration,
+    /// Longest a connection may take to open.
+    pub connect_timeout: Duration,
+}
+
+impl PostgresSettings {
+    /// The time bounds every connection carries.
+    pub fn bounds(&self) -> crate::pg::Bounds {
+        crate::pg::Bounds {
+            statement: self.statement_timeout,
+            lock: self.lock_timeout,
+            connect: self.connect_timeout,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -318,6 +335,9 @@ struct PostgresFragment {
     databases: Option<Vec<DatabaseName>>,
     exclude: Option<Vec<DatabaseName>>,
     uuid_owner: Option<BTreeMap<String, DatabaseName>>,
+    statement_timeout: Option<HumanDuration>,
+    lock_timeout: Option<HumanDuration>,
+    connect_timeout: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -372,6 +392,9 @@ impl Fragment {
             overlay(&mut base.connection, top.connection);
             overlay(&mut base.databases, top.databases);
             overlay(&mut base.exclude, top.exclude);
+            overlay(&mut base.statement_timeout, top.statement_timeout);
+            overlay(&mut base.lock_timeout, top.lock_timeout);
+            overlay(&mut base.connect_timeout, top.connect_timeout);
             if let Some(owners) = top.uuid_owner {
                 base.uuid_owner
                     .get_or_insert_with(Default::default)
@@ -411,6 +434,30 @@ impl Fragment {
         }
         let daemon = self.daemon.unwrap_or_default();
         let metrics = self.metrics.unwrap_or_default();
+        let mut connection: tokio_postgres::Config = postgres.connection.map_or_else(
+            || {
+                DEFAULT_CONNECTION
+                    .parse()
+                    .expect("the built-in connection string parses")
+            },
+            |c| c.0,
+        );
+        let bounds = crate::pg::Bounds {
+            statement: postgres
+                .statement_timeout
+                .map_or(crate::pg::Bounds::DEFAULT.statement, |d| d.0),
+            lock: postgres
+                .lock_timeout
+                .map_or(crate::pg::Bounds::DEFAULT.lock, |d| d.0),
+            // The key wins; without it, a connect_timeout in the connection string.
+            connect: postgres.connect_timeout.map(|d| d.0).unwrap_or_else(|| {
+                connection
+                    .get_connect_timeout()
+                    .copied()
+                    .unwrap_or(crate::pg::Bounds::DEFAULT.connect)
+            }),
+        };
+        bounds.apply(&mut connection);
         Ok(Settings {
             server: ServerSettings {
                 url_configured: server.url.is_some(),
@@ -435,14 +482,10 @@ impl Fragment {
                 python: odoo.python.and_then(|p| p.0),
             },
             postgres: PostgresSettings {
-                connection: postgres.connection.map_or_else(
-                    || {
-                        DEFAULT_CONNECTION
-                            .parse()
-                            .expect("the built-in connection string parses")
-                    },
-                    |c| c.0,
-                ),
+                connection,
+                statement_timeout: bounds.statement,
+                lock_timeout: bounds.lock,
+                connect_timeout: bounds.connect,
                 databases: names(postgres.databases),
                 exclude: names(postgres.exclude),
                 uuid_owner: postgres
@@ -762,11 +805,47 @@ mod tests {
             )]
         );
         assert!(s.postgres.databases.is_empty() && s.postgres.exclude.is_empty());
+        assert_eq!(s.postgres.bounds(), crate::pg::Bounds::DEFAULT);
+        assert_eq!(
+            crate::pg::Bounds::of(&s.postgres.connection),
+            crate::pg::Bounds::DEFAULT,
+            "the connection carries the bounds"
+        );
         assert!(s.postgres.uuid_owner.is_empty());
         assert_eq!(s.schedule, ScheduleSettings::default());
         assert_eq!(s.daemon.state_dir, Path::new(DEFAULT_STATE_DIR));
         assert_eq!(s.daemon.control_socket, Path::new(DEFAULT_CONTROL_SOCKET));
         assert!(s.metrics.listen.is_none());
+    }
+
+    #[test]
+    fn postgres_time_bounds_are_read_and_reach_the_connection() {
+        let s = parse(
+            "[postgres]\nconnection = \"host=/x connect_timeout=7\"\nstatement_timeout = \"45s\"\nlock_timeout = \"2s\"\n",
+        )
+        .unwrap();
+        let expected = crate::pg::Bounds {
+            statement: Duration::from_secs(45),
+            lock: Duration::from_secs(2),
+            connect: Duration::from_secs(7),
+        };
+        assert_eq!(
+            s.postgres.bounds(),
+            expected,
+            "connect_timeout from the string"
+        );
+        assert_eq!(crate::pg::Bounds::of(&s.postgres.connection), expected);
+        let s = parse(
+            "[postgres]\nconnection = \"host=/x connect_timeout=7\"\nconnect_timeout = \"3s\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.postgres.connect_timeout,
+            Duration::from_secs(3),
+            "the key wins"
+        );
+        let (_, key, _) = invalid("[postgres]\nlock_timeout = \"0s\"\n");
+        assert_eq!(key, "postgres.lock_timeout");
     }
 
     #[test]

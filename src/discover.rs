@@ -79,7 +79,12 @@ pub async fn discover(settings: &PostgresSettings) -> Result<Discovery, Failure>
     .collect();
     let probes = stream::iter(candidates)
         .map(|(name, oid)| async move {
-            let result = probe(settings, &name, oid).await;
+            let result = match probe(settings, &name, oid).await {
+                Err(failure) => {
+                    Err(pg::name_lock_holders(failure, &settings.connection, &name).await)
+                }
+                found => found,
+            };
             (name, result)
         })
         .buffered(PROBE_CONCURRENCY)

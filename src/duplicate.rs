@@ -419,7 +419,7 @@ async fn write_identity(
 }
 
 fn json_line<T: Serialize>(value: &T) -> String {
-    let mut text = serde_json::to_string(value).unwrap_or_default();
+    let mut text = crate::json::line(value);
     text.push('\n');
     text
 }

@@ -183,8 +183,7 @@ pub async fn command(settings: &Settings, request: Request) -> Result<u8, Failur
             .push(grant_database(&admin.connection, &db.name, &request.role, request.print).await);
     }
     let text = match (request.json, request.print) {
-        (true, _) => serde_json::to_string(&report)
-            .unwrap_or_else(|e| format!("{{\"error\":\"cannot render JSON: {e}\"}}")),
+        (true, _) => crate::json::line(&report),
         (false, true) => render_sql(&report),
         (false, false) => render_human(&report),
     };
@@ -219,6 +218,7 @@ fn admin_settings(postgres: &PostgresSettings, admin_user: Option<&str>) -> Post
     }
     let user = admin_user.map_or_else(pg::system_user_name, str::to_string);
     admin.user(&user);
+    postgres.bounds().apply(&mut admin);
     PostgresSettings {
         connection: admin,
         ..postgres.clone()

@@ -19,6 +19,7 @@ pub mod discover;
 pub mod duplicate;
 pub mod failure;
 pub mod grant;
+pub mod json;
 pub mod maintenance;
 pub mod metrics;
 pub mod odoo;

@@ -11,22 +11,114 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use crate::failure::{Failure, Kind};
 
-/// How long to wait for PostgreSQL before giving up on one connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The time bounds every connection carries: `[postgres] statement_timeout`,
+/// `lock_timeout` and `connect_timeout`. The first two travel in the startup
+/// packet (`options=-c statement_timeout=…`), so they hold from the first
+/// statement on, whoever opens the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub statement: Duration,
+    pub lock: Duration,
+    pub connect: Duration,
+}
+
+/// The PostgreSQL settings [`Bounds`] sets through `options`.
+const BOUND_SETTINGS: [&str; 2] = ["statement_timeout", "lock_timeout"];
+
+impl Bounds {
+    pub const DEFAULT: Bounds = Bounds {
+        statement: Duration::from_secs(30),
+        lock: Duration::from_secs(10),
+        connect: Duration::from_secs(10),
+    };
+
+    /// Writes the bounds into `config`, replacing any `statement_timeout` or
+    /// `lock_timeout` its `options` carried: the `[postgres]` keys win.
+    pub fn apply(&self, config: &mut Config) {
+        let mut words = without_bounds(config.get_options().unwrap_or(""));
+        for (name, value) in BOUND_SETTINGS.iter().zip([self.statement, self.lock]) {
+            words.push("-c".to_string());
+            words.push(format!("{name}={}", value.as_millis().max(1)));
+        }
+        config.options(words.join(" "));
+        config.connect_timeout(self.connect);
+    }
+
+    /// The bounds `config` carries, the defaults for those it lacks.
+    pub fn of(config: &Config) -> Bounds {
+        let options = config.get_options().unwrap_or("");
+        let setting = |name: &str| {
+            let prefix = format!("{name}=");
+            options
+                .split_whitespace()
+                .filter_map(|word| {
+                    word.strip_prefix("-c")
+                        .unwrap_or(word)
+                        .strip_prefix(&prefix)
+                })
+                .next_back()
+                .and_then(|ms| ms.parse::<u64>().ok())
+                .map(Duration::from_millis)
+                // 0 turns PostgreSQL's bound off: never unbounded.
+                .filter(|bound| !bound.is_zero())
+        };
+        Bounds {
+            statement: setting("statement_timeout").unwrap_or(Bounds::DEFAULT.statement),
+            lock: setting("lock_timeout").unwrap_or(Bounds::DEFAULT.lock),
+            connect: config
+                .get_connect_timeout()
+                .copied()
+                .unwrap_or(Bounds::DEFAULT.connect),
+        }
+    }
+}
+
+/// The words of an `options` string, without the bound settings.
+fn without_bounds(options: &str) -> Vec<String> {
+    let is_bound = |word: &str| {
+        let word = word.trim_start_matches('-').trim_start_matches('c');
+        BOUND_SETTINGS
+            .iter()
+            .any(|name| word.starts_with(&format!("{name}=")))
+    };
+    let words: Vec<&str> = options.split_whitespace().collect();
+    let mut kept = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        if words[i] == "-c" && words.get(i + 1).is_some_and(|next| is_bound(next)) {
+            i += 2;
+            continue;
+        }
+        if words[i] != "-c" && is_bound(words[i]) {
+            i += 1;
+            continue;
+        }
+        kept.push(words[i].to_string());
+        i += 1;
+    }
+    kept
+}
 
 /// Opens a connection to `dbname` with the configured connection settings and
-/// spawns its I/O task on the current runtime.
+/// spawns its I/O task on the current runtime. Every connection carries the
+/// time bounds (the configured ones, else [`Bounds::DEFAULT`]).
 pub async fn connect(base: &Config, dbname: &str) -> Result<Client, Failure> {
     let mut config = base.clone();
     config.dbname(dbname);
     config.application_name("dbcheckin");
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
-    }
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| explain(&e, dbname, base))?;
+    let bounds = Bounds::of(base);
+    bounds.apply(&mut config);
+    // tokio-postgres bounds only the socket's connect(): a server (or a
+    // stuck pooler) that accepts and never answers the startup would hang.
+    // The whole handshake gets connect_timeout, once per host tried.
+    let hosts = u32::try_from(config.get_hosts().len().max(1)).unwrap_or(u32::MAX);
+    let (client, connection) =
+        match tokio::time::timeout(bounds.connect.saturating_mul(hosts), config.connect(NoTls))
+            .await
+        {
+            Ok(connected) => connected.map_err(|e| explain(&e, dbname, base))?,
+            Err(_) => return Err(no_answer(dbname, base)),
+        };
     let database = dbname.to_string();
     tokio::spawn(async move {
         if let Err(e) = connection.await {
@@ -61,6 +153,9 @@ pub fn explain(error: &tokio_postgres::Error, dbname: &str, config: &Config) -> 
     if let Some(db) = error.as_db_error() {
         let code = db.code();
         let text = db.message();
+        if let Some(failure) = timed_out(db, dbname, config) {
+            return failure;
+        }
         if *code == SqlState::INVALID_PASSWORD
             || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
         {
@@ -119,13 +214,7 @@ pub fn explain(error: &tokio_postgres::Error, dbname: &str, config: &Config) -> 
         );
     }
     if cause.to_lowercase().contains("timed out") || cause.contains("timeout") {
-        return Failure::new(
-            Kind::Database,
-            format!(
-                "database {dbname}: PostgreSQL at {server} did not answer within {}s. Fix: check that the server is up and reachable, and the host in [postgres] connection",
-                CONNECT_TIMEOUT.as_secs()
-            ),
-        );
+        return no_answer(dbname, config);
     }
     let sockets = match (config.get_hosts().first(), cause.contains("No such file")) {
         (Some(Host::Unix(dir)), true) => {
@@ -176,6 +265,171 @@ pub fn socket_files_note(dir: &std::path::Path, port: u16) -> String {
         ports.join(", "),
         ports[0],
     )
+}
+
+/// The symptom of a statement PostgreSQL cancelled at `lock_timeout`.
+pub const LOCK_TIMEOUT: &str = "lock_timeout";
+/// The symptom of a statement PostgreSQL cancelled at `statement_timeout`.
+pub const STATEMENT_TIMEOUT: &str = "statement_timeout";
+
+/// A statement cancelled by one of the [`Bounds`], as a failure naming the
+/// bound, its value and what to do; `None` for any other error.
+fn timed_out(
+    db: &tokio_postgres::error::DbError,
+    dbname: &str,
+    config: &Config,
+) -> Option<Failure> {
+    let bounds = Bounds::of(config);
+    let text = db.message();
+    let (symptom, message) = if *db.code() == SqlState::LOCK_NOT_AVAILABLE {
+        (
+            LOCK_TIMEOUT,
+            format!(
+                "database {dbname}: gave up waiting for a lock after {} (lock_timeout): another session holds a lock on a table dbcheckin reads or writes ({text}); nothing was changed (the daemon retries with its backoff). Fix: let that session finish (an Odoo module upgrade, `odoo-bin -u`, holds such locks for minutes), or raise [postgres] lock_timeout",
+                seconds(bounds.lock)
+            ),
+        )
+    } else if *db.code() == SqlState::QUERY_CANCELED && text.contains("statement timeout") {
+        (
+            STATEMENT_TIMEOUT,
+            format!(
+                "database {dbname}: a statement ran longer than {} (statement_timeout) and was cancelled ({text}); nothing was changed (the daemon retries with its backoff). Fix: find what loads or locks the database (pg_stat_activity), or raise [postgres] statement_timeout",
+                seconds(bounds.statement)
+            ),
+        )
+    } else {
+        return None;
+    };
+    Some(Failure::new(Kind::Database, message).with_symptom(symptom))
+}
+
+/// `10s`, `1.5s`.
+fn seconds(duration: Duration) -> String {
+    format!("{}s", duration.as_secs_f64())
+}
+
+/// How long naming the holders of a lock may take, on top of the failure itself.
+const HOLDERS_BUDGET: Duration = Duration::from_secs(5);
+
+/// Sessions holding a table lock strong enough to block dbcheckin, read from
+/// `pg_locks` and `pg_stat_activity` of the database (what is visible to the
+/// role: without `pg_read_all_stats`, the start times of other roles'
+/// sessions are hidden). Never the text of their queries, which may hold secrets.
+const HOLDERS_SQL: &str = "
+SELECT l.pid,
+       coalesce(a.application_name, ''),
+       coalesce(a.usename::text, ''),
+       l.mode,
+       coalesce(c.relname::text, l.relation::text, ''),
+       to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+       to_char(a.query_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+  FROM pg_locks l
+  LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+  LEFT JOIN pg_class c ON c.oid = l.relation
+ WHERE l.granted
+   AND l.locktype = 'relation'
+   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND l.pid <> pg_backend_pid()
+   AND l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
+ ORDER BY CASE l.mode WHEN 'AccessExclusiveLock' THEN 0 WHEN 'ExclusiveLock' THEN 1 ELSE 2 END,
+          a.xact_start NULLS LAST, l.pid
+ LIMIT 3";
+
+/// For a failure at `lock_timeout` or `statement_timeout`, adds who holds the
+/// blocking locks when `pg_locks`/`pg_stat_activity` tell (application name,
+/// PID, since when); any other failure is returned as it is. Bounded: a
+/// fresh connection carrying the bounds, and [`HOLDERS_BUDGET`] in all.
+pub async fn name_lock_holders(mut failure: Failure, config: &Config, dbname: &str) -> Failure {
+    if !matches!(
+        failure.symptom.as_deref(),
+        Some(LOCK_TIMEOUT | STATEMENT_TIMEOUT)
+    ) {
+        return failure;
+    }
+    let lookup = async {
+        let client = connect(config, dbname).await.ok()?;
+        client.query(HOLDERS_SQL, &[]).await.ok()
+    };
+    let rows = match tokio::time::timeout(HOLDERS_BUDGET, lookup).await {
+        Ok(Some(rows)) => rows,
+        _ => {
+            failure
+                .message
+                .push_str(" (who holds the lock could not be read from pg_locks)");
+            return failure;
+        }
+    };
+    if rows.is_empty() {
+        failure.message.push_str(
+            " (no session holds a table lock now: the lock was on rows, or its session ended)",
+        );
+        return failure;
+    }
+    let holders: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            describe_holder(&Holder {
+                pid: row.get(0),
+                application: row.get(1),
+                user: row.get(2),
+                mode: row.get(3),
+                table: row.get(4),
+                since: row.get(5),
+                query_start: row.get(6),
+            })
+        })
+        .collect();
+    failure
+        .message
+        .push_str(&format!(". Held by: {}", holders.join("; ")));
+    failure
+}
+
+/// One session holding a lock, as `pg_locks`/`pg_stat_activity` show it.
+struct Holder {
+    pid: i32,
+    application: String,
+    user: String,
+    mode: String,
+    table: String,
+    since: Option<String>,
+    query_start: Option<String>,
+}
+
+fn describe_holder(holder: &Holder) -> String {
+    let application = if holder.application.is_empty() {
+        "no application name".to_string()
+    } else {
+        format!("application {:?}", holder.application)
+    };
+    let mut text = format!("{application}, PID {}", holder.pid);
+    if !holder.user.is_empty() {
+        text.push_str(&format!(", role {}", holder.user));
+    }
+    text.push_str(&format!(", {} on {}", holder.mode, holder.table));
+    match &holder.since {
+        Some(since) => text.push_str(&format!(", in a transaction since {since} UTC")),
+        None => text.push_str(
+            ", since an unknown time (the role cannot read it: grant it pg_read_all_stats)",
+        ),
+    }
+    if let Some(start) = &holder.query_start {
+        text.push_str(&format!(", last query started {start} UTC"));
+    }
+    text
+}
+
+/// PostgreSQL did not complete the connection within `connect_timeout`.
+fn no_answer(dbname: &str, config: &Config) -> Failure {
+    Failure::new(
+        Kind::Database,
+        format!(
+            "database {dbname}: PostgreSQL at {} did not answer within {} ([postgres] connect_timeout). Fix: check that the server is up and reachable, and the host in [postgres] connection",
+            describe_server(config),
+            seconds(Bounds::of(config).connect)
+        ),
+    )
+    .with_symptom("connect_timeout")
 }
 
 /// The role a connection logs in as: the configured user, else libpq's
@@ -417,6 +671,55 @@ mod tests {
         assert!(
             hba.contains("pg_hba.conf") && hba.contains("grant --role x"),
             "{hba}"
+        );
+    }
+
+    #[test]
+    fn bounds_replace_those_in_options_and_read_back() {
+        let mut config: Config =
+            "host=/x user=u options='-c search_path=s -c statement_timeout=0 --lock_timeout=0'"
+                .parse()
+                .unwrap();
+        assert_eq!(
+            Bounds::of(&config).statement,
+            Bounds::DEFAULT.statement,
+            "0 (no bound) is never kept"
+        );
+        let bounds = Bounds {
+            statement: Duration::from_millis(1500),
+            lock: Duration::from_secs(2),
+            connect: Duration::from_secs(3),
+        };
+        bounds.apply(&mut config);
+        assert_eq!(
+            config.get_options(),
+            Some("-c search_path=s -c statement_timeout=1500 -c lock_timeout=2000")
+        );
+        assert_eq!(Bounds::of(&config), bounds);
+        bounds.apply(&mut config);
+        assert_eq!(
+            config.get_options(),
+            Some("-c search_path=s -c statement_timeout=1500 -c lock_timeout=2000"),
+            "applying twice changes nothing"
+        );
+        let bare: Config = "host=/x".parse().unwrap();
+        assert_eq!(Bounds::of(&bare), Bounds::DEFAULT);
+    }
+
+    #[test]
+    fn a_holder_is_named_without_its_query() {
+        let text = describe_holder(&Holder {
+            pid: 42,
+            application: "odoo-bin".into(),
+            user: "odoo".into(),
+            mode: "AccessExclusiveLock".into(),
+            table: "ir_config_parameter".into(),
+            since: Some("2026-12-06 11:58:01".into()),
+            query_start: None,
+        });
+        assert_eq!(
+            text,
+            "application \"odoo-bin\", PID 42, role odoo, AccessExclusiveLock on ir_config_parameter, in a transaction since 2026-12-06 11:58:01 UTC"
         );
     }
 

@@ -203,6 +203,10 @@ pub enum StateError {
 #[derive(Debug, Clone)]
 pub struct StateStore {
     dir: PathBuf,
+    /// The directory's owner and group, when this process runs as root and
+    /// they are someone else: every file the store creates is given to them,
+    /// so a root-run command never locks the daemon out of its own state.
+    owner: Option<(u32, u32)>,
 }
 
 impl StateStore {
@@ -211,7 +215,12 @@ impl StateStore {
     pub fn open(dir: impl AsRef<Path>) -> Result<StateStore, StateError> {
         let dir = dir.as_ref().to_path_buf();
         ensure_dir(&dir)?;
-        let store = StateStore { dir };
+        let owner = fs::metadata(&dir)
+            .ok()
+            .map(|meta| (meta.uid(), meta.gid()))
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            .filter(|&(uid, gid)| unsafe { libc::geteuid() } == 0 && (uid, gid) != (0, 0));
+        let store = StateStore { dir, owner };
         store.remove_stale_temps()?;
         Ok(store)
     }
@@ -438,7 +447,17 @@ impl StateStore {
                 .mode(FILE_MODE)
                 .open(&path);
             match created {
-                Ok(file) => return Ok((path, file)),
+                Ok(file) => {
+                    if let Err(e) = self.adopt(&file) {
+                        remove_quietly(&path);
+                        return Err(self.io_error(
+                            "cannot give the temp file to the owner of the state directory",
+                            &path,
+                            e,
+                        ));
+                    }
+                    return Ok((path, file));
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_path = path,
                 Err(e) => return Err(self.io_error("cannot create the temp file", &path, e)),
             }
@@ -491,13 +510,61 @@ impl StateStore {
     }
 
     fn open_lock_file(&self, path: &Path) -> Result<File, StateError> {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(FILE_MODE)
-            .open(path)
-            .map_err(|e| self.io_error("cannot open the lock file", path, e))
+        let open = || {
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(FILE_MODE)
+                .open(path)
+        };
+        let file = match open() {
+            // A lock file another user made (a command run as root) in our
+            // own directory: it is empty, only its flock matters, so take it
+            // back. A process holding the old one sees it unlinked
+            // (`still_linked`) and locks the new one.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied && self.dir_is_ours() => {
+                match fs::remove_file(path) {
+                    Ok(()) => tracing::info!(path = %path.display(), "took back a lock file another user had made"),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(_) => return Err(self.io_error("cannot open the lock file", path, e)),
+                }
+                open()
+            }
+            other => other,
+        }
+        .map_err(|e| self.io_error("cannot open the lock file", path, e))?;
+        self.adopt(&file).map_err(|e| {
+            self.io_error(
+                "cannot give the lock file to the owner of the state directory",
+                path,
+                e,
+            )
+        })?;
+        Ok(file)
+    }
+
+    /// Running as root in someone else's directory: gives `file` to the
+    /// directory's owner and group, mode 0640. Otherwise nothing.
+    fn adopt(&self, file: &File) -> io::Result<()> {
+        let Some((uid, gid)) = self.owner else {
+            return Ok(());
+        };
+        let meta = file.metadata()?;
+        if (meta.uid(), meta.gid()) != (uid, gid) {
+            std::os::unix::fs::fchown(file, Some(uid), Some(gid))?;
+        }
+        if meta.mode() & 0o7777 != FILE_MODE {
+            file.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
+        }
+        Ok(())
+    }
+
+    /// Whether this process owns the state directory.
+    fn dir_is_ours(&self) -> bool {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        fs::metadata(&self.dir).is_ok_and(|meta| meta.uid() == euid)
     }
 
     fn still_linked(&self, file: &File, path: &Path) -> Result<bool, StateError> {
@@ -569,12 +636,37 @@ impl StateStore {
     }
 
     fn io_error(&self, action: &'static str, path: &Path, source: io::Error) -> StateError {
+        let fix = match self.foreign_file(path, &source) {
+            Some(fix) => fix,
+            None => fix_for(source.kind(), &self.dir),
+        };
         StateError::Io {
             action,
             path: path.to_path_buf(),
-            fix: fix_for(source.kind(), &self.dir),
+            fix,
             source,
         }
+    }
+
+    /// For a file of the store this process may not use because another user
+    /// owns it (a command run as root made it), the exact command that gives
+    /// it back to the owner of the directory.
+    fn foreign_file(&self, path: &Path, source: &io::Error) -> Option<String> {
+        if source.kind() != io::ErrorKind::PermissionDenied || path == self.dir {
+            return None;
+        }
+        let file = fs::metadata(path).ok()?;
+        let dir = fs::metadata(&self.dir).ok()?;
+        if file.uid() == dir.uid() && file.gid() == dir.gid() {
+            return None;
+        }
+        let owner = user_name(dir.uid()).unwrap_or_else(|| dir.uid().to_string());
+        Some(format!(
+            "it belongs to {}, not to {owner} who owns {} (a command run as root made it?): fix it with `chown {owner}: {}`",
+            user_name(file.uid()).unwrap_or_else(|| file.uid().to_string()),
+            self.dir.display(),
+            path.display()
+        ))
     }
 }
 
@@ -696,6 +788,32 @@ fn free_corrupt_name(path: &Path) -> io::Result<PathBuf> {
 }
 
 /// Creates the state directory if missing, and checks that it is one.
+/// The name of the user `uid`, when the system knows it.
+fn user_name(uid: u32) -> Option<String> {
+    let mut entry = std::mem::MaybeUninit::<libc::passwd>::uninit();
+    let mut buffer = vec![0 as libc::c_char; 4096];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the size given, and the name read
+    // back points into `buffer`, which outlives its use.
+    unsafe {
+        let rc = libc::getpwuid_r(
+            uid,
+            entry.as_mut_ptr(),
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        );
+        if rc != 0 || found.is_null() || (*found).pw_name.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr((*found).pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
 fn ensure_dir(dir: &Path) -> Result<(), StateError> {
     match fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => return Ok(()),

@@ -7,6 +7,7 @@
 //! itself only ever uses plain HTTP. An HTTP error status is a real answer and is
 //! never retried elsewhere. Every failure is classified into a stable [`Kind`].
 
+use hyper_util::client::proxy::matcher::Matcher;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -569,15 +570,19 @@ impl ProxyEnv {
 
 /// The proxy `url` goes through: the configured one, else the environment's
 /// for its scheme; none when `NO_PROXY` excludes the host.
+///
+/// The one decision "proxy or direct", used by `diagnose` and by the
+/// check-ins' own bookkeeping: it asks reqwest's own matcher
+/// (`hyper_util`'s [`Matcher`], built as reqwest builds it from the same
+/// values), so what `diagnose` tests is the path the check-ins take:
+/// `NO_PROXY` entries are domains (`odoo.com` and `.odoo.com` also match
+/// subdomains; `*.odoo.com` matches nothing), IP addresses and CIDR
+/// blocks (for a URL naming an address), or `*`; an entry with a port
+/// never matches.
 pub fn proxy_for(url: &Url, configured: Option<&Url>, env: &ProxyEnv) -> Option<Url> {
-    let host = url.host_str()?;
-    if env
-        .no_proxy
-        .as_deref()
-        .is_some_and(|list| no_proxy_matches(list, host))
-    {
-        return None;
-    }
+    url.host_str()?;
+    let destination: hyper::Uri = url.as_str().parse().ok()?;
+    proxy_matcher(configured, env).intercept(&destination)?;
     if let Some(proxy) = configured {
         return Some(proxy.clone());
     }
@@ -595,20 +600,21 @@ pub fn proxy_for(url: &Url, configured: Option<&Url>, env: &ProxyEnv) -> Option<
     Url::parse(&with_scheme).ok()
 }
 
-/// `NO_PROXY` semantics shared by curl and reqwest: `*`, exact hosts, and domain
-/// suffixes with or without a leading dot.
-pub fn no_proxy_matches(list: &str, host: &str) -> bool {
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
-    list.split(',')
-        .map(|entry| entry.trim().to_ascii_lowercase())
-        .any(|entry| {
-            let entry = entry.trim_start_matches("*.").trim_start_matches('.');
-            !entry.is_empty()
-                && (entry == "*" || host == entry || host.ends_with(&format!(".{entry}")))
-        })
+/// The matcher reqwest decides with: for `[server] proxy`,
+/// `Proxy::all(proxy).no_proxy(NoProxy::from_env())`; without it, the
+/// environment's `ALL_PROXY`, `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY`.
+fn proxy_matcher(configured: Option<&Url>, env: &ProxyEnv) -> Matcher {
+    let no = env.no_proxy.as_deref().unwrap_or("");
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    match configured {
+        Some(proxy) => Matcher::builder().all(proxy.as_str()).no(no).build(),
+        None => Matcher::builder()
+            .all(text(&env.all))
+            .http(text(&env.http))
+            .https(text(&env.https))
+            .no(no)
+            .build(),
+    }
 }
 
 fn last_text<'a>(causes: &'a [Cause<'_>]) -> &'a str {
@@ -682,14 +688,44 @@ mod tests {
     }
 
     #[test]
-    fn no_proxy_matching() {
-        assert!(no_proxy_matches("localhost,.odoo.com", "services.odoo.com"));
-        assert!(no_proxy_matches("odoo.com", "services.odoo.com"));
-        assert!(no_proxy_matches("*.odoo.com", "services.odoo.com"));
-        assert!(no_proxy_matches(" * ", "anything.example"));
-        assert!(no_proxy_matches("127.0.0.1", "127.0.0.1"));
-        assert!(!no_proxy_matches("xodoo.com", "services.odoo.com"));
-        assert!(!no_proxy_matches("", "services.odoo.com"));
+    fn no_proxy_is_decided_as_reqwest_decides() {
+        let proxy = url("http://squid:3128");
+        let direct = |no_proxy: &str, target: &str| {
+            let env = ProxyEnv {
+                no_proxy: Some(no_proxy.into()),
+                ..ProxyEnv::default()
+            };
+            proxy_for(&url(target), Some(&proxy), &env).is_none()
+        };
+        let odoo = "https://services.odoo.com/publisher-warranty/";
+        assert!(direct("localhost,.odoo.com", odoo));
+        assert!(direct("odoo.com", odoo), "a domain covers its subdomains");
+        assert!(direct("SERVICES.ODOO.COM", odoo), "case does not matter");
+        assert!(direct(" * ", odoo));
+        assert!(
+            !direct("*.odoo.com", odoo),
+            "*.odoo.com is no wildcard for reqwest: check-ins take the proxy"
+        );
+        assert!(!direct("xodoo.com", odoo));
+        assert!(!direct("", odoo));
+        assert!(
+            !direct("services.odoo.com:443", odoo),
+            "an entry with a port never matches"
+        );
+        assert!(direct("10.0.0.0/8", "https://10.1.2.3/publisher-warranty/"));
+        assert!(!direct(
+            "10.0.0.0/8",
+            "https://11.1.2.3/publisher-warranty/"
+        ));
+        assert!(direct(
+            "127.0.0.1",
+            "https://127.0.0.1:8443/publisher-warranty/"
+        ));
+        assert!(direct("::1", "https://[::1]:8443/publisher-warranty/"));
+        assert!(
+            !direct("10.0.0.0/8", odoo),
+            "a CIDR block matches addresses, not names that resolve into it"
+        );
     }
 
     #[test]

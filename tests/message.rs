@@ -163,6 +163,9 @@ async fn discovery_finds_odoo_databases_and_flags_neutralized_ones() {
         databases,
         exclude,
         uuid_owner: Default::default(),
+        statement_timeout: dbcheckin::pg::Bounds::DEFAULT.statement,
+        lock_timeout: dbcheckin::pg::Bounds::DEFAULT.lock,
+        connect_timeout: dbcheckin::pg::Bounds::DEFAULT.connect,
     };
 
     let found = discover::discover(&settings(vec![a.name.clone(), b.name.clone()], vec![]))

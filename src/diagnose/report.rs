@@ -51,8 +51,7 @@ pub struct Report {
 }
 
 pub fn json(report: &Report) -> String {
-    serde_json::to_string(report)
-        .unwrap_or_else(|e| format!("{{\"error\":\"cannot render JSON: {e}\"}}"))
+    crate::json::line(report)
 }
 
 pub fn human(report: &Report) -> String {

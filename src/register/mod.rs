@@ -333,8 +333,7 @@ fn removal_text(removal: &Removal) -> String {
 }
 
 fn json(value: &impl Serialize) -> String {
-    serde_json::to_string(value)
-        .unwrap_or_else(|e| format!("{{\"error\":\"cannot render JSON: {e}\"}}"))
+    crate::json::line(value)
 }
 
 fn print(text: String) {

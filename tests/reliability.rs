@@ -1,0 +1,910 @@
+//! Faults a sysadmin's host produces, against the real binary: a table locked
+//! by another session (an Odoo upgrade), a state directory owned by another
+//! user, a full or read-only disk, line breaks JSON Lines readers split on.
+//! Every wait is bounded: a stuck run is killed and fails the test.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::cli::{self, Run};
+use common::db::{Fixture, TestDb, connection_string, fixtures_dir, pg_host, pg_port, pg_user};
+use common::validation_server::{Behaviour, ServerOptions, ValidationServer};
+
+/// The reply Odoo's server gave in a recorded scenario: it changes parameters.
+fn changing_reply() -> Behaviour {
+    let path = fixtures_dir()
+        .join("reply_sim")
+        .join("reply_sim.A1_sample.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let sim: serde_json::Value = serde_json::from_str(&text).expect("reply_sim JSON");
+    Behaviour::Reply(sim["reply_text"].as_str().expect("reply_text").to_string())
+}
+
+/// Runs `command`, killing it when it has not finished after `limit`.
+/// Returns the run and how long it took.
+fn run_bounded(mut command: Command, limit: Duration) -> (Run, Duration) {
+    let started = Instant::now();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let out = drain(child.stdout.take().expect("stdout"));
+    let err = drain(child.stderr.take().expect("stderr"));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{command:?} still running after {limit:?}: stdout {:?} stderr {:?}",
+                out.recv_timeout(Duration::from_secs(5)).unwrap_or_default(),
+                err.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    let text = |rx: mpsc::Receiver<String>| {
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("output closed with the process")
+    };
+    (
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: text(out),
+            stderr: text(err),
+        },
+        elapsed,
+    )
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
+    });
+    rx
+}
+
+/// A config file in a temp dir for `databases`, with `postgres_extra` added to `[postgres]`.
+struct Setup {
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Setup {
+    fn new(server: &ValidationServer, databases: &[&str], postgres_extra: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = dir.path().join("state");
+        Setup::with_state_dir(dir, state, server, databases, postgres_extra)
+    }
+
+    fn with_state_dir(
+        dir: tempfile::TempDir,
+        state: PathBuf,
+        server: &ValidationServer,
+        databases: &[&str],
+        postgres_extra: &str,
+    ) -> Setup {
+        let config = dir.path().join("config.toml");
+        let names: Vec<String> = databases.iter().map(|d| format!("{d:?}")).collect();
+        let text = format!(
+            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"5s\"\n\
+             [odoo]\nversion = \"18.0-20250506\"\n\
+             [postgres]\nconnection = {:?}\ndatabases = [{}]\n{postgres_extra}\n\
+             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
+            server.https_url(),
+            server.ca_file().display().to_string(),
+            connection_string(),
+            names.join(", "),
+            state,
+            dir.path().join("control.sock"),
+        );
+        std::fs::write(&config, text).expect("write config");
+        Setup { _dir: dir, config }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        cli::with_config(&self.config, args)
+    }
+}
+
+/// A psql session that took a lock and keeps it until dropped.
+struct LockHolder {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    pid: String,
+}
+
+impl LockHolder {
+    /// Opens a session named `application` in `database` that runs `sql`
+    /// in an open transaction; returns once the statement completed.
+    fn take(database: &str, application: &str, sql: &str) -> LockHolder {
+        let mut child = Command::new("psql")
+            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", database])
+            .env("PGHOST", pg_host())
+            .env("PGPORT", pg_port())
+            .env("PGUSER", pg_user())
+            .env("PGAPPNAME", application)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("psql runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(
+            stdin,
+            "BEGIN;\n{sql};\nSELECT 'holding ' || pg_backend_pid();"
+        )
+        .expect("psql reads");
+        stdin.flush().expect("flush");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(pid) = line.strip_prefix("holding ") {
+                    let _ = tx.send(pid.to_string());
+                }
+            }
+        });
+        let pid = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the session took the lock");
+        LockHolder { child, stdin, pid }
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "ROLLBACK;");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `lock_timeout = "1s"`, `statement_timeout = "3s"`: the bounds a test waits on.
+const SHORT_BOUNDS: &str =
+    "lock_timeout = \"1s\"\nstatement_timeout = \"3s\"\nconnect_timeout = \"3s\"";
+
+/// What a run must not exceed with [`SHORT_BOUNDS`]: the bounds, the lookup of
+/// the holders, and a loaded machine's slack. Without the bounds it runs until killed.
+const BOUNDED: Duration = Duration::from_secs(20);
+
+fn assert_names_the_lock(text: &str, holder: &LockHolder, application: &str) {
+    assert!(text.contains("lock_timeout"), "cause not named: {text}");
+    assert!(text.contains("1s"), "bound not named: {text}");
+    assert!(
+        text.contains(&format!("application {application:?}")),
+        "holder's application not named: {text}"
+    );
+    assert!(
+        text.contains(&format!("PID {}", holder.pid)),
+        "holder's PID not named: {text}"
+    );
+    assert!(
+        text.contains("AccessExclusiveLock on ir_config_parameter"),
+        "lock not named: {text}"
+    );
+    assert!(text.contains("since 20"), "since when not named: {text}");
+}
+
+#[test]
+fn a_locked_table_fails_check_now_within_the_lock_timeout_naming_the_holder() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = Setup::new(&server, &[&db.name], SHORT_BOUNDS);
+    let before = db.params_snapshot();
+    let holder = LockHolder::take(
+        &db.name,
+        "odoo-upgrade",
+        "LOCK TABLE ir_config_parameter IN ACCESS EXCLUSIVE MODE",
+    );
+
+    let (run, elapsed) = run_bounded(setup.command(&["check-now", "--direct", "--json"]), BOUNDED);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(elapsed < BOUNDED, "took {elapsed:?}");
+    assert_names_the_lock(
+        &format!("{}{}", run.stdout, run.stderr),
+        &holder,
+        "odoo-upgrade",
+    );
+    assert!(server.requests().is_empty(), "nothing is sent");
+    drop(holder);
+    assert_eq!(db.params_snapshot(), before, "nothing was written");
+}
+
+#[test]
+fn a_locked_table_fails_message_within_the_lock_timeout_naming_the_holder() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = Setup::new(&server, &[&db.name], SHORT_BOUNDS);
+    let holder = LockHolder::take(
+        &db.name,
+        "odoo-upgrade",
+        "LOCK TABLE ir_config_parameter IN ACCESS EXCLUSIVE MODE",
+    );
+    let (run, elapsed) = run_bounded(setup.command(&["message", "--database", &db.name]), BOUNDED);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(elapsed < BOUNDED, "took {elapsed:?}");
+    assert_names_the_lock(&run.stderr, &holder, "odoo-upgrade");
+}
+
+/// A lock that only the reply's writes wait for (SHARE: readers pass,
+/// writers wait): the message is read, the check-in is sent, and applying
+/// gives up at the lock bound with nothing half-written.
+#[test]
+fn a_lock_against_writers_fails_applying_the_reply_and_writes_nothing() {
+    let server = ValidationServer::start(ServerOptions {
+        behaviour: changing_reply(),
+        ..ServerOptions::default()
+    });
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = Setup::new(&server, &[&db.name], SHORT_BOUNDS);
+    let before = db.params_snapshot();
+    let messages = db.psql("SELECT count(*) FROM mail_message");
+    let _holder = LockHolder::take(
+        &db.name,
+        "odoo-cron",
+        "LOCK TABLE ir_config_parameter IN SHARE MODE",
+    );
+    let (run, elapsed) = run_bounded(setup.command(&["check-now", "--direct", "--json"]), BOUNDED);
+    assert!(elapsed < BOUNDED, "took {elapsed:?}");
+    let results = run.results();
+    assert_eq!(results.len(), 1, "{run:?}");
+    let result = &results[0];
+    assert_eq!(result["ok"], false, "{result}");
+    assert_eq!(result["error"]["kind"], "database", "{result}");
+    let message = result["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("lock_timeout"), "{message}");
+    assert!(message.contains("nothing was changed"), "{message}");
+    assert!(message.contains("application \"odoo-cron\""), "{message}");
+    assert!(
+        message.contains("ShareLock on ir_config_parameter"),
+        "{message}"
+    );
+    assert_eq!(server.requests().len(), 1, "the check-in was sent once");
+    drop(_holder);
+    assert_eq!(db.params_snapshot(), before, "nothing was written");
+    assert_eq!(
+        db.psql("SELECT count(*) FROM mail_message"),
+        messages,
+        "no message was posted"
+    );
+}
+
+fn require_root() {
+    let uid = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .expect("stat /proc/self");
+    assert_eq!(
+        uid, 0,
+        "this test must run as root: it gives the state directory to nobody"
+    );
+}
+
+const NOBODY: u32 = 65534;
+
+/// A state directory owned by nobody:nogroup (mode 0750), as the package
+/// makes /var/lib/dbcheckin for its user, in a directory nobody can reach;
+/// the configuration and CA copied where nobody can read them.
+struct OwnedState {
+    others: common::others::ForOthers,
+    state: PathBuf,
+    config: PathBuf,
+}
+
+impl OwnedState {
+    fn new(server: &ValidationServer, db: &TestDb) -> OwnedState {
+        use std::os::unix::fs::PermissionsExt;
+        let others = common::others::ForOthers::new();
+        let state = others.dir.path().join("state");
+        std::fs::create_dir(&state).expect("state dir");
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o750))
+            .expect("chmod state");
+        std::os::unix::fs::chown(&state, Some(NOBODY), Some(NOBODY)).expect("chown state");
+        let ca = others.copy(server.ca_file());
+        let config = others.dir.path().join("config.toml");
+        let text = format!(
+            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"5s\"\n\
+             [odoo]\nversion = \"18.0-20250506\"\n\
+             [postgres]\nconnection = {:?}\ndatabases = [{:?}]\n\
+             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
+            server.https_url(),
+            ca.display().to_string(),
+            connection_string(),
+            db.name,
+            state,
+            others.dir.path().join("control.sock"),
+        );
+        std::fs::write(&config, text).expect("write config");
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod config");
+        OwnedState {
+            others,
+            state,
+            config,
+        }
+    }
+
+    /// `dbcheckin --config CONFIG ARGS…` as root.
+    fn as_root(&self, args: &[&str]) -> Command {
+        cli::with_config(&self.config, args)
+    }
+
+    /// The same as nobody:nogroup, with the copy of the binary nobody can reach.
+    fn as_nobody(&self, args: &[&str]) -> Command {
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new(&self.others.bin);
+        command.arg("--config").arg(&self.config).args(args);
+        for var in cli::INHERITED {
+            command.env_remove(var);
+        }
+        command.uid(NOBODY).gid(NOBODY).current_dir("/");
+        command
+    }
+
+    /// (name, uid, gid, mode) of every file in the state directory, sorted.
+    fn files(&self) -> Vec<(String, u32, u32, u32)> {
+        use std::os::unix::fs::MetadataExt;
+        let mut files: Vec<_> = std::fs::read_dir(&self.state)
+            .expect("list state")
+            .map(|entry| {
+                let entry = entry.expect("entry");
+                let meta = entry.metadata().expect("stat");
+                (
+                    entry.file_name().to_string_lossy().into_owned(),
+                    meta.uid(),
+                    meta.gid(),
+                    meta.mode() & 0o7777,
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    fn path_ending(&self, suffix: &str) -> PathBuf {
+        let (name, ..) = self
+            .files()
+            .into_iter()
+            .find(|(name, ..)| name.ends_with(suffix))
+            .unwrap_or_else(|| panic!("no {suffix} file in {:?}", self.files()));
+        self.state.join(name)
+    }
+}
+
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn a_root_run_check_in_gives_its_state_files_to_the_directory_owner() {
+    require_root();
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::copy_of(Fixture::A);
+    let owned = OwnedState::new(&server, &db);
+    let (run, _) = run_bounded(
+        owned.as_root(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let files = owned.files();
+    assert!(
+        files.iter().any(|(name, ..)| name.ends_with(".json"))
+            && files.iter().any(|(name, ..)| name.ends_with(".lock")),
+        "{files:?}"
+    );
+    for (name, uid, gid, mode) in &files {
+        assert_eq!(
+            (*uid, *gid, *mode),
+            (NOBODY, NOBODY, 0o640),
+            "{name} must belong to the directory's owner, mode 0640: {files:?}"
+        );
+    }
+    // The owner records the next check-in into them.
+    let (run, _) = run_bounded(
+        owned.as_nobody(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("not recorded"), "{}", run.stderr);
+}
+
+#[test]
+fn a_state_file_root_left_behind_is_reported_with_the_chown_fix() {
+    require_root();
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::copy_of(Fixture::A);
+    let owned = OwnedState::new(&server, &db);
+    let (run, _) = run_bounded(
+        owned.as_root(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    // What an older version, run as root, left: root:root 0640.
+    let json = owned.path_ending(".json");
+    let lock = owned.path_ending(".lock");
+    for file in [&json, &lock] {
+        std::os::unix::fs::chown(file, Some(0), Some(0)).expect("chown root");
+    }
+    let before = std::fs::read(&json).expect("read state");
+
+    let (run, _) = run_bounded(
+        owned.as_nobody(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(
+        run.results()[0]["ok"],
+        true,
+        "the check-in itself works: {run:?}"
+    );
+    let fix = format!("chown nobody: {}", json.display());
+    assert!(
+        run.stderr.contains("not recorded") && run.stderr.contains(&fix),
+        "the exact fix `{fix}`: {}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(&json).expect("read"), before, "left whole");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(&lock).expect("lock").uid(),
+        NOBODY,
+        "the empty lock file is taken back by the directory's owner"
+    );
+
+    // The fix, as printed, and recording works again.
+    std::os::unix::fs::chown(&json, Some(NOBODY), Some(NOBODY)).expect("chown nobody");
+    let (run, _) = run_bounded(
+        owned.as_nobody(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("not recorded"), "{}", run.stderr);
+    assert_ne!(std::fs::read(&json).expect("read"), before, "recorded");
+}
+
+/// A small tmpfs the test mounts as the state directory, unmounted on drop.
+struct SmallFs {
+    _parent: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl SmallFs {
+    fn mount() -> SmallFs {
+        let parent = tempfile::tempdir().expect("temp dir");
+        let dir = parent.path().join("state");
+        std::fs::create_dir(&dir).expect("mount point");
+        let (run, _) = run_bounded(
+            {
+                let mut c = Command::new("mount");
+                c.args(["-t", "tmpfs", "-o", "size=256k,mode=0750", "dbcheckin-test"])
+                    .arg(&dir);
+                c
+            },
+            Duration::from_secs(30),
+        );
+        assert_eq!(run.code, 0, "mount a tmpfs (needs root): {run:?}");
+        SmallFs {
+            _parent: parent,
+            dir,
+        }
+    }
+
+    /// Fills the file system: a file grows until ENOSPC.
+    fn fill(&self) {
+        let mut filler = std::fs::File::create(self.dir.join("filler")).expect("filler");
+        let block = vec![0u8; 4096];
+        loop {
+            match filler.write(&block) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(e.raw_os_error(), Some(libc_enospc()), "{e}");
+                    break;
+                }
+            }
+        }
+        let _ = filler.sync_all();
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.dir.join("filler")).expect("remove filler");
+    }
+
+    fn remount(&self, mode: &str) {
+        let (run, _) = run_bounded(
+            {
+                let mut c = Command::new("mount");
+                c.args(["-o", &format!("remount,{mode}")]).arg(&self.dir);
+                c
+            },
+            Duration::from_secs(30),
+        );
+        assert_eq!(run.code, 0, "remount {mode}: {run:?}");
+    }
+
+    /// The state files (not the filler), name and content.
+    fn state_files(&self) -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<_> = std::fs::read_dir(&self.dir)
+            .expect("list")
+            .map(|e| e.expect("entry"))
+            .filter(|e| e.file_name() != "filler")
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).expect("read"),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+fn libc_enospc() -> i32 {
+    28
+}
+
+/// The state file's `last_success`.
+fn last_success(files: &[(String, Vec<u8>)]) -> Option<String> {
+    let (_, bytes) = files.iter().find(|(name, _)| name.ends_with(".json"))?;
+    let value: serde_json::Value = serde_json::from_slice(bytes).expect("a whole JSON file");
+    value["last_success"].as_str().map(str::to_string)
+}
+
+fn disk_fault(fault: &str) {
+    require_root();
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::copy_of(Fixture::A);
+    let fs = SmallFs::mount();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let setup = Setup::with_state_dir(dir, fs.dir.clone(), &server, &[&db.name], "");
+    let (run, _) = run_bounded(
+        setup.command(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let recorded = fs.state_files();
+    let first = last_success(&recorded).expect("recorded while there is room");
+
+    // The reply now changes parameters: it must land in the database
+    // although it cannot be recorded.
+    server.set_behaviour(changing_reply());
+    let before = db.params_snapshot();
+    match fault {
+        "full" => fs.fill(),
+        "read-only" => fs.remount("ro"),
+        other => panic!("{other}"),
+    }
+    let (run, _) = run_bounded(
+        setup.command(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.results()[0]["ok"], true, "{run:?}");
+    assert_ne!(
+        db.params_snapshot(),
+        before,
+        "the reply is applied in the database"
+    );
+    let expected_fix = match fault {
+        "full" => "free space on the file system holding",
+        _ => "read-only file system",
+    };
+    assert!(
+        run.stderr.contains("not recorded") && run.stderr.contains(expected_fix),
+        "the failure to record is logged with its fix: {}",
+        run.stderr
+    );
+    assert_eq!(
+        fs.state_files(),
+        recorded,
+        "the state file is left whole, and no temp file behind"
+    );
+
+    match fault {
+        "full" => fs.free(),
+        _ => fs.remount("rw"),
+    }
+    let (run, _) = run_bounded(
+        setup.command(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("not recorded"), "{}", run.stderr);
+    let files = fs.state_files();
+    assert!(
+        files.iter().all(|(name, _)| !name.ends_with(".tmp")),
+        "{files:?}"
+    );
+    let again = last_success(&files).expect("recorded again");
+    assert!(again > first, "recording resumes: {first} then {again}");
+}
+
+#[test]
+fn a_full_state_directory_still_applies_the_reply_and_leaves_the_state_whole() {
+    disk_fault("full");
+}
+
+#[test]
+fn a_read_only_state_directory_still_applies_the_reply_and_leaves_the_state_whole() {
+    disk_fault("read-only");
+}
+
+/// What `diagnose` says of the primary URL's route: `via_proxy` or
+/// `no_proxy_bypass` (direct because NO_PROXY excludes it).
+fn diagnosed_route(run: &Run) -> String {
+    let json: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("diagnose --json: {e}: {run:?}"));
+    json["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| {
+            c["step"] == "config"
+                && c["detail"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("[server] url"))
+        })
+        .and_then(|c| c["outcome"].as_str())
+        .unwrap_or_else(|| panic!("no route of [server] url: {}", run.stdout))
+        .to_string()
+}
+
+/// `NO_PROXY` means one thing: for each value, whether the real check-in
+/// went through the proxy (the proxy saw its CONNECT) is what `diagnose`
+/// says of the route.
+#[test]
+fn diagnose_and_the_check_in_take_the_same_route_for_every_no_proxy() {
+    use common::proxy::{ProxyMode, TestProxy};
+    let server = ValidationServer::start(ServerOptions::default());
+    let proxy = TestProxy::start(ProxyMode::Forward);
+    let db = TestDb::copy_of(Fixture::A);
+    let port = server.https_port();
+    let localhost = format!("https://localhost:{port}/publisher-warranty/");
+    let loopback = format!("https://127.0.0.1:{port}/publisher-warranty/");
+    // (URL, NO_PROXY, through the proxy?) as reqwest decides.
+    let cases = [
+        (&localhost, "*.localhost".to_string(), true),
+        (&localhost, ".localhost".to_string(), false),
+        (&localhost, format!("localhost:{port}"), true),
+        (&loopback, "127.0.0.0/8".to_string(), false),
+        (&loopback, "10.0.0.0/8, ::1".to_string(), true),
+        (&localhost, "127.0.0.0/8".to_string(), true),
+    ];
+    for (url, no_proxy, proxied) in cases {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nurl = {url:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"5s\"\n\
+                 [odoo]\nversion = \"18.0-20250506\"\n\
+                 [postgres]\nconnection = {:?}\ndatabases = [{:?}]\n\
+                 [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
+                server.ca_file().display().to_string(),
+                connection_string(),
+                db.name,
+                dir.path().join("state"),
+                dir.path().join("control.sock"),
+            ),
+        )
+        .expect("write config");
+        let env = |args: &[&str]| {
+            let mut command = cli::with_config(&config, args);
+            command
+                .env("HTTPS_PROXY", proxy.url())
+                .env("NO_PROXY", &no_proxy);
+            command
+        };
+        let seen = proxy.requests().len();
+        let (run, _) = run_bounded(env(&["check-now", "--direct", "--json"]), RUN_LIMIT);
+        assert_eq!(
+            run.results()[0]["ok"],
+            true,
+            "{url} NO_PROXY={no_proxy}: {run:?}"
+        );
+        let went_through = proxy.requests().len() > seen;
+        assert_eq!(
+            went_through, proxied,
+            "{url} NO_PROXY={no_proxy}: the check-in's route"
+        );
+        let (run, _) = run_bounded(env(&["diagnose", "--json"]), RUN_LIMIT);
+        let expected = if proxied {
+            "via_proxy"
+        } else {
+            "no_proxy_bypass"
+        };
+        assert_eq!(
+            diagnosed_route(&run),
+            expected,
+            "{url} NO_PROXY={no_proxy}: diagnose must test the route the check-in takes"
+        );
+    }
+}
+
+/// What Python's `str.splitlines` makes of `text`: one JSON document a line.
+fn python_records(text: &str) -> Vec<serde_json::Value> {
+    let mut python = Command::new("python3");
+    python
+        .args([
+            "-c",
+            "import json,sys\nfor line in sys.stdin.read().splitlines():\n    print(json.dumps(json.loads(line)))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = python.spawn().expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("python3 reads");
+    let out = drain(child.stdout.take().expect("stdout"));
+    let err = drain(child.stderr.take().expect("stderr"));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(started.elapsed() < RUN_LIMIT, "python3 hangs");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = out.recv_timeout(Duration::from_secs(10)).expect("stdout");
+    let stderr = err.recv_timeout(Duration::from_secs(10)).expect("stderr");
+    assert!(
+        status.success(),
+        "Python's splitlines broke a record: {stderr}\n{text:?}"
+    );
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("python's JSON"))
+        .collect()
+}
+
+#[test]
+fn a_line_separator_in_a_company_name_or_a_server_message_keeps_one_json_record() {
+    let name = "ACME\u{2028}Corp\u{2029}Ltd";
+    let db = TestDb::copy_of(Fixture::A);
+    db.psql("UPDATE res_company SET name = 'ACME' || U&'\\2028' || 'Corp' || U&'\\2029' || 'Ltd'");
+    let reply = match changing_reply() {
+        Behaviour::Reply(text) => text.replace("'hello'", "'hello\\u2028world'"),
+        _ => unreachable!(),
+    };
+    let server = ValidationServer::start(ServerOptions {
+        behaviour: Behaviour::Reply(reply),
+        ..ServerOptions::default()
+    });
+    let setup = Setup::new(&server, &[&db.name], "");
+
+    let (run, _) = run_bounded(
+        setup.command(&["message", "--database", &db.name]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !run.stdout.contains(['\u{2028}', '\u{2029}']),
+        "raw separators: {:?}",
+        run.stdout
+    );
+    let records = python_records(&run.stdout);
+    assert_eq!(records.len(), 1, "{:?}", run.stdout);
+    assert_eq!(records[0]["message"]["name"], name, "{}", records[0]);
+
+    let (run, _) = run_bounded(
+        setup.command(&["check-now", "--direct", "--json"]),
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !run.stdout.contains('\u{2028}'),
+        "raw separator: {:?}",
+        run.stdout
+    );
+    let records = python_records(&run.stdout);
+    assert_eq!(records.len(), 1, "{:?}", run.stdout);
+    assert_eq!(
+        records[0]["results"][0]["messages"][0], "hello\u{2028}world",
+        "{}",
+        records[0]
+    );
+}
+
+/// A "PostgreSQL" that accepts connections and never answers the startup
+/// (a stuck pooler, a half-dead server): tokio-postgres bounds only the
+/// socket's connect, so without the handshake bound this hangs forever.
+#[test]
+fn a_server_that_accepts_and_never_answers_fails_within_connect_timeout() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    // Accepts, holds every connection open, says nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            match stream {
+                Ok(stream) => held.push(stream),
+                Err(_) => break,
+            }
+        }
+    });
+    let server = ValidationServer::start(ServerOptions::default());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\n\
+             [odoo]\nversion = \"18.0-20250506\"\n\
+             [postgres]\nconnection = \"host=127.0.0.1 port={port} user=postgres\"\nconnect_timeout = \"2s\"\n\
+             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
+            server.https_url(),
+            server.ca_file().display().to_string(),
+            dir.path().join("state"),
+            dir.path().join("control.sock"),
+        ),
+    )
+    .expect("write config");
+    for args in [
+        &["message", "--database", "prod"][..],
+        &["check-now", "--direct", "--json"][..],
+    ] {
+        let (run, elapsed) = run_bounded(cli::with_config(&config, args), BOUNDED);
+        assert_ne!(run.code, 0, "{args:?}: {run:?}");
+        assert!(elapsed < BOUNDED, "{args:?} took {elapsed:?}");
+        let text = format!("{}{}", run.stdout, run.stderr);
+        assert!(
+            text.contains("did not answer within 2s") && text.contains("connect_timeout"),
+            "{args:?}: {text}"
+        );
+    }
+    assert!(server.requests().is_empty());
+}
+
+/// `statement_timeout` below `lock_timeout`: the statement bound fires first,
+/// and the failure names it (and, the wait being for a lock, who holds it).
+#[test]
+fn a_statement_past_statement_timeout_fails_naming_the_bound() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = Setup::new(
+        &server,
+        &[&db.name],
+        "statement_timeout = \"1s\"\nlock_timeout = \"60s\"",
+    );
+    let holder = LockHolder::take(
+        &db.name,
+        "long-report",
+        "LOCK TABLE ir_config_parameter IN ACCESS EXCLUSIVE MODE",
+    );
+    let (run, elapsed) = run_bounded(setup.command(&["message", "--database", &db.name]), BOUNDED);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(elapsed < BOUNDED, "took {elapsed:?}");
+    assert!(
+        run.stderr.contains("longer than 1s (statement_timeout)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("PID {}", holder.pid)),
+        "{}",
+        run.stderr
+    );
+}
