@@ -303,7 +303,8 @@ pub async fn write_reply<W>(writer: &mut W, reply: &Reply) -> io::Result<()>
 where
     W: tokio::io::AsyncWrite + Unpin,
 {
-    let mut line = serde_json::to_string(reply).map_err(io::Error::other)?;
+    let line = serde_json::to_string(reply).map_err(io::Error::other)?;
+    let mut line = crate::json::escape_line_separators(line);
     line.push('\n');
     writer.write_all(line.as_bytes()).await
 }

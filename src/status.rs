@@ -901,11 +901,12 @@ pub fn render_json(report: &Report) -> String {
         error: report.error.as_deref(),
         databases: &report.databases,
     };
-    let mut text = serde_json::to_string(&document).unwrap_or_else(|e| {
-        format!(
+    let mut text = match serde_json::to_string(&document) {
+        Ok(text) => crate::json::escape_line_separators(text),
+        Err(e) => format!(
             "{{\"schema_version\":{JSON_SCHEMA_VERSION},\"status\":\"unknown\",\"exit_code\":3,\"error\":\"cannot render JSON: {e}\",\"databases\":[]}}"
-        )
-    });
+        ),
+    };
     text.push('\n');
     text
 }
