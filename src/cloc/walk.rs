@@ -168,14 +168,18 @@ fn walk(top: &Path, visit: &mut dyn FnMut(&Path) -> Result<(), Crash>) -> Result
     let mut subdirs = Vec::new();
     for entry in entries {
         let path = entry.path();
-        // `DirEntry.is_dir()` follows symlinks, as scandir's does.
-        if fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
-            let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
-            if !is_link {
-                subdirs.push(path);
-            }
-        } else {
+        // `DirEntry.is_dir()` follows symlinks, as scandir's does; the entry's
+        // own type (no system call) answers for everything but a symlink.
+        let own_type = entry.file_type().ok();
+        let is_link = own_type.is_some_and(|t| t.is_symlink());
+        let is_dir = match own_type {
+            Some(t) if !t.is_symlink() => t.is_dir(),
+            _ => fs::metadata(&path).is_ok_and(|m| m.is_dir()),
+        };
+        if !is_dir {
             visit(&path)?;
+        } else if !is_link {
+            subdirs.push(path);
         }
     }
     for dir in subdirs {
@@ -238,17 +242,37 @@ fn count_file(path: &Path, kind: Kind, rules: Rules) -> Result<Result<Lines, Fil
         path: path.to_path_buf(),
         reason,
     };
-    let size = fs::metadata(path)
-        .map_err(|e| match fs::symlink_metadata(path) {
-            _ if e.kind() == std::io::ErrorKind::PermissionDenied => access(path, &e),
-            Ok(m) if m.file_type().is_symlink() => crash("dangling symbolic link".into()),
-            _ => crash(format!("cannot read its size: {e}")),
-        })?
+    // Opened first, then sized with fstat: one lookup of the path, not two.
+    // Non-blocking, so a FIFO named like a source file cannot hang the count.
+    let opened = std::os::unix::fs::OpenOptionsExt::custom_flags(
+        fs::OpenOptions::new().read(true),
+        libc::O_NONBLOCK,
+    )
+    .open(path);
+    let mut file = match opened {
+        Ok(file) => file,
+        Err(e) => {
+            // Odoo sizes the file before opening it: an unreadable file over
+            // the limit is only reported as too large.
+            return match fs::metadata(path) {
+                Ok(m) if m.len() > MAX_FILE_SIZE => Ok(Err(FileError::MaxFileSize)),
+                _ if e.kind() == std::io::ErrorKind::PermissionDenied => Err(access(path, &e)),
+                Err(_) if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+                    Err(crash("dangling symbolic link".into()))
+                }
+                _ => Err(crash(format!("cannot be read: {e}"))),
+            };
+        }
+    };
+    let size = file
+        .metadata()
+        .map_err(|e| crash(format!("cannot read its size: {e}")))?
         .len();
     if size > MAX_FILE_SIZE {
         return Ok(Err(FileError::MaxFileSize));
     }
-    let bytes = fs::read(path).map_err(|e| match e.kind() {
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| match e.kind() {
         std::io::ErrorKind::PermissionDenied => access(path, &e),
         _ => crash(format!("cannot be read: {e}")),
     })?;
@@ -288,5 +312,29 @@ mod tests {
         assert_eq!(Kind::of(Path::new("/x/a.Scss")), Some(Kind::Scss));
         assert_eq!(Kind::of(Path::new("/x/a.json")), None);
         assert_eq!(Kind::of(Path::new("/x.py/readme")), None);
+    }
+
+    #[test]
+    fn a_fifo_named_like_source_never_hangs_the_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.py");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        std::fs::write(dir.path().join("a.py"), "x = 1\n").unwrap();
+        let rules = Rules {
+            python: super::super::PythonVersion::Py311,
+            odoo_major: 18,
+        };
+        let counted = count_path(dir.path(), rules).expect("counted");
+        assert_eq!(counted.code(), 1);
+        assert_eq!(
+            counted.files.len(),
+            2,
+            "the FIFO reads as empty: {:?}",
+            counted.files
+        );
     }
 }
