@@ -1,6 +1,8 @@
 //! The daemon's per-database state files: atomic, serialized across threads and
 //! processes, and never fatal when corrupt.
 
+mod common;
+
 use std::collections::HashSet;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -602,7 +604,9 @@ fn open_as_nobody(parent: &std::path::Path, dir: &std::path::Path) -> String {
     )
     .unwrap();
     fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dbcheckin"))
+    // A copy of the binary nobody can reach wherever the checkout sits.
+    let reachable = common::others::ForOthers::new();
+    let output = std::process::Command::new(&reachable.bin)
         .args(["--config", &config.display().to_string(), "run"])
         .uid(65534)
         .gid(65534)

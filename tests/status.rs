@@ -625,13 +625,15 @@ fn an_unreadable_state_directory_is_unknown_for_every_database() {
     // binary runs as nobody, outside the group; otherwise the directory is
     // closed to its owner, this user.
     let as_root = std::fs::metadata(setup.dir.path()).expect("stat").uid() == 0;
+    // A copy of the binary nobody can reach wherever the checkout sits.
+    let reachable = common::others::ForOthers::new();
     let mut command = if as_root {
         for (path, mode) in [(setup.dir.path(), 0o755), (config.as_path(), 0o644)] {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
         }
         let mut command = Command::new("setpriv");
         command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
-        command.arg(env!("CARGO_BIN_EXE_dbcheckin"));
+        command.arg(&reachable.bin);
         command
     } else {
         std::fs::set_permissions(&state_dir, std::fs::Permissions::from_mode(0o000))
