@@ -30,5 +30,6 @@ pub mod reply;
 pub mod schedule;
 pub mod state;
 pub mod status;
+pub mod sys;
 pub mod transport;
 pub mod wire;

@@ -442,27 +442,9 @@ pub fn role_of(config: &Config) -> String {
 
 /// The name of the system user running this process, as `psql` defaults to it.
 pub fn system_user_name() -> String {
-    let mut entry = std::mem::MaybeUninit::<libc::passwd>::uninit();
-    let mut buffer = vec![0 as libc::c_char; 4096];
-    let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the size given, and the name read
-    // back points into `buffer`, which outlives its use.
-    unsafe {
-        let uid = libc::geteuid();
-        let rc = libc::getpwuid_r(
-            uid,
-            entry.as_mut_ptr(),
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut found,
-        );
-        if rc != 0 || found.is_null() || (*found).pw_name.is_null() {
-            return uid.to_string();
-        }
-        std::ffi::CStr::from_ptr((*found).pw_name)
-            .to_string_lossy()
-            .into_owned()
-    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    crate::sys::by_uid(uid).map_or_else(|| uid.to_string(), |user| user.name)
 }
 
 /// `name` as an SQL identifier: bare when it is a plain lower-case name,

@@ -787,33 +787,12 @@ fn free_corrupt_name(path: &Path) -> io::Result<PathBuf> {
     ))
 }
 
-/// Creates the state directory if missing, and checks that it is one.
 /// The name of the user `uid`, when the system knows it.
 fn user_name(uid: u32) -> Option<String> {
-    let mut entry = std::mem::MaybeUninit::<libc::passwd>::uninit();
-    let mut buffer = vec![0 as libc::c_char; 4096];
-    let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the size given, and the name read
-    // back points into `buffer`, which outlives its use.
-    unsafe {
-        let rc = libc::getpwuid_r(
-            uid,
-            entry.as_mut_ptr(),
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut found,
-        );
-        if rc != 0 || found.is_null() || (*found).pw_name.is_null() {
-            return None;
-        }
-        Some(
-            std::ffi::CStr::from_ptr((*found).pw_name)
-                .to_string_lossy()
-                .into_owned(),
-        )
-    }
+    crate::sys::by_uid(uid).map(|user| user.name)
 }
 
+/// Creates the state directory if missing, and checks that it is one.
 fn ensure_dir(dir: &Path) -> Result<(), StateError> {
     match fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => return Ok(()),

@@ -16,8 +16,8 @@ use super::conf::{self, OdooConf};
 use super::python::PythonVersion;
 use super::python::{self, PythonChoice};
 use super::release::{self as version, series_of_release};
-use super::user::{self, User};
 use crate::config::OdooSettings;
+use crate::sys::{self as user, User};
 
 /// Where Odoo looks for its configuration when none is given (first that exists).
 pub const DEFAULT_CONFIGS: [&str; 4] = [

@@ -5,7 +5,6 @@ pub mod conf;
 pub mod instance;
 pub mod python;
 pub mod release;
-pub mod user;
 
 use std::sync::Arc;
 

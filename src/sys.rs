@@ -1,6 +1,7 @@
-//! The system user Odoo runs as, through NSS (`getpwuid_r`/`getpwnam_r`), so
-//! LDAP or sssd users are found too. dbcheckin runs as another user, yet Odoo
-//! resolves `~` and its default `data_dir` in *its* user's home.
+//! System users through NSS (`getpwuid_r`/`getpwnam_r`), so LDAP or sssd
+//! users are found too: the user running dbcheckin (libpq's default role),
+//! the owner of a state file (the `chown` fix), and the user Odoo runs as
+//! (its `~` and default `data_dir`). The only home of these libc calls.
 
 use std::ffi::{CStr, CString};
 use std::path::PathBuf;
