@@ -312,6 +312,17 @@ fn a_malformed_odoo_conf_is_named_and_the_database_is_not_sent() {
         out.stderr
     );
     assert!(!out.stdout.contains("maintenance"), "{}", out.stdout);
+    // With the code found (here named), the code alone is not enough: its
+    // configuration says where the custom modules are.
+    let odoo = format!("{odoo}root = {:?}\n", case.tree.root.display().to_string());
+    case.write_config(&odoo, None);
+    let out = case.dbcheckin(&["message", "--wire"]);
+    assert!(!out.stdout.contains("maintenance"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("odoo_code") || out.stderr.contains("not sent"),
+        "{}",
+        out.stderr
+    );
 }
 
 fn append(file: &Path, text: &str) {

@@ -184,7 +184,7 @@ impl Host {
                 Ok(conf) => conf,
                 Err(e) => {
                     host.problems.push(format!(
-                        "cannot use Odoo's configuration {}: {e}",
+                        "cannot use Odoo's configuration {}: {e}; fix: point [odoo] config at the file Odoo runs with (and [odoo] root at its code), or repair it",
                         config_file.display()
                     ));
                     continue;
@@ -215,8 +215,11 @@ impl Host {
                 settings.python,
             ));
         }
+        // A root serves databases without a configuration only when there is
+        // none at all: beside a configuration that cannot be used, it would
+        // count without that configuration's addons_path.
         for root in roots {
-            if !claimed.contains(&root) {
+            if config_count == 0 && !claimed.contains(&root) {
                 let user = odoo_user(Path::new("/nonexistent"));
                 host.instances
                     .push(build(root, None, user, settings.python));
