@@ -160,8 +160,15 @@ fn arb_value() -> impl Strategy<Value = Value> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::List),
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Tuple),
-            prop::collection::vec((any::<String>().prop_map(Value::Str), inner), 0..4)
-                .prop_map(Value::Dict),
+            prop::collection::vec((any::<String>().prop_map(Value::Str), inner), 0..4).prop_map(
+                |mut entries| {
+                    // A literal with a repeated key keeps one entry (as Python's
+                    // dict does), so generated dicts have distinct keys.
+                    let mut seen = std::collections::HashSet::new();
+                    entries.retain(|(k, _)| seen.insert(k.as_str().map(str::to_owned)));
+                    Value::Dict(entries)
+                }
+            ),
         ]
     })
 }
