@@ -33,3 +33,6 @@ pub mod status;
 pub mod sys;
 pub mod transport;
 pub mod wire;
+
+#[cfg(test)]
+mod fuzz;

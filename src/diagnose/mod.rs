@@ -12,9 +12,9 @@
 //! exactly as for check-ins (the verifier merely records what it was shown).
 
 mod daemon;
-mod der;
+pub(crate) mod der;
 mod dns;
-mod dnsmsg;
+pub(crate) mod dnsmsg;
 mod finding;
 mod http;
 mod probe;
