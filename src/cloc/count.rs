@@ -163,10 +163,11 @@ impl Counter {
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|| {
+                    let mut scratch = walk::Scratch::default();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(dir) = dirs.get(i) else { break };
-                        let counted = self.count_dir((*dir).clone(), rules);
+                        let counted = self.count_dir((*dir).clone(), rules, &mut scratch);
                         results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(counted);
                     }
                 });
@@ -180,12 +181,17 @@ impl Counter {
             .collect()
     }
 
-    fn count_dir(&self, dir: PathBuf, rules: Rules) -> Arc<Result<ModuleCount, Crash>> {
+    fn count_dir(
+        &self,
+        dir: PathBuf,
+        rules: Rules,
+        scratch: &mut walk::Scratch,
+    ) -> Arc<Result<ModuleCount, Crash>> {
         let key = (dir, rules);
         if let Some(done) = self.lock().get(&key) {
             return done.clone();
         }
-        let counted = Arc::new(walk::count_path(&key.0, rules));
+        let counted = Arc::new(walk::count_path_in(&key.0, rules, scratch));
         self.lock().insert(key, counted.clone());
         counted
     }

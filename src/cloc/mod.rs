@@ -77,6 +77,20 @@ impl FileError {
     }
 }
 
+/// [`decode_latin1`] into `buffer`, or `bytes` themselves when they are
+/// ASCII (latin-1 and UTF-8 agree there): no allocation once `buffer` has
+/// grown, no copy for most files.
+pub fn latin1_in<'a>(bytes: &'a [u8], buffer: &'a mut String) -> &'a str {
+    if bytes.is_ascii()
+        && let Ok(text) = std::str::from_utf8(bytes)
+    {
+        return text;
+    }
+    buffer.clear();
+    buffer.extend(bytes.iter().map(|&b| char::from(b)));
+    buffer
+}
+
 /// Decodes bytes as Python's `latin-1` codec does: each byte is the code point
 /// of the same value, so decoding never fails.
 pub fn decode_latin1(bytes: &[u8]) -> String {
@@ -114,5 +128,9 @@ mod tests {
         let text = decode_latin1(&bytes);
         assert_eq!(text.chars().count(), 256);
         assert!(text.chars().zip(0u32..).all(|(c, n)| c as u32 == n));
+        let mut buffer = String::from("stale");
+        assert_eq!(latin1_in(&bytes, &mut buffer), text);
+        assert_eq!(latin1_in(b"ascii\n", &mut buffer), "ascii\n");
+        assert_eq!(latin1_in(b"caf\xe9", &mut buffer), "caf\u{e9}");
     }
 }

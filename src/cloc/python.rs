@@ -44,16 +44,27 @@ use super::{FileError, Lines, PythonVersion};
 /// distinct lines that carry an AST node; any parse failure is
 /// [`FileError::SyntaxError`].
 pub fn count_python(text: &str, version: PythonVersion) -> Result<Lines, FileError> {
-    let mut source = String::with_capacity(text.len() + 1);
+    count_python_in(text, version, &mut String::new())
+}
+
+/// [`count_python`], preparing the source in `source` (a buffer reused from
+/// file to file).
+pub fn count_python_in(
+    text: &str,
+    version: PythonVersion,
+    source: &mut String,
+) -> Result<Lines, FileError> {
+    source.clear();
     source.push_str(py_strip(text));
     source.push('\n');
+    let source = source.as_str();
     let total = source.bytes().filter(|&b| b == b'\n').count() as u64;
-    limits::check_source(&source)?;
+    limits::check_source(source)?;
     let options = ParseOptions::from(Mode::Module).with_target_version(ruff_version(version));
-    let parsed = ruff_python_parser::parse_unchecked(&source, options);
-    let depth = limits::depth_bound(parsed.tokens());
+    let parsed = ruff_python_parser::parse_unchecked(source, options);
+    let limits::Scan { depth, check } = limits::scan_tokens(source, parsed.tokens(), version);
     if depth <= INLINE_DEPTH {
-        return count_parsed(&source, &parsed, version, total);
+        return count_parsed(source, &parsed, check, version, total);
     }
     // Walking (and dropping) a deep AST recurses once per level: do it on
     // a thread whose stack fits the depth. Ruff's parser grows its own.
@@ -70,7 +81,7 @@ pub fn count_python(text: &str, version: PythonVersion) -> Result<Lines, FileErr
                     drop(parsed);
                     return Err(FileError::SyntaxError);
                 }
-                count_parsed(&source, &parsed, version, total)
+                count_parsed(source, &parsed, check, version, total)
             })
             .map_err(|_| FileError::SyntaxError)?
             .join()
@@ -88,17 +99,19 @@ const MAX_STACK: usize = 2 << 30;
 /// RecursionError from a few thousand levels, 3.10 a MemoryError or worse).
 const MAX_DEPTH: usize = 200_000;
 
-/// The counts of a parsed source; errors as CPython raises them.
+/// The counts of a parsed source whose tokens gave `limits`; errors as
+/// CPython raises them.
 fn count_parsed(
     source: &str,
     parsed: &ruff_python_parser::Parsed<ruff_python_ast::Mod>,
+    limits: Result<(), FileError>,
     version: PythonVersion,
     total: u64,
 ) -> Result<Lines, FileError> {
     if !parsed.errors().is_empty() || !parsed.unsupported_syntax_errors().is_empty() {
         return Err(FileError::SyntaxError);
     }
-    limits::check_tokens(source, parsed.tokens(), version)?;
+    limits?;
     let code = lines::count_code_lines(source, parsed.syntax(), parsed.tokens(), version)?;
     Ok(Lines { code, total })
 }

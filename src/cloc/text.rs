@@ -138,7 +138,13 @@ fn c_like_code(body: &str, syntax: CLike) -> u64 {
     let mut runs = NewlineRuns::default();
     let mut kept_from = 0;
     let mut i = 0;
-    while i < body.len() {
+    let bytes = body.as_bytes();
+    // Only `/`, `'` and `"` can start a match: skip to the next one.
+    while let Some(at) = bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| matches!(b, b'/' | b'\'' | b'"')))
+    {
+        i += at;
         match scan.match_at(i) {
             Some(Match::Comment(end)) => {
                 runs.push_str(&body[kept_from..i]);
@@ -263,9 +269,35 @@ struct NewlineRuns {
 }
 
 impl NewlineRuns {
+    /// Byte by byte: ASCII (nearly all of any source file) is classified
+    /// without decoding; a multi-byte character is decoded where it starts.
     fn push_str(&mut self, text: &str) {
-        for c in text.chars() {
-            self.push_char(c);
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            if b.is_ascii() {
+                self.push_ascii(b);
+                i += 1;
+            } else if let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) {
+                self.push_char(c);
+                i += c.len_utf8();
+            } else {
+                break; // unreachable: `i` is always a character boundary
+            }
+        }
+    }
+
+    /// [`push_char`](Self::push_char) for an ASCII byte.
+    #[inline]
+    fn push_ascii(&mut self, b: u8) {
+        match b {
+            b'\n' => self.newline_in_run = true,
+            // Python's ASCII whitespace other than `\n` (`is_py_space`).
+            b'\t' | b'\x0b' | b'\x0c' | b'\r' | b'\x1c'..=b' ' => {}
+            _ => {
+                self.end_run();
+                self.started = true;
+            }
         }
     }
 

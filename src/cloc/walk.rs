@@ -97,8 +97,30 @@ pub enum Crash {
     },
 }
 
+/// Buffers one counting thread reuses from file to file: once grown, reading,
+/// decoding and preparing a file allocate nothing. Dropped with the thread,
+/// so they do not outlive the count.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// The file's bytes.
+    bytes: Vec<u8>,
+    /// The file's text, when not ASCII (latin-1 decoded).
+    text: String,
+    /// The stripped Python source handed to the parser.
+    python: String,
+}
+
 /// Counts the module at `path` (already resolved with `realpath`).
 pub fn count_path(path: &Path, rules: Rules) -> Result<ModuleCount, Crash> {
+    count_path_in(path, rules, &mut Scratch::default())
+}
+
+/// [`count_path`] with a counting thread's buffers.
+pub fn count_path_in(
+    path: &Path,
+    rules: Rules,
+    scratch: &mut Scratch,
+) -> Result<ModuleCount, Crash> {
     let key = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -143,7 +165,7 @@ pub fn count_path(path: &Path, rules: Rules) -> Result<ModuleCount, Crash> {
         let Some(kind) = Kind::of(file) else {
             return Ok(());
         };
-        let result = count_file(file, kind, rules)?;
+        let result = count_file(file, kind, rules, scratch)?;
         count.files.push(FileCount {
             path: file.to_path_buf(),
             result,
@@ -227,9 +249,19 @@ pub fn python_extension(name: &[u8]) -> &[u8] {
 
 /// Counts one file's text with the rules of its language.
 pub fn count_text(text: &str, kind: Kind, rules: Rules) -> Result<Lines, FileError> {
+    count_text_in(text, kind, rules, &mut String::new())
+}
+
+/// [`count_text`], with a buffer for the Python source.
+fn count_text_in(
+    text: &str,
+    kind: Kind,
+    rules: Rules,
+    python_source: &mut String,
+) -> Result<Lines, FileError> {
     let line_limit = rules.line_limit();
     match kind {
-        Kind::Python => python::count_python(text, rules.python),
+        Kind::Python => python::count_python_in(text, rules.python, python_source),
         Kind::Xml => Ok(text::count_xml(text)),
         Kind::Js => text::count_js(text, line_limit),
         Kind::Css => text::count_css(text, line_limit),
@@ -237,7 +269,12 @@ pub fn count_text(text: &str, kind: Kind, rules: Rules) -> Result<Lines, FileErr
     }
 }
 
-fn count_file(path: &Path, kind: Kind, rules: Rules) -> Result<Result<Lines, FileError>, Crash> {
+fn count_file(
+    path: &Path,
+    kind: Kind,
+    rules: Rules,
+    scratch: &mut Scratch,
+) -> Result<Result<Lines, FileError>, Crash> {
     let crash = |reason: String| Crash::File {
         path: path.to_path_buf(),
         reason,
@@ -271,12 +308,15 @@ fn count_file(path: &Path, kind: Kind, rules: Rules) -> Result<Result<Lines, Fil
     if size > MAX_FILE_SIZE {
         return Ok(Err(FileError::MaxFileSize));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| match e.kind() {
+    let bytes = &mut scratch.bytes;
+    bytes.clear();
+    bytes.reserve(usize::try_from(size).unwrap_or(0));
+    std::io::Read::read_to_end(&mut file, bytes).map_err(|e| match e.kind() {
         std::io::ErrorKind::PermissionDenied => access(path, &e),
         _ => crash(format!("cannot be read: {e}")),
     })?;
-    Ok(count_text(&super::decode_latin1(&bytes), kind, rules))
+    let text = super::latin1_in(bytes, &mut scratch.text);
+    Ok(count_text_in(text, kind, rules, &mut scratch.python))
 }
 
 /// A permission this process lacks, with the directory to open up.

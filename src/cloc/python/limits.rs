@@ -4,7 +4,7 @@
 //! `int` string-conversion limit, which the parser applies to literals).
 //! Each was measured with the four interpreters.
 
-use ruff_python_ast::token::{TokenKind, Tokens};
+use ruff_python_ast::token::{Token, TokenKind, Tokens};
 use ruff_text_size::Ranged;
 
 use crate::cloc::{FileError, PythonVersion};
@@ -28,15 +28,36 @@ pub(super) fn check_source(source: &str) -> Result<(), FileError> {
     Ok(())
 }
 
-/// Checks on the tokens of a source Ruff parsed without error.
-pub(super) fn check_tokens(
-    source: &str,
-    tokens: &Tokens,
-    version: PythonVersion,
-) -> Result<(), FileError> {
-    check_nesting(tokens, version < PythonVersion::Py312)?;
-    check_tabs(source, tokens)?;
-    check_int_literals(source, tokens)
+/// What one pass over the tokens finds: [`Scan::depth`] bounds the AST's
+/// depth (needed before the tree is walked or dropped), [`Scan::check`] holds
+/// the limits CPython applies beyond its grammar (meaningful only for a
+/// source Ruff parsed without error). One pass, not one per check: the
+/// token list is walked once per file.
+pub(super) struct Scan {
+    pub depth: usize,
+    pub check: Result<(), FileError>,
+}
+
+/// Scans the tokens of `source` once for [`Scan`].
+pub(super) fn scan_tokens(source: &str, tokens: &Tokens, version: PythonVersion) -> Scan {
+    let mut depth = DepthBound::default();
+    let mut nesting = Nesting::new(version < PythonVersion::Py312);
+    let mut tabs = Tabs::default();
+    let mut check = Ok(());
+    for token in tokens.iter() {
+        let kind = token.kind();
+        depth.token(kind);
+        if check.is_ok() {
+            check = nesting
+                .token(kind)
+                .and_then(|()| tabs.token(source, token))
+                .and_then(|()| check_int_literal(source, token));
+        }
+    }
+    Scan {
+        depth: depth.finish(),
+        check,
+    }
 }
 
 /// Bracket and indentation depth. Before 3.12 the expressions inside an
@@ -45,48 +66,72 @@ pub(super) fn check_tokens(
 /// f-string's `{` is an ordinary bracket of the enclosing count. Ruff lexes
 /// every version the 3.12 way, and the f-string's `{` is a `Lbrace` either
 /// way, so before 3.12 only the count restarts inside an f-string.
-fn check_nesting(tokens: &Tokens, separate_fstrings: bool) -> Result<(), FileError> {
-    let mut brackets: Vec<usize> = vec![0];
-    let mut indent = 0usize;
-    for token in tokens.iter() {
-        match token.kind() {
+struct Nesting {
+    separate_fstrings: bool,
+    brackets: Vec<usize>,
+    indent: usize,
+}
+
+impl Nesting {
+    fn new(separate_fstrings: bool) -> Self {
+        Nesting {
+            separate_fstrings,
+            brackets: vec![0],
+            indent: 0,
+        }
+    }
+
+    fn token(&mut self, kind: TokenKind) -> Result<(), FileError> {
+        match kind {
             TokenKind::Lpar | TokenKind::Lsqb | TokenKind::Lbrace => {
-                let depth = brackets.last_mut().ok_or(FileError::SyntaxError)?;
+                let depth = self.brackets.last_mut().ok_or(FileError::SyntaxError)?;
                 if *depth >= MAX_BRACKET_DEPTH {
                     return Err(FileError::SyntaxError);
                 }
                 *depth += 1;
             }
             TokenKind::Rpar | TokenKind::Rsqb | TokenKind::Rbrace => {
-                if let Some(depth) = brackets.last_mut() {
+                if let Some(depth) = self.brackets.last_mut() {
                     *depth = depth.saturating_sub(1);
                 }
             }
-            TokenKind::FStringStart if separate_fstrings => brackets.push(0),
-            TokenKind::FStringEnd if separate_fstrings && brackets.len() > 1 => {
-                brackets.pop();
+            TokenKind::FStringStart if self.separate_fstrings => self.brackets.push(0),
+            TokenKind::FStringEnd if self.separate_fstrings && self.brackets.len() > 1 => {
+                self.brackets.pop();
             }
             TokenKind::Indent => {
-                indent += 1;
-                if indent >= MAX_INDENT_DEPTH {
+                self.indent += 1;
+                if self.indent >= MAX_INDENT_DEPTH {
                     return Err(FileError::SyntaxError);
                 }
             }
-            TokenKind::Dedent => indent = indent.saturating_sub(1),
+            TokenKind::Dedent => self.indent = self.indent.saturating_sub(1),
             _ => {}
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// CPython's `TabError`: the indentation of each logical line, measured
 /// with tabs to multiples of 8 and with tabs as one column, must compare
 /// alike with the enclosing indentation levels under both measures (Ruff
 /// only uses the first).
-fn check_tabs(source: &str, tokens: &Tokens) -> Result<(), FileError> {
-    let mut levels: Vec<(usize, usize)> = vec![(0, 0)];
-    let mut at_line_start = true;
-    for token in tokens.iter() {
+struct Tabs {
+    levels: Vec<(usize, usize)>,
+    at_line_start: bool,
+}
+
+impl Default for Tabs {
+    fn default() -> Self {
+        Tabs {
+            levels: vec![(0, 0)],
+            at_line_start: true,
+        }
+    }
+}
+
+impl Tabs {
+    fn token(&mut self, source: &str, token: &Token) -> Result<(), FileError> {
         let kind = token.kind();
         if matches!(
             kind,
@@ -95,39 +140,42 @@ fn check_tabs(source: &str, tokens: &Tokens) -> Result<(), FileError> {
                 | TokenKind::Indent
                 | TokenKind::Dedent
         ) {
-            continue;
+            return Ok(());
         }
         if kind == TokenKind::Newline {
-            at_line_start = true;
-            continue;
+            self.at_line_start = true;
+            return Ok(());
         }
-        if !at_line_start {
-            continue;
+        if !self.at_line_start {
+            return Ok(());
         }
-        at_line_start = false;
+        self.at_line_start = false;
         let start = token.start().to_usize();
-        let line_start = source[..start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
-        let (col, alt) = indentation(&source[line_start..start]);
-        compare_indentation(&mut levels, col, alt)?;
+        let before = source.as_bytes().get(..start).unwrap_or_default();
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n' || b == b'\r')
+            .map_or(0, |i| i + 1);
+        let (col, alt) = indentation(&before[line_start..]);
+        compare_indentation(&mut self.levels, col, alt)
     }
-    Ok(())
 }
 
 /// The column of a line's indentation with tabs to multiples of 8, and
 /// with tabs as one column; a form feed restarts both.
-fn indentation(leading: &str) -> (usize, usize) {
+fn indentation(leading: &[u8]) -> (usize, usize) {
     let (mut col, mut alt) = (0, 0);
-    for c in leading.chars() {
-        match c {
-            ' ' => {
+    for &b in leading {
+        match b {
+            b' ' => {
                 col += 1;
                 alt += 1;
             }
-            '\t' => {
+            b'\t' => {
                 col = (col / 8 + 1) * 8;
                 alt += 1;
             }
-            '\x0c' => (col, alt) = (0, 0),
+            b'\x0c' => (col, alt) = (0, 0),
             _ => break,
         }
     }
@@ -163,12 +211,13 @@ fn compare_indentation(
 
 /// Decimal integer literals with more than 4300 digits (all-zero ones are
 /// fine: `0` needs no conversion).
-fn check_int_literals(source: &str, tokens: &Tokens) -> Result<(), FileError> {
-    for token in tokens.iter().filter(|t| t.kind() == TokenKind::Int) {
-        let text = source.get(token.range().to_std_range()).unwrap_or("");
-        if is_too_long_decimal(text) {
-            return Err(FileError::SyntaxError);
-        }
+fn check_int_literal(source: &str, token: &Token) -> Result<(), FileError> {
+    if token.kind() != TokenKind::Int {
+        return Ok(());
+    }
+    let text = source.get(token.range().to_std_range()).unwrap_or("");
+    if is_too_long_decimal(text) {
+        return Err(FileError::SyntaxError);
     }
     Ok(())
 }
@@ -192,15 +241,27 @@ fn is_too_long_decimal(text: &str) -> bool {
 /// counts its own deepest element, and a comma starts a sibling (except
 /// between a `lambda` and its `:`, where defaults can nest). So a flat data
 /// literal stays low however long it is. Indentation adds its own levels.
-pub(super) fn depth_bound(tokens: &Tokens) -> usize {
-    let mut deepest = 0;
-    let mut frames = vec![Frame::default()];
-    for token in tokens.iter() {
-        let kind = token.kind();
+struct DepthBound {
+    deepest: usize,
+    frames: Vec<Frame>,
+}
+
+impl Default for DepthBound {
+    fn default() -> Self {
+        DepthBound {
+            deepest: 0,
+            frames: vec![Frame::default()],
+        }
+    }
+}
+
+impl DepthBound {
+    fn token(&mut self, kind: TokenKind) {
+        let frames = &mut self.frames;
         match kind {
             TokenKind::Newline => {
                 while let Some(frame) = frames.pop() {
-                    deepest = deepest.max(frame.deepest());
+                    self.deepest = self.deepest.max(frame.deepest());
                 }
                 frames.push(Frame::default());
             }
@@ -243,11 +304,14 @@ pub(super) fn depth_bound(tokens: &Tokens) -> usize {
             _ => {}
         }
     }
-    let open = frames.iter().map(Frame::deepest).sum::<usize>();
-    deepest.max(open) + 2 * MAX_INDENT_DEPTH + 16
+
+    fn finish(self) -> usize {
+        let open = self.frames.iter().map(Frame::deepest).sum::<usize>();
+        self.deepest.max(open) + 2 * MAX_INDENT_DEPTH + 16
+    }
 }
 
-/// One bracket level of [`depth_bound`]'s scan.
+/// One bracket level of [`DepthBound`]'s scan.
 #[derive(Default)]
 struct Frame {
     /// Levels in the current element (since the last comma).

@@ -37,6 +37,7 @@ pub(super) fn count_code_lines(
     version: PythonVersion,
 ) -> Result<u64, FileError> {
     let index = LineIndex::new(source);
+    let lines = index.line_count();
     let mut collector = LineCollector {
         source,
         version,
@@ -44,8 +45,9 @@ pub(super) fn count_code_lines(
         tokens,
         pieces_have_positions: version >= PythonVersion::Py312,
         spec_ends_with_empty_piece: version == PythonVersion::Py312,
-        seen: vec![false; index.line_count() + 1],
+        seen: vec![false; lines + 1],
         count: 0,
+        last_line: 0,
         run: None,
         yield_allowed_at: HashSet::new(),
         error: None,
@@ -65,7 +67,10 @@ struct LineIndex {
 impl LineIndex {
     fn new(source: &str) -> Self {
         let bytes = source.as_bytes();
-        let mut starts = vec![0u32];
+        // One line per `\n`, plus the first: a lone `\r` is rare.
+        let newlines = bytes.iter().filter(|&&b| b == b'\n').count();
+        let mut starts = Vec::with_capacity(newlines + 1);
+        starts.push(0u32);
         let mut i = 0;
         while i < bytes.len() {
             match bytes[i] {
@@ -82,10 +87,22 @@ impl LineIndex {
         self.starts.len()
     }
 
-    /// The 0-based line of a byte offset.
-    fn line_of(&self, at: TextSize) -> usize {
+    /// The 0-based line of a byte offset, looked up from `near`, a line
+    /// close before it: nodes come in source order, so the answer is
+    /// usually `near` or the line after it.
+    fn line_of(&self, at: TextSize, near: usize) -> usize {
         let at = u32::from(at);
-        self.starts.partition_point(|&start| start <= at) - 1
+        let starts = &self.starts;
+        if starts.get(near).is_some_and(|&start| start <= at) {
+            for line in near..(near + 2).min(starts.len()) {
+                if starts.get(line + 1).is_none_or(|&next| at < next) {
+                    return line;
+                }
+            }
+        }
+        starts
+            .partition_point(|&start| start <= at)
+            .saturating_sub(1)
     }
 }
 
@@ -112,11 +129,14 @@ struct LineCollector<'a> {
     spec_ends_with_empty_piece: bool,
     seen: Vec<bool>,
     count: u64,
+    /// The line of the last node marked, where the next lookup starts.
+    last_line: usize,
     /// 3.12+ f-string walk: the run of adjacent literal pieces that CPython
     /// merges into one `Constant`.
     run: Option<LiteralRun>,
     /// Where a `yield` needs no parentheses (statement and assignment
-    /// values, f-string braces).
+    /// values, f-string braces). Only `yield` expressions are recorded:
+    /// nothing else is ever looked up.
     yield_allowed_at: HashSet<TextRange>,
     /// A CPython error found while walking (f-string nesting before 3.12).
     error: Option<FileError>,
@@ -124,7 +144,8 @@ struct LineCollector<'a> {
 
 impl LineCollector<'_> {
     fn mark(&mut self, at: TextSize) {
-        let line = self.index.line_of(at);
+        let line = self.index.line_of(at, self.last_line);
+        self.last_line = line;
         if let Some(seen) = self.seen.get_mut(line)
             && !*seen
         {
@@ -275,8 +296,7 @@ impl LineCollector<'_> {
         if interpolation.expression.is_starred_expr() && !self.pieces_have_positions {
             return Err(FileError::SyntaxError);
         }
-        self.yield_allowed_at
-            .insert(interpolation.expression.range());
+        self.allow_yield(&interpolation.expression);
         self.visit_expr(&interpolation.expression);
         if let Some(spec) = &interpolation.format_spec {
             if self.pieces_have_positions {
@@ -328,6 +348,13 @@ impl LineCollector<'_> {
             .filter(|t| !t.kind().is_trivia())
             .nth(n - 1)
             .map(|t| t.kind())
+    }
+
+    /// `value` may be an unparenthesized `yield` (see [`Self::check_yield`]).
+    fn allow_yield(&mut self, value: &Expr) {
+        if matches!(value, Expr::Yield(_) | Expr::YieldFrom(_)) {
+            self.yield_allowed_at.insert(value.range());
+        }
     }
 
     /// CPython accepts an unparenthesized `yield` only as a statement, the
@@ -389,13 +416,13 @@ impl<'a> SourceOrderVisitor<'a> for LineCollector<'_> {
             | AnyNodeRef::StmtAssign(ast::StmtAssign { value, .. })
             | AnyNodeRef::StmtAugAssign(ast::StmtAugAssign { value, .. }) => {
                 self.mark(node.start());
-                self.yield_allowed_at.insert(value.range());
+                self.allow_yield(value);
             }
             AnyNodeRef::StmtAnnAssign(ast::StmtAnnAssign {
                 value: Some(value), ..
             }) => {
                 self.mark(node.start());
-                self.yield_allowed_at.insert(value.range());
+                self.allow_yield(value);
             }
             AnyNodeRef::ExprYield(_) | AnyNodeRef::ExprYieldFrom(_) => {
                 self.mark(node.start());
