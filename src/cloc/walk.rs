@@ -309,14 +309,35 @@ fn count_file(
         return Ok(Err(FileError::MaxFileSize));
     }
     let bytes = &mut scratch.bytes;
-    bytes.clear();
-    bytes.reserve(usize::try_from(size).unwrap_or(0));
-    std::io::Read::read_to_end(&mut file, bytes).map_err(|e| match e.kind() {
+    read_all(&mut file, bytes, usize::try_from(size).unwrap_or(0)).map_err(|e| match e.kind() {
         std::io::ErrorKind::PermissionDenied => access(path, &e),
         _ => crash(format!("cannot be read: {e}")),
     })?;
     let text = super::latin1_in(bytes, &mut scratch.text);
     Ok(count_text_in(text, kind, rules, &mut scratch.python))
+}
+
+/// Reads `file` to its end into `bytes`, expecting about `size` bytes, with
+/// `read` calls only: std's `read_to_end` on a `File` first asks `fstat` and
+/// `lseek` again for a size the caller already has (two system calls of the
+/// seven per file). A file that grew since it was sized is still read whole.
+fn read_all(file: &mut fs::File, bytes: &mut Vec<u8>, size: usize) -> std::io::Result<()> {
+    bytes.clear();
+    bytes.resize(size.saturating_add(1), 0);
+    let mut filled = 0;
+    loop {
+        if filled == bytes.len() {
+            bytes.resize(filled.saturating_mul(2).max(4096), 0);
+        }
+        match std::io::Read::read(file, &mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    bytes.truncate(filled);
+    Ok(())
 }
 
 /// A permission this process lacks, with the directory to open up.
