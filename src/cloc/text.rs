@@ -275,7 +275,16 @@ impl NewlineRuns {
         let bytes = text.as_bytes();
         let mut i = 0;
         while let Some(&b) = bytes.get(i) {
-            if b.is_ascii() {
+            if self.started && !self.newline_in_run && b != b'\n' && b.is_ascii() {
+                // Now only a `\n` or a non-ASCII character can change the
+                // state (other ASCII is whitespace, which does nothing here,
+                // or visible, which is already seen): skip to the next one.
+                let rest = bytes.get(i..).unwrap_or_default();
+                i += rest
+                    .iter()
+                    .position(|&b| b == b'\n' || !b.is_ascii())
+                    .unwrap_or(rest.len());
+            } else if b.is_ascii() {
                 self.push_ascii(b);
                 i += 1;
             } else if let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) {
