@@ -1268,3 +1268,359 @@ fn hostile_clients_on_the_metrics_port_never_starve_the_scraper() {
     daemon.assert_answers("after the metrics attack");
     daemon.assert_memory_bounded("1 MiB headers and 340 stuck HTTP clients");
 }
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL going away: a cluster of the test's own, stopped with `-m immediate`
+// ---------------------------------------------------------------------------------------------
+
+/// A PostgreSQL 15 cluster of this test (never the shared `15 main`): created
+/// with `pg_createcluster` on a free port, trust auth, dropped on drop (a failed
+/// assertion included).
+struct TempCluster {
+    name: String,
+    port: u16,
+}
+
+impl TempCluster {
+    fn create() -> TempCluster {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let cluster = TempCluster {
+            name: format!("dbck_{}_{port}", std::process::id()),
+            port,
+        };
+        cluster.run(
+            Command::new("pg_createcluster")
+                .args(["15", &cluster.name, "-p", &port.to_string()])
+                .args(["--", "--auth=trust"]),
+        );
+        cluster.start();
+        cluster
+    }
+
+    fn run(&self, command: &mut Command) {
+        let output = command
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {command:?}: {e} (install postgresql-common)"));
+        assert!(
+            output.status.success(),
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn ctl(&self, action: &[&str]) {
+        self.run(
+            Command::new("pg_ctlcluster")
+                .args(["--skip-systemctl-redirect", "15", &self.name])
+                .args(action),
+        );
+    }
+
+    /// Starts the cluster and waits (bounded) until it takes connections.
+    fn start(&self) {
+        self.ctl(&["start"]);
+        let deadline = Instant::now() + DAEMON_WAIT;
+        while !self.psql_ok("postgres", "SELECT 1") {
+            assert!(
+                Instant::now() < deadline,
+                "cluster {} never answered",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// What a crash or `kill -9` of the postmaster leaves: no shutdown
+    /// checkpoint, every connection cut.
+    fn stop_immediately(&self) {
+        self.ctl(&["stop", "-m", "immediate"]);
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("PGHOST", "127.0.0.1")
+            .env("PGPORT", self.port.to_string())
+            .env("PGUSER", "postgres");
+        command
+    }
+
+    fn psql_ok(&self, database: &str, sql: &str) -> bool {
+        self.command("psql")
+            .args(["-X", "-q", "-At", "-d", database, "-c", sql])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn psql(&self, database: &str, sql: &str) -> String {
+        let output = self
+            .command("psql")
+            .args([
+                "-X",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                database,
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql runs");
+        assert!(
+            output.status.success(),
+            "psql {sql:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8")
+    }
+
+    /// Restores fixture `fixture` as `database` (the fixture's own restore script).
+    fn restore(&self, fixture: Fixture, database: &str) {
+        let dir = fixture.dir();
+        let mut restore = self.command("bash");
+        restore
+            .arg(dir.join("restore.sh"))
+            .arg(dir.join(format!("{}.sql.gz", fixture.stem())))
+            .arg(database);
+        self.run(&mut restore);
+    }
+}
+
+impl Drop for TempCluster {
+    fn drop(&mut self) {
+        let _ = Command::new("pg_dropcluster")
+            .args(["--stop", "15", &self.name])
+            .output();
+    }
+}
+
+/// A reply the validation server holds back until the test opens it (bounded:
+/// it opens by itself after [`DAEMON_WAIT`], and on drop).
+#[derive(Clone, Default)]
+struct Gate(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Gate {
+    fn behaviour(&self, body: String) -> Behaviour {
+        let gate = self.clone();
+        Behaviour::Func(std::sync::Arc::new(move |_request| {
+            let (open, changed) = &*gate.0;
+            let open = open.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = changed.wait_timeout_while(open, DAEMON_WAIT, |open| !*open);
+            (200, body.clone())
+        }))
+    }
+
+    fn open(&self) {
+        let (open, changed) = &*self.0;
+        *open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        changed.notify_all();
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.open();
+    }
+}
+
+/// Waits (bounded) until the state of `database` satisfies `done`.
+fn wait_state(
+    store: &dbcheckin::state::StateStore,
+    database: &str,
+    uuid: &str,
+    what: &str,
+    done: impl Fn(&dbcheckin::state::DbState) -> bool,
+) -> dbcheckin::state::DbState {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let state = store.load(database, uuid).ok().flatten();
+        if let Some(state) = &state
+            && done(state)
+        {
+            return state.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not reached; state {state:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const DATABASE_PARAMS: &str =
+    "SELECT key || '=' || value FROM ir_config_parameter WHERE key LIKE 'database.%' ORDER BY key";
+
+/// The `database.%` parameters the A1 reply leaves, as `key=value` lines.
+fn a1_params() -> String {
+    let path = fixtures_dir()
+        .join("reply_sim")
+        .join("reply_sim.A1_sample.json");
+    let sim: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("reply_sim")).expect("JSON");
+    let mut rows: Vec<String> = sim["database_params_after"]
+        .as_array()
+        .expect("database_params_after")
+        .iter()
+        .map(|r| {
+            format!(
+                "{}={}",
+                r["key"].as_str().unwrap(),
+                r["value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    rows.sort();
+    rows.join("\n") + "\n"
+}
+
+/// PostgreSQL stopped with `-m immediate` while a reply is on its way, while
+/// the daemon is idle, and while it discovers: nothing is half-applied, no
+/// success is invented or lost, retries follow the backoff, and the daemon
+/// recovers without a restart. One cluster serves every scenario (creating
+/// one takes seconds).
+#[test]
+fn postgresql_killed_during_or_between_check_ins_loses_nothing_and_the_daemon_recovers() {
+    require_root();
+    let cluster = TempCluster::create();
+    let database = "fixture_a";
+    cluster.restore(Fixture::A, database);
+    let uuid = cluster
+        .psql(
+            database,
+            "SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'",
+        )
+        .trim()
+        .to_string();
+    let old_params = cluster.psql(database, DATABASE_PARAMS);
+    let new_params = a1_params();
+    assert_ne!(old_params, new_params, "the A1 reply changes parameters");
+
+    let gate = Gate::default();
+    let server = ValidationServer::start(ServerOptions {
+        behaviour: gate.behaviour(match changing_reply() {
+            Behaviour::Reply(body) => body,
+            other => panic!("{other:?}"),
+        }),
+        ..ServerOptions::default()
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (config, socket, state_dir) = (
+        dir.path().join("config.toml"),
+        dir.path().join("control.sock"),
+        dir.path().join("state"),
+    );
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"60s\"\n\
+             [odoo]\nversion = \"18.0-20250506\"\n\
+             [postgres]\nconnection = \"host=127.0.0.1 port={} user=postgres\"\ndatabases = [{database:?}]\nconnect_timeout = \"3s\"\n\
+             [schedule]\nfirst_delay = \"1s\"\nretry_min = \"3s\"\nretry_max = \"6s\"\n\
+             [daemon]\nstate_dir = {state_dir:?}\ncontrol_socket = {socket:?}\n",
+            server.https_url(),
+            server.ca_file().display().to_string(),
+            cluster.port,
+        ),
+    )
+    .expect("write config");
+    let daemon = RunningDaemon::start(&config, socket);
+    let store = dbcheckin::state::StateStore::open(&state_dir).expect("state dir");
+
+    // 1. Killed while the reply is on its way: the request was sent, the
+    //    reply comes back to a dead database.
+    server.wait_for_requests(1, DAEMON_WAIT);
+    cluster.stop_immediately();
+    gate.open();
+    let failed = wait_state(&store, database, &uuid, "a failure recorded", |s| {
+        s.consecutive_failures >= 1
+    });
+    assert_eq!(failed.last_success, None, "no success invented: {failed:?}");
+    let error = failed.last_error.as_ref().expect("the failure is recorded");
+    assert_eq!(error.kind, "database", "{error:?}");
+    let (attempt, due) = (
+        failed.last_attempt.expect("attempt"),
+        failed.next_due.expect("a retry is scheduled"),
+    );
+    let delay = (due - attempt).as_seconds_f64();
+    assert!(
+        (3.0 * 0.8..=3.0 * 1.2 + 1.0).contains(&delay),
+        "the first retry follows retry_min (3s ±20%): {delay}s"
+    );
+    // While it is down, retries keep failing on their backoff and send nothing.
+    let again = wait_state(&store, database, &uuid, "a second failure", |s| {
+        s.consecutive_failures >= 2
+    });
+    let delay =
+        (again.next_due.expect("due") - again.last_attempt.expect("attempt")).as_seconds_f64();
+    assert!(
+        (6.0 * 0.8..=6.0 * 1.2 + 1.0).contains(&delay),
+        "the second retry waits twice as long (6s ±20%, the cap): {delay}s"
+    );
+    assert_eq!(again.last_success, None, "{again:?}");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "nothing is sent without the database"
+    );
+    daemon.assert_answers("while PostgreSQL is down");
+
+    // Back: the interrupted reply left the rows whole, and the daemon
+    // recovers by itself.
+    cluster.start();
+    let params = cluster.psql(database, DATABASE_PARAMS);
+    assert!(
+        params == old_params || params == new_params,
+        "half-applied reply: {params}"
+    );
+    let recovered = wait_state(&store, database, &uuid, "recovery", |s| {
+        s.last_success.is_some()
+    });
+    assert_eq!(recovered.consecutive_failures, 0, "{recovered:?}");
+    assert_eq!(cluster.psql(database, DATABASE_PARAMS), new_params);
+    let first_success = recovered.last_success;
+
+    // 2. Killed and back between check-ins: the next check-in works at once.
+    cluster.stop_immediately();
+    cluster.start();
+    let run = cli::run(cli::with_config(&config, &["check-now", "--json"]));
+    let results = run.results();
+    assert_eq!(results[0]["ok"], true, "{run:?}");
+    let state = store.load(database, &uuid).expect("load").expect("state");
+    assert!(state.last_success > first_success, "{state:?}");
+    let second_success = state.last_success;
+
+    // 3. Down during discovery (check-now rediscovers first, and so does a
+    //    reload): a clear failure, the database stays scheduled, the last
+    //    success stays recorded.
+    cluster.stop_immediately();
+    let run = cli::run(cli::with_config(&config, &["check-now", "--json"]));
+    assert_ne!(run.code, 0, "{run:?}");
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains(&cluster.port.to_string()) || said.contains("PostgreSQL"),
+        "{said}"
+    );
+    let status = Command::new("kill")
+        .args(["-HUP", &daemon.child.id().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+    daemon.assert_answers("after discovery failed");
+    let pong = daemon.try_ping().expect("ping");
+    assert_eq!(pong["databases"], 1, "the database stays scheduled: {pong}");
+    let state = store.load(database, &uuid).expect("load").expect("state");
+    assert_eq!(
+        state.last_success, second_success,
+        "no success lost: {state:?}"
+    );
+    cluster.start();
+    let run = cli::run(cli::with_config(&config, &["check-now", "--json"]));
+    assert_eq!(run.results()[0]["ok"], true, "{run:?}");
+    eprintln!("daemon log:\n{}", daemon.log());
+}
