@@ -170,8 +170,34 @@ fn connect_error(path: &Path, source: io::Error) -> ClientError {
     }
 }
 
-/// Reads one `\n`-terminated line of at most `limit` bytes; `None` at end of stream.
-pub async fn read_line<R>(reader: &mut R, limit: usize) -> io::Result<Option<String>>
+/// Why a line could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    /// The peer sent more than `limit` bytes without a newline; the rest of
+    /// the stream is not worth reading.
+    #[error("line longer than {} (the limit)", size(*limit))]
+    TooLong { limit: usize },
+    #[error("the line is not UTF-8")]
+    NotUtf8,
+    #[error("the line ended without a newline")]
+    Unterminated,
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// `65536` as `64 KiB`: limits are read by people.
+pub fn size(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// Reads one `\n`-terminated line of at most `limit` bytes; `None` at end of
+/// stream. At most `limit` plus the reader's buffer is ever held, whatever the
+/// peer sends.
+pub async fn read_line<R>(reader: &mut R, limit: usize) -> Result<Option<String>, LineError>
 where
     R: tokio::io::AsyncBufRead + Unpin,
 {
@@ -182,31 +208,50 @@ where
             return if buffer.is_empty() {
                 Ok(None)
             } else {
-                Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the line ended without a newline",
-                ))
+                Err(LineError::Unterminated)
             };
         }
         let (taken, done) = match available.iter().position(|&b| b == b'\n') {
             Some(end) => (end + 1, true),
             None => (available.len(), false),
         };
+        if buffer.len() + taken > limit + usize::from(done) {
+            return Err(LineError::TooLong { limit });
+        }
         buffer.extend_from_slice(&available[..taken]);
         reader.consume(taken);
-        if buffer.len() > limit {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("line longer than {limit} bytes"),
-            ));
-        }
         if done {
             buffer.pop();
             return String::from_utf8(buffer)
                 .map(Some)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the line is not UTF-8"));
+                .map_err(|_| LineError::NotUtf8);
         }
     }
+}
+
+/// Why a request line is not a request.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error(
+        "malformed request: not a JSON object ({0}); send one JSON object per line, like {{\"command\":\"ping\"}} (docs/control.md)"
+    )]
+    Malformed(serde_json::Error),
+    #[error(
+        "unknown request: {0}; the commands are ping, check-now, status and environment (docs/control.md)"
+    )]
+    Unknown(serde_json::Error),
+}
+
+/// Decodes one request line, telling broken JSON from a request this daemon
+/// does not know (a typo, or a newer client).
+pub fn decode_request(line: &str) -> Result<Request, RequestError> {
+    serde_json::from_str(line).map_err(|e| {
+        if e.is_data() {
+            RequestError::Unknown(e)
+        } else {
+            RequestError::Malformed(e)
+        }
+    })
 }
 
 /// Binds the control socket at `path` with mode 0660, creating its directory if
@@ -357,7 +402,51 @@ mod tests {
         let long = [b'x'; 200];
         let mut too_long = BufReader::new(&long[..]);
         let err = read_line(&mut too_long, 100).await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(matches!(err, LineError::TooLong { limit: 100 }), "{err}");
+        // Exactly at the limit is accepted; the newline does not count.
+        let mut line = vec![b'y'; 100];
+        line.push(b'\n');
+        let mut at_limit = BufReader::new(&line[..]);
+        assert_eq!(
+            read_line(&mut at_limit, 100).await.unwrap().unwrap().len(),
+            100
+        );
+        let mut not_utf8 = BufReader::new(&b"\xff\n"[..]);
+        assert!(matches!(
+            read_line(&mut not_utf8, 100).await,
+            Err(LineError::NotUtf8)
+        ));
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size(64 * 1024), "64 KiB");
+        assert_eq!(size(16 * 1024 * 1024), "16 MiB");
+        assert_eq!(size(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn broken_json_and_unknown_commands_are_told_apart() {
+        let malformed = decode_request("{\"command\":").unwrap_err();
+        assert!(
+            matches!(malformed, RequestError::Malformed(_)),
+            "{malformed}"
+        );
+        assert!(
+            malformed
+                .to_string()
+                .starts_with("malformed request: not a JSON object")
+        );
+        let unknown = decode_request(r#"{"command":"rm -rf"}"#).unwrap_err();
+        assert!(matches!(unknown, RequestError::Unknown(_)), "{unknown}");
+        assert!(
+            unknown.to_string().contains("unknown variant `rm -rf`"),
+            "{unknown}"
+        );
+        assert_eq!(
+            decode_request(r#"{"command":"ping"}"#).unwrap(),
+            Request::Ping
+        );
     }
 
     /// Connects to `socket` from a python3 child running as nobody with

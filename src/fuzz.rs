@@ -13,7 +13,7 @@
 //! | `reply_mutated_valid_reply` | the same on a realistic reply with characters inserted, deleted, replaced |
 //! | `reply_repr_round_trip` | `parse_literal(repr(v)) == v`, and `interpret` reading back generated `messages` |
 //! | `config_mutated_toml` | [`crate::config::Settings::from_toml`] on the packaged config, uncommented, then mutated |
-//! | `control_request_line` | the daemon's request decoder (`serde_json::from_str::<Request>`, as in `daemon::server`) on arbitrary and mutated lines |
+//! | `control_request_line` | the daemon's request decoder ([`crate::control::decode_request`], as `daemon::server` calls it) on arbitrary and mutated lines |
 //! | `dns_message_bytes` | `diagnose::dnsmsg::parse` on arbitrary bytes and mutated valid replies |
 //! | `der_certificate_bytes` | `diagnose::der::summary` on arbitrary bytes and a mutated real certificate |
 //! | `odoo_conf_text` | [`crate::odoo::conf::parse`] on arbitrary and mutated `odoo.conf` texts |
@@ -232,13 +232,13 @@ fn config_mutated_toml() {
 #[test]
 fn control_request_line() {
     let valid = r#"{"command":"status","databases":["a","b"],"json":true}"#;
-    assert!(serde_json::from_str::<Request>(valid).is_ok());
+    assert!(crate::control::decode_request(valid).is_ok());
     let line = prop_oneof![
         any::<String>(),
         edits(interesting_char()).prop_map(move |e| mutate_text(valid, &e)),
     ];
     check(3000, line, |line| {
-        if let Ok(request) = serde_json::from_str::<Request>(&line) {
+        if let Ok(request) = crate::control::decode_request(&line) {
             // Whatever decodes encodes again and decodes to itself.
             let again = serde_json::to_string(&request).unwrap();
             prop_assert_eq!(serde_json::from_str::<Request>(&again).ok(), Some(request));

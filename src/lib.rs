@@ -5,6 +5,7 @@
 //! [`config`] → [`discover`] → [`collect`] → [`wire`] (encode) → [`transport`] →
 //! [`reply`] (parse and validate) → [`apply`], driven by [`checkin`] and the [`cli`].
 
+pub mod admission;
 pub mod apply;
 pub mod checkin;
 pub mod cli;

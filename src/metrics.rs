@@ -39,10 +39,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use time::OffsetDateTime;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::{self, Admission, Slot};
 use crate::collect::UserCounts;
 use crate::transport::Scheme;
 
@@ -51,9 +51,17 @@ pub const CONTENT_TYPE_EXPOSITION: &str = "text/plain; version=0.0.4; charset=ut
 
 const CONTENT_TYPE_TEXT: &str = "text/plain; charset=utf-8";
 
-/// Scrapers are few; past this, new connections wait in the listen backlog
-/// instead of each costing a task and a buffer.
+/// Scrapers are few; past this, a newcomer takes the place of the oldest
+/// connection (a scrape takes milliseconds, so the oldest is a stuck client),
+/// and is refused with a 503 only while evicted connections are still closing.
+///
+/// Memory bound: at most `2 × MAX_CONNECTIONS` connection tasks, each holding
+/// at most [`MAX_HEADER_BYTES`] of request and one rendered response.
 pub const MAX_CONNECTIONS: usize = 16;
+
+/// Largest request head read (hyper's buffer); a longer one gets a
+/// `431 Request Header Fields Too Large` (a scraper's head is a few hundred bytes).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// A client that does not finish sending a request head within this time (an
 /// idle keep-alive connection included) is disconnected, so it cannot hold one
@@ -67,6 +75,9 @@ pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(60);
 /// After shutdown (or [`MAX_CONNECTION_AGE`]), how long a request in flight may
 /// take to finish before the connection is dropped.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a newcomer may wait for evicted connections to close.
+const CLOSING_WAIT: Duration = Duration::from_secs(1);
 
 /// Pause after a failed `accept` (typically EMFILE) so the loop does not spin
 /// on an error that will be there again immediately.
@@ -382,16 +393,9 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: Cance
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "serving Prometheus metrics on http://{address}/metrics");
     }
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let admission = Admission::new(MAX_CONNECTIONS);
     let connections = TaskTracker::new();
     loop {
-        let slot = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            slot = Arc::clone(&slots).acquire_owned() => slot,
-        };
-        // The semaphore is never closed; this only avoids an unwrap.
-        let Ok(slot) = slot else { break };
         let accepted = tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
@@ -399,16 +403,19 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: Cance
         };
         match accepted {
             Ok((stream, peer)) => {
+                let slot = match admission.admit_within(CLOSING_WAIT).await {
+                    Ok(slot) => slot,
+                    Err(full) => {
+                        refuse_busy(&stream, peer, full);
+                        continue;
+                    }
+                };
                 let metrics = Arc::clone(&metrics);
                 let shutdown = shutdown.clone();
-                connections.spawn(async move {
-                    serve_connection(stream, peer, metrics, shutdown).await;
-                    drop(slot);
-                });
+                connections.spawn(serve_connection(stream, peer, metrics, shutdown, slot));
             }
             Err(e) => {
                 tracing::warn!("cannot accept a connection to the metrics endpoint: {e}");
-                drop(slot);
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => {}
@@ -420,6 +427,22 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: Cance
     connections.wait().await;
 }
 
+/// Answers `503` to a client that found every slot taken, without waiting: a
+/// fresh socket's send buffer takes the short response at once, and the
+/// accept loop must never block on a client.
+fn refuse_busy(stream: &TcpStream, peer: SocketAddr, full: admission::Full) {
+    tracing::debug!(%peer, "metrics connection refused: {full}");
+    let body = format!(
+        "Too many connections: all {} are in use; try again in a moment.\n",
+        full.limit
+    );
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {CONTENT_TYPE_TEXT}\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.try_write(response.as_bytes());
+}
+
 /// One HTTP/1.1 connection, possibly several requests (keep-alive), bounded in
 /// time by [`HEADER_READ_TIMEOUT`], [`MAX_CONNECTION_AGE`] and [`DRAIN_TIMEOUT`].
 async fn serve_connection(
@@ -427,6 +450,7 @@ async fn serve_connection(
     peer: SocketAddr,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
+    slot: Slot,
 ) {
     let service = service_fn(move |request: Request<Incoming>| {
         let response = respond(request.method(), request.uri().path(), &metrics);
@@ -436,12 +460,17 @@ async fn serve_connection(
         http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(MAX_HEADER_BYTES)
             .serve_connection(TokioIo::new(stream), service)
     );
     let finished = tokio::select! {
         result = conn.as_mut() => Some(result),
         () = shutdown.cancelled() => None,
         () = tokio::time::sleep(MAX_CONNECTION_AGE) => None,
+        () = slot.evicted() => {
+            tracing::debug!(%peer, "metrics connection closed: a newcomer needed its slot");
+            return;
+        }
     };
     let result = match finished {
         Some(result) => result,

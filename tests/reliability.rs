@@ -6,6 +6,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -907,4 +908,719 @@ fn a_statement_past_statement_timeout_fails_naming_the_bound() {
         "{}",
         run.stderr
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile local clients: the control socket and the metrics port of a real daemon
+// ---------------------------------------------------------------------------------------------
+
+/// Bound of a wait for something the daemon does at once (or within one of
+/// its 10 s request/write timeouts), on a loaded machine.
+const DAEMON_WAIT: Duration = Duration::from_secs(45);
+/// Peak resident memory the daemon may reach under the attacks below. Its
+/// own bound is about 5 MiB of client buffers over a ~15 MiB baseline; a
+/// daemon buffering a 10 MiB line, or a task per queued client, exceeds it.
+const MEMORY_BOUND_KIB: u64 = 64 * 1024;
+
+/// `dbcheckin run`, stderr in a file (a pipe nobody reads would block it), killed on drop.
+struct RunningDaemon {
+    child: Child,
+    socket: PathBuf,
+    stderr: PathBuf,
+}
+
+impl RunningDaemon {
+    /// Starts the daemon of `config` and waits (bounded) until it answers `ping`.
+    fn start(config: &std::path::Path, socket: PathBuf) -> RunningDaemon {
+        let stderr = config.with_file_name("daemon.stderr");
+        let log = std::fs::File::create(&stderr).expect("create the daemon's log");
+        let child = cli::with_config(config, &["run"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn dbcheckin run");
+        let mut daemon = RunningDaemon {
+            child,
+            socket,
+            stderr,
+        };
+        let deadline = Instant::now() + DAEMON_WAIT;
+        loop {
+            if let Some(status) = daemon.child.try_wait().expect("try_wait") {
+                panic!("dbcheckin run exited ({status}): {}", daemon.log());
+            }
+            if daemon.try_ping().is_ok() {
+                return daemon;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not answer ping within {DAEMON_WAIT:?}: {}",
+                daemon.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    fn connect(&self) -> UnixStream {
+        let stream = UnixStream::connect(&self.socket).expect("connect to the control socket");
+        stream
+            .set_read_timeout(Some(DAEMON_WAIT))
+            .expect("read timeout");
+        stream
+            .set_write_timeout(Some(DAEMON_WAIT))
+            .expect("write timeout");
+        stream
+    }
+
+    fn try_ping(&self) -> std::io::Result<serde_json::Value> {
+        let stream = UnixStream::connect(&self.socket)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut reader = BufReader::new(stream);
+        reader.get_mut().write_all(b"{\"command\":\"ping\"}\n")?;
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        serde_json::from_str(&line).map_err(std::io::Error::other)
+    }
+
+    /// The well-behaved client: a ping on a new connection is answered.
+    fn assert_answers(&self, during: &str) {
+        let reply = self
+            .try_ping()
+            .unwrap_or_else(|e| panic!("no pong {during}: {e}; daemon log: {}", self.log()));
+        assert_eq!(reply["reply"], "pong", "{during}: {reply}");
+        assert_eq!(reply["pid"], self.child.id(), "{during}: {reply}");
+    }
+
+    /// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`).
+    fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in {status}"))
+    }
+
+    fn assert_memory_bounded(&self, after: &str) {
+        let (rss, peak) = (self.memory_kib("VmRSS"), self.memory_kib("VmHWM"));
+        eprintln!("daemon memory after {after}: VmRSS {rss} KiB, VmHWM {peak} KiB");
+        assert!(
+            peak < MEMORY_BOUND_KIB,
+            "after {after} the daemon's peak RSS is {peak} KiB, past {MEMORY_BOUND_KIB} KiB"
+        );
+    }
+}
+
+impl Drop for RunningDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads one line (bounded by the stream's read timeout); "" at end of stream.
+fn read_reply(reader: &mut BufReader<UnixStream>) -> String {
+    let mut line = String::new();
+    match reader.read_line(&mut line) {
+        Ok(_) => line,
+        Err(e) => panic!("no reply line: {e} (read so far {line:?})"),
+    }
+}
+
+/// The daemon closed the connection: end of stream, or a reset (a Unix socket
+/// closed with unread data in it resets its peer).
+fn assert_closed(reader: &mut BufReader<UnixStream>, when: &str) {
+    let mut rest = String::new();
+    match reader.read_line(&mut rest) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("not closed {when}: {other:?} {rest:?}"),
+    }
+}
+
+fn error_message(line: &str) -> String {
+    let reply: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line:?}"));
+    assert_eq!(reply["reply"], "error", "{line}");
+    reply["message"].as_str().expect("message").to_string()
+}
+
+/// A daemon serving one copy of fixture A, with its metrics on a free port.
+fn hostile_setup(server: &ValidationServer, db: &TestDb) -> (Setup, std::net::SocketAddr) {
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    // `postgres_extra` ends `[postgres]`: a new table may follow it.
+    let extra = format!("[metrics]\nlisten = \"{metrics}\"");
+    (Setup::new(server, &[&db.name], &extra), metrics)
+}
+
+#[test]
+fn hostile_clients_on_the_control_socket_get_a_refusal_line_and_never_starve_the_others() {
+    use dbcheckin::control::MAX_REQUEST_BYTES;
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::unique_copy_of(Fixture::A);
+    let (setup, _) = hostile_setup(&server, &db);
+    let socket = setup.config.with_file_name("control.sock");
+    let daemon = RunningDaemon::start(&setup.config, socket);
+    eprintln!(
+        "daemon memory at start: VmRSS {} KiB",
+        daemon.memory_kib("VmRSS")
+    );
+
+    // A 10 MiB line without a newline: refused at the limit, then closed.
+    let huge = daemon.connect();
+    let writer = {
+        let mut stream = huge.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            let chunk = vec![b'x'; 1024 * 1024];
+            for _ in 0..10 {
+                // The daemon closes mid-way: EPIPE ends the attack.
+                if stream.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let mut reader = BufReader::new(huge.try_clone().expect("clone"));
+    let refusal = error_message(&read_reply(&mut reader));
+    assert!(
+        refusal.contains("request line longer than 64 KiB"),
+        "{refusal}"
+    );
+    assert_eq!(MAX_REQUEST_BYTES, 64 * 1024);
+    assert_closed(&mut reader, "after the refusal of a 10 MiB line");
+    writer.join().expect("writer");
+    let _ = huge.shutdown(std::net::Shutdown::Both);
+    daemon.assert_answers("after a 10 MiB line");
+
+    // Malformed JSON, an unknown command, a line that is not UTF-8: one
+    // error line each, and the connection still serves.
+    let mut confused = BufReader::new(daemon.connect());
+    let mut say = |line: &[u8]| {
+        confused.get_mut().write_all(line).expect("send");
+        read_reply(&mut confused)
+    };
+    let malformed = error_message(&say(b"{\"command\":\n"));
+    assert!(
+        malformed.starts_with("malformed request: not a JSON object"),
+        "{malformed}"
+    );
+    let unknown = error_message(&say(b"{\"command\":\"frobnicate\"}\n"));
+    assert!(
+        unknown.contains("unknown request: unknown variant `frobnicate`"),
+        "{unknown}"
+    );
+    let binary = error_message(&say(b"\xff\xfe\n"));
+    assert!(binary.contains("not UTF-8"), "{binary}");
+    let pong: serde_json::Value =
+        serde_json::from_str(&say(b"{\"command\":\"ping\"}\n")).expect("JSON");
+    assert_eq!(pong["reply"], "pong", "{pong}");
+
+    // A client that connects and says nothing is told so and closed.
+    let silent = daemon.connect();
+    daemon.assert_answers("while a client is silent");
+    let goodbye = error_message(&read_reply(&mut BufReader::new(silent)));
+    assert!(
+        goodbye.contains("no whole request line within 10s"),
+        "{goodbye}"
+    );
+
+    // A client that leaves mid-reply, and one that never reads its replies.
+    for _ in 0..20 {
+        let mut leaver = daemon.connect();
+        leaver
+            .write_all(b"{\"command\":\"status\"}\n{\"command\":\"ping\"}\n")
+            .expect("send");
+        drop(leaver);
+    }
+    daemon.assert_answers("after clients left mid-reply");
+    let deaf = daemon.connect();
+    deaf.set_nonblocking(true).expect("nonblocking");
+    let deadline = Instant::now() + DAEMON_WAIT;
+    let closed = loop {
+        match (&deaf).write(&b"{\"command\":\"ping\"}\n".repeat(256)) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break true,
+            Err(e) if e.raw_os_error() == Some(104) => break true, // ECONNRESET
+            _ if Instant::now() > deadline => break false,
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    assert!(
+        closed,
+        "a client that never reads is not closed within {DAEMON_WAIT:?}"
+    );
+    daemon.assert_answers("after a client that never reads");
+
+    // 500 silent clients at once: a newcomer (the well-behaved client) takes
+    // the place of the longest-idle one, and each silent one gets a line.
+    let crowd: Vec<UnixStream> = (0..500).map(|_| daemon.connect()).collect();
+    daemon.assert_answers("while 500 silent clients are connected");
+    let mut evicted = 0;
+    for stream in crowd {
+        let message = error_message(&read_reply(&mut BufReader::new(stream)));
+        if message.contains("the control socket is full (32 connections)") {
+            evicted += 1;
+        } else {
+            assert!(
+                message.contains("no whole request line within 10s"),
+                "{message}"
+            );
+        }
+    }
+    assert!(evicted >= 500 - 32, "only {evicted} of 500 were evicted");
+    daemon.assert_answers("after 500 clients");
+    daemon.assert_memory_bounded("a 10 MiB line and 500 clients");
+}
+
+/// Sends `request` to the metrics port and reads the response until closed.
+fn http_exchange(address: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the metrics port");
+    stream
+        .set_read_timeout(Some(DAEMON_WAIT))
+        .expect("read timeout");
+    let writer = {
+        let mut stream = stream.try_clone().expect("clone");
+        let request = request.to_vec();
+        // The server may answer and close before the request is all sent.
+        std::thread::spawn(move || {
+            let _ = stream.write_all(&request);
+        })
+    };
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    writer.join().expect("writer");
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+fn scrape(address: std::net::SocketAddr, during: &str) {
+    let response = http_exchange(
+        address,
+        b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        response.starts_with("HTTP/1.1 200 OK"),
+        "scrape {during}: {response:.200}"
+    );
+    assert!(response.contains("dbcheckin_build_info"), "{during}");
+}
+
+#[test]
+fn hostile_clients_on_the_metrics_port_never_starve_the_scraper() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::unique_copy_of(Fixture::A);
+    let (setup, metrics) = hostile_setup(&server, &db);
+    let socket = setup.config.with_file_name("control.sock");
+    let daemon = RunningDaemon::start(&setup.config, socket);
+    let deadline = Instant::now() + DAEMON_WAIT;
+    while std::net::TcpStream::connect(metrics).is_err() {
+        assert!(Instant::now() < deadline, "metrics port never opened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    scrape(metrics, "at start");
+
+    // Huge headers: 431, a clear status, and the connection ends.
+    let mut big = b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n".to_vec();
+    for i in 0..1024 {
+        big.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "a".repeat(1000)).as_bytes());
+    }
+    big.extend_from_slice(b"\r\n");
+    let response = http_exchange(metrics, &big);
+    assert!(
+        response.starts_with("HTTP/1.1 431 Request Header Fields Too Large"),
+        "{response:.200}"
+    );
+    scrape(metrics, "after 1 MiB of headers");
+
+    // Slowloris: 40 clients each sending half a request head, then nothing;
+    // then 300 more that connect and say nothing. The scraper still gets in.
+    let mut slow: Vec<std::net::TcpStream> = (0..40)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(metrics).expect("connect");
+            s.write_all(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+                .expect("send");
+            s
+        })
+        .collect();
+    scrape(metrics, "while 40 slow clients hold connections");
+    slow.extend((0..300).map(|_| std::net::TcpStream::connect(metrics).expect("connect")));
+    scrape(metrics, "while 340 clients hold connections");
+
+    // Every one of them is closed: evicted, or at the header read timeout.
+    for mut stream in slow {
+        stream
+            .set_read_timeout(Some(DAEMON_WAIT))
+            .expect("read timeout");
+        let mut rest = Vec::new();
+        match stream.read_to_end(&mut rest) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("a stuck client was not closed within {DAEMON_WAIT:?}: {e}"),
+        }
+    }
+    scrape(metrics, "after the attack");
+    daemon.assert_answers("after the metrics attack");
+    daemon.assert_memory_bounded("1 MiB headers and 340 stuck HTTP clients");
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL going away: a cluster of the test's own, stopped with `-m immediate`
+// ---------------------------------------------------------------------------------------------
+
+/// A PostgreSQL 15 cluster of this test (never the shared `15 main`): created
+/// with `pg_createcluster` on a free port, trust auth, dropped on drop (a failed
+/// assertion included).
+struct TempCluster {
+    name: String,
+    port: u16,
+}
+
+impl TempCluster {
+    fn create() -> TempCluster {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let cluster = TempCluster {
+            name: format!("dbck_{}_{port}", std::process::id()),
+            port,
+        };
+        cluster.run(
+            Command::new("pg_createcluster")
+                .args(["15", &cluster.name, "-p", &port.to_string()])
+                .args(["--", "--auth=trust"]),
+        );
+        cluster.start();
+        cluster
+    }
+
+    fn run(&self, command: &mut Command) {
+        let output = command
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {command:?}: {e} (install postgresql-common)"));
+        assert!(
+            output.status.success(),
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn ctl(&self, action: &[&str]) {
+        self.run(
+            Command::new("pg_ctlcluster")
+                .args(["--skip-systemctl-redirect", "15", &self.name])
+                .args(action),
+        );
+    }
+
+    /// Starts the cluster and waits (bounded) until it takes connections.
+    fn start(&self) {
+        self.ctl(&["start"]);
+        let deadline = Instant::now() + DAEMON_WAIT;
+        while !self.psql_ok("postgres", "SELECT 1") {
+            assert!(
+                Instant::now() < deadline,
+                "cluster {} never answered",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// What a crash or `kill -9` of the postmaster leaves: no shutdown
+    /// checkpoint, every connection cut.
+    fn stop_immediately(&self) {
+        self.ctl(&["stop", "-m", "immediate"]);
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("PGHOST", "127.0.0.1")
+            .env("PGPORT", self.port.to_string())
+            .env("PGUSER", "postgres");
+        command
+    }
+
+    fn psql_ok(&self, database: &str, sql: &str) -> bool {
+        self.command("psql")
+            .args(["-X", "-q", "-At", "-d", database, "-c", sql])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn psql(&self, database: &str, sql: &str) -> String {
+        let output = self
+            .command("psql")
+            .args([
+                "-X",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                database,
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql runs");
+        assert!(
+            output.status.success(),
+            "psql {sql:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8")
+    }
+
+    /// Restores fixture `fixture` as `database` (the fixture's own restore script).
+    fn restore(&self, fixture: Fixture, database: &str) {
+        let dir = fixture.dir();
+        let mut restore = self.command("bash");
+        restore
+            .arg(dir.join("restore.sh"))
+            .arg(dir.join(format!("{}.sql.gz", fixture.stem())))
+            .arg(database);
+        self.run(&mut restore);
+    }
+}
+
+impl Drop for TempCluster {
+    fn drop(&mut self) {
+        let _ = Command::new("pg_dropcluster")
+            .args(["--stop", "15", &self.name])
+            .output();
+    }
+}
+
+/// A reply the validation server holds back until the test opens it (bounded:
+/// it opens by itself after [`DAEMON_WAIT`], and on drop).
+#[derive(Clone, Default)]
+struct Gate(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Gate {
+    fn behaviour(&self, body: String) -> Behaviour {
+        let gate = self.clone();
+        Behaviour::Func(std::sync::Arc::new(move |_request| {
+            let (open, changed) = &*gate.0;
+            let open = open.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = changed.wait_timeout_while(open, DAEMON_WAIT, |open| !*open);
+            (200, body.clone())
+        }))
+    }
+
+    fn open(&self) {
+        let (open, changed) = &*self.0;
+        *open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        changed.notify_all();
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.open();
+    }
+}
+
+/// Waits (bounded) until the state of `database` satisfies `done`.
+fn wait_state(
+    store: &dbcheckin::state::StateStore,
+    database: &str,
+    uuid: &str,
+    what: &str,
+    done: impl Fn(&dbcheckin::state::DbState) -> bool,
+) -> dbcheckin::state::DbState {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let state = store.load(database, uuid).ok().flatten();
+        if let Some(state) = &state
+            && done(state)
+        {
+            return state.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not reached; state {state:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const DATABASE_PARAMS: &str =
+    "SELECT key || '=' || value FROM ir_config_parameter WHERE key LIKE 'database.%' ORDER BY key";
+
+/// The `database.%` parameters the A1 reply leaves, as `key=value` lines.
+fn a1_params() -> String {
+    let path = fixtures_dir()
+        .join("reply_sim")
+        .join("reply_sim.A1_sample.json");
+    let sim: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("reply_sim")).expect("JSON");
+    let mut rows: Vec<String> = sim["database_params_after"]
+        .as_array()
+        .expect("database_params_after")
+        .iter()
+        .map(|r| {
+            format!(
+                "{}={}",
+                r["key"].as_str().unwrap(),
+                r["value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    rows.sort();
+    rows.join("\n") + "\n"
+}
+
+/// PostgreSQL stopped with `-m immediate` while a reply is on its way, while
+/// the daemon is idle, and while it discovers: nothing is half-applied, no
+/// success is invented or lost, retries follow the backoff, and the daemon
+/// recovers without a restart. One cluster serves every scenario (creating
+/// one takes seconds).
+#[test]
+fn postgresql_killed_during_or_between_check_ins_loses_nothing_and_the_daemon_recovers() {
+    require_root();
+    let cluster = TempCluster::create();
+    let database = "fixture_a";
+    cluster.restore(Fixture::A, database);
+    let uuid = cluster
+        .psql(
+            database,
+            "SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'",
+        )
+        .trim()
+        .to_string();
+    let old_params = cluster.psql(database, DATABASE_PARAMS);
+    let new_params = a1_params();
+    assert_ne!(old_params, new_params, "the A1 reply changes parameters");
+
+    let gate = Gate::default();
+    let server = ValidationServer::start(ServerOptions {
+        behaviour: gate.behaviour(match changing_reply() {
+            Behaviour::Reply(body) => body,
+            other => panic!("{other:?}"),
+        }),
+        ..ServerOptions::default()
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (config, socket, state_dir) = (
+        dir.path().join("config.toml"),
+        dir.path().join("control.sock"),
+        dir.path().join("state"),
+    );
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"60s\"\n\
+             [odoo]\nversion = \"18.0-20250506\"\n\
+             [postgres]\nconnection = \"host=127.0.0.1 port={} user=postgres\"\ndatabases = [{database:?}]\nconnect_timeout = \"3s\"\n\
+             [schedule]\nfirst_delay = \"1s\"\nretry_min = \"3s\"\nretry_max = \"6s\"\n\
+             [daemon]\nstate_dir = {state_dir:?}\ncontrol_socket = {socket:?}\n",
+            server.https_url(),
+            server.ca_file().display().to_string(),
+            cluster.port,
+        ),
+    )
+    .expect("write config");
+    let daemon = RunningDaemon::start(&config, socket);
+    let store = dbcheckin::state::StateStore::open(&state_dir).expect("state dir");
+
+    // 1. Killed while the reply is on its way: the request was sent, the
+    //    reply comes back to a dead database.
+    server.wait_for_requests(1, DAEMON_WAIT);
+    cluster.stop_immediately();
+    gate.open();
+    let failed = wait_state(&store, database, &uuid, "a failure recorded", |s| {
+        s.consecutive_failures >= 1
+    });
+    assert_eq!(failed.last_success, None, "no success invented: {failed:?}");
+    let error = failed.last_error.as_ref().expect("the failure is recorded");
+    assert_eq!(error.kind, "database", "{error:?}");
+    let (attempt, due) = (
+        failed.last_attempt.expect("attempt"),
+        failed.next_due.expect("a retry is scheduled"),
+    );
+    let delay = (due - attempt).as_seconds_f64();
+    assert!(
+        (3.0 * 0.8..=3.0 * 1.2 + 1.0).contains(&delay),
+        "the first retry follows retry_min (3s ±20%): {delay}s"
+    );
+    // While it is down, retries keep failing on their backoff and send nothing.
+    let again = wait_state(&store, database, &uuid, "a second failure", |s| {
+        s.consecutive_failures >= 2
+    });
+    let delay =
+        (again.next_due.expect("due") - again.last_attempt.expect("attempt")).as_seconds_f64();
+    assert!(
+        (6.0 * 0.8..=6.0 * 1.2 + 1.0).contains(&delay),
+        "the second retry waits twice as long (6s ±20%, the cap): {delay}s"
+    );
+    assert_eq!(again.last_success, None, "{again:?}");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "nothing is sent without the database"
+    );
+    daemon.assert_answers("while PostgreSQL is down");
+
+    // Back: the interrupted reply left the rows whole, and the daemon
+    // recovers by itself.
+    cluster.start();
+    let params = cluster.psql(database, DATABASE_PARAMS);
+    assert!(
+        params == old_params || params == new_params,
+        "half-applied reply: {params}"
+    );
+    let recovered = wait_state(&store, database, &uuid, "recovery", |s| {
+        s.last_success.is_some()
+    });
+    assert_eq!(recovered.consecutive_failures, 0, "{recovered:?}");
+    assert_eq!(cluster.psql(database, DATABASE_PARAMS), new_params);
+    let first_success = recovered.last_success;
+
+    // 2. Killed and back between check-ins: the next check-in works at once.
+    cluster.stop_immediately();
+    cluster.start();
+    let run = cli::run(cli::with_config(&config, &["check-now", "--json"]));
+    let results = run.results();
+    assert_eq!(results[0]["ok"], true, "{run:?}");
+    let state = store.load(database, &uuid).expect("load").expect("state");
+    assert!(state.last_success > first_success, "{state:?}");
+    let second_success = state.last_success;
+
+    // 3. Down during discovery (check-now rediscovers first, and so does a
+    //    reload): a clear failure, the database stays scheduled, the last
+    //    success stays recorded.
+    cluster.stop_immediately();
+    let run = cli::run(cli::with_config(&config, &["check-now", "--json"]));
+    assert_ne!(run.code, 0, "{run:?}");
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains(&cluster.port.to_string()) || said.contains("PostgreSQL"),
+        "{said}"
+    );
+    let status = Command::new("kill")
+        .args(["-HUP", &daemon.child.id().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+    daemon.assert_answers("after discovery failed");
+    let pong = daemon.try_ping().expect("ping");
+    assert_eq!(pong["databases"], 1, "the database stays scheduled: {pong}");
+    let state = store.load(database, &uuid).expect("load").expect("state");
+    assert_eq!(
+        state.last_success, second_success,
+        "no success lost: {state:?}"
+    );
+    cluster.start();
+    let run = cli::run(cli::with_config(&config, &["check-now", "--json"]));
+    assert_eq!(run.results()[0]["ok"], true, "{run:?}");
+    eprintln!("daemon log:\n{}", daemon.log());
 }

@@ -5,22 +5,41 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::io::BufReader;
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{Event, Pending};
-use crate::control::{self, Reply, Request};
+use crate::admission::{Admission, Full, Slot};
+use crate::control::{self, LineError, Reply, Request};
 use crate::status::Source;
 use crate::transport::ProxyEnv;
 
-/// Connections served at once; more wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 32;
-/// How long an idle connection may wait before sending a request.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections served at once. A newcomer past it evicts the longest-idle
+/// one, or is refused when all are busy (see [`crate::admission`]).
+///
+/// Memory bound: at most `2 × MAX_CONNECTIONS` connection tasks (evicted ones
+/// still closing included), each holding at most a request line
+/// ([`control::MAX_REQUEST_BYTES`]) plus its 8 KiB read buffer and one reply:
+/// 64 × 72 KiB ≈ 4.5 MiB of requests, whatever the clients send.
+pub const MAX_CONNECTIONS: usize = 32;
+/// How long a whole request line may take to arrive, counted from the
+/// connection (or from the previous reply): a client sends its request at
+/// once, so this only ends silent and trickling ones.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one reply may take to be written: a client that stops reading
+/// does not keep its task forever.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the goodbye line of an evicted connection may take.
+const EVICTED_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a newcomer may wait for evicted connections to close.
+const CLOSING_WAIT: Duration = Duration::from_secs(1);
+/// Pause after a failed `accept` (typically EMFILE), so the loop does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
-/// Accepts connections until `shutdown`; each one is a task of `tracker`.
+/// Accepts connections until `shutdown`; each admitted one is a task of `tracker`.
 pub async fn serve(
     listener: UnixListener,
     path: PathBuf,
@@ -28,37 +47,53 @@ pub async fn serve(
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) {
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let admission = Admission::new(MAX_CONNECTIONS);
     loop {
-        let permit = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
         let stream = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     tracing::warn!("control socket: cannot accept a connection: {e}");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                     continue;
                 }
             },
+        };
+        let slot = match admission.admit_within(CLOSING_WAIT).await {
+            Ok(slot) => slot,
+            Err(full) => {
+                refuse_busy(&stream, full);
+                continue;
+            }
         };
         let connection = Connection {
             path: path.clone(),
             events: events.clone(),
             shutdown: shutdown.clone(),
+            slot,
         };
-        tracker.spawn(async move {
-            connection.run(stream).await;
-            drop(permit);
-        });
+        tracker.spawn(connection.run(stream));
     }
     if let Err(e) = std::fs::remove_file(&path) {
         tracing::debug!("cannot remove {}: {e}", path.display());
+    }
+}
+
+/// Tells a client that found every slot busy why it is closed, without
+/// waiting: a fresh socket's send buffer takes the short line at once, and
+/// the accept loop must never block on a client.
+fn refuse_busy(stream: &UnixStream, full: Full) {
+    tracing::warn!("control socket: refused a connection: {full}");
+    let reply = Reply::Error {
+        message: format!(
+            "too many connections to the control socket: all {} are busy answering requests; try again in a moment",
+            full.limit
+        ),
+    };
+    if let Ok(mut line) = serde_json::to_string(&reply) {
+        line.push('\n');
+        let _ = stream.try_write(line.as_bytes());
     }
 }
 
@@ -66,6 +101,19 @@ struct Connection {
     path: PathBuf,
     events: mpsc::Sender<Event>,
     shutdown: CancellationToken,
+    slot: Slot,
+}
+
+/// What one read of a request line led to.
+enum Turn {
+    /// Answer this, then read the next request.
+    Answer(Reply),
+    /// Answer this, then close: the stream cannot be trusted any more.
+    Last(Reply),
+    /// A newcomer took this connection's place: say so briefly, then close.
+    Evicted,
+    /// Close without a word (the peer left, or the daemon stops).
+    Close,
 }
 
 impl Connection {
@@ -73,32 +121,56 @@ impl Connection {
         if let Err(reason) = control::authorize(&stream, &self.path) {
             tracing::warn!("control socket: refused a peer: {reason}");
             let (_, mut write) = stream.into_split();
-            let _ = control::write_reply(&mut write, &Reply::Error { message: reason }).await;
+            send(&mut write, &Reply::Error { message: reason }, WRITE_TIMEOUT).await;
             return;
         }
         let (read, mut write) = stream.into_split();
         let mut read = BufReader::new(read);
         loop {
-            let line = tokio::select! {
-                _ = self.shutdown.cancelled() => return,
-                line = tokio::time::timeout(IDLE_TIMEOUT, control::read_line(&mut read, control::MAX_REQUEST_BYTES)) => line,
+            let (reply, last, limit) = match self.next_turn(&mut read).await {
+                Turn::Answer(reply) => (reply, false, WRITE_TIMEOUT),
+                Turn::Last(reply) => (reply, true, WRITE_TIMEOUT),
+                Turn::Evicted => (evicted(), true, EVICTED_WRITE_TIMEOUT),
+                Turn::Close => return,
             };
-            let reply = match line {
-                Err(_) | Ok(Ok(None)) => return,
-                Ok(Err(e)) => Reply::Error {
-                    message: format!("unreadable request: {e}"),
-                },
-                Ok(Ok(Some(line))) => match serde_json::from_str::<Request>(&line) {
-                    Ok(request) => self.answer(request).await,
-                    Err(e) => Reply::Error {
-                        message: format!("unknown request: {e}; see docs/control.md"),
-                    },
-                },
-            };
-            if let Err(e) = control::write_reply(&mut write, &reply).await {
-                tracing::debug!("control socket: the peer left before the reply: {e}");
+            if !send(&mut write, &reply, limit).await || last {
                 return;
             }
+        }
+    }
+
+    /// Reads the next request (evictable meanwhile) and answers it (not evictable).
+    async fn next_turn(&self, read: &mut BufReader<tokio::net::unix::OwnedReadHalf>) -> Turn {
+        self.slot.idle();
+        let line = tokio::select! {
+            _ = self.shutdown.cancelled() => return Turn::Close,
+            _ = self.slot.evicted() => return Turn::Evicted,
+            line = tokio::time::timeout(REQUEST_TIMEOUT, control::read_line(read, control::MAX_REQUEST_BYTES)) => line,
+        };
+        self.slot.busy();
+        match line {
+            Err(_) => Turn::Last(Reply::Error {
+                message: format!(
+                    "closed: no whole request line within {}s; send the request as soon as you connect",
+                    REQUEST_TIMEOUT.as_secs()
+                ),
+            }),
+            Ok(Ok(None) | Err(LineError::Unterminated | LineError::Io(_))) => Turn::Close,
+            Ok(Err(LineError::TooLong { limit })) => Turn::Last(Reply::Error {
+                message: format!(
+                    "request line longer than {}, the limit of the control socket: send one JSON request per line (docs/control.md)",
+                    control::size(limit)
+                ),
+            }),
+            Ok(Err(LineError::NotUtf8)) => Turn::Answer(Reply::Error {
+                message: "malformed request: the line is not UTF-8; send one JSON object per line (docs/control.md)".into(),
+            }),
+            Ok(Ok(Some(line))) => match control::decode_request(&line) {
+                Ok(request) => Turn::Answer(self.answer(request).await),
+                Err(e) => Turn::Answer(Reply::Error {
+                    message: e.to_string(),
+                }),
+            },
         }
     }
 
@@ -170,6 +242,30 @@ impl Connection {
             results.push(*outcome);
         }
         Reply::CheckNow { results }
+    }
+}
+
+/// Writes one reply within `limit`; `false` when the peer left or stopped reading.
+async fn send(write: &mut OwnedWriteHalf, reply: &Reply, limit: Duration) -> bool {
+    match tokio::time::timeout(limit, control::write_reply(write, reply)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::debug!("control socket: the peer left before the reply: {e}");
+            false
+        }
+        Err(_) => {
+            tracing::debug!("control socket: the peer did not read its reply within {limit:?}");
+            false
+        }
+    }
+}
+
+/// The goodbye of a connection a newcomer took the place of.
+fn evicted() -> Reply {
+    Reply::Error {
+        message: format!(
+            "closed: the control socket is full ({MAX_CONNECTIONS} connections) and this one had sent no request; send the request as soon as you connect"
+        ),
     }
 }
 
