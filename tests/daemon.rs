@@ -381,6 +381,13 @@ fn ask(socket: &Path, request: &Value, timeout: Duration) -> std::io::Result<Val
     serde_json::from_str(&reply).map_err(std::io::Error::other)
 }
 
+/// Whether a `pong` says a discovery is in flight.
+fn discovering(pong: &Value) -> bool {
+    pong["in_progress"]
+        .as_array()
+        .is_some_and(|work| work.iter().any(|w| w["what"] == "discovery"))
+}
+
 // ---------------------------------------------------------------------------------------------
 // The daemon
 // ---------------------------------------------------------------------------------------------
@@ -398,8 +405,22 @@ impl Daemon {
     }
 
     /// Starts the daemon with these extra environment variables and waits until
-    /// it answers `ping` on its socket.
+    /// it answers `ping` on its socket with its first discovery done.
     fn start_with(env: &Env, vars: &[(&str, &str)]) -> Daemon {
+        let mut daemon = Daemon::spawn(env, vars);
+        daemon.wait_ready(|pong| !discovering(pong) || pong["databases"] != 0);
+        daemon
+    }
+
+    /// Starts the daemon and waits only until it answers `ping`, whatever its
+    /// discovery is doing.
+    fn start_answering(env: &Env, vars: &[(&str, &str)]) -> Daemon {
+        let mut daemon = Daemon::spawn(env, vars);
+        daemon.wait_ready(|_| true);
+        daemon
+    }
+
+    fn spawn(env: &Env, vars: &[(&str, &str)]) -> Daemon {
         let mut command = cli(&env.config, &["run"]);
         command
             .envs(vars.iter().copied())
@@ -408,18 +429,17 @@ impl Daemon {
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn dbcheckin run");
         let log = Log::capture(child.stderr.take().expect("stderr"));
-        let mut daemon = Daemon {
+        Daemon {
             child,
             log,
             socket: env.socket.clone(),
-        };
-        daemon.wait_ready();
-        daemon
+        }
     }
 
     /// Polls `ping` (each attempt a real connection), bounded in attempts and
-    /// time; fails with the daemon's stderr when it never answers.
-    fn wait_ready(&mut self) {
+    /// time, until a pong satisfies `ready`; fails with the daemon's stderr
+    /// when it never does.
+    fn wait_ready(&mut self, ready: impl Fn(&Value) -> bool) {
         let deadline = Instant::now() + READY_LIMIT;
         let mut last = String::from("no attempt");
         for _ in 0..READY_ATTEMPTS {
@@ -442,7 +462,10 @@ impl Daemon {
                         "another daemon answers on {}: {reply}",
                         self.socket.display()
                     );
-                    return;
+                    if ready(&reply) {
+                        return;
+                    }
+                    last = format!("not ready yet: {reply}");
                 }
                 Ok(reply) => last = format!("reply {reply}"),
                 Err(e) => last = e.to_string(),
@@ -817,8 +840,20 @@ fn sighup_keeps_the_old_config_when_broken_and_applies_a_fixed_one() {
     env.write_config(&server, &[&a, &b]);
     daemon.signal("HUP");
     daemon.wait_for_log("configuration reloaded");
-    let pong = daemon.ping();
-    assert_eq!(pong["databases"], 2, "the added database is known: {pong}");
+    // The reload's discovery runs in the background: the added database is
+    // known once it ends.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let pong = daemon.ping();
+        if pong["databases"] == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the added database is not known within {WAIT:?}: {pong}"
+        );
+        std::thread::sleep(POLL);
+    }
     let requests = server.wait_for_requests(1, WAIT);
     assert!(
         is_for(&requests[0], &b),
@@ -1323,4 +1358,152 @@ fn the_status_line_at_startup_tells_the_recorded_outcome() {
     };
     assert!(ready.contains("STATUS=1 database; "), "{ready}");
     assert!(ready.contains("last: all ok"), "{ready}");
+}
+
+/// A session holding `LOCK TABLE ir_config_parameter IN ACCESS EXCLUSIVE MODE`
+/// in `database` (what `odoo-bin -u all` does for minutes), released on drop.
+struct TableLock {
+    child: Child,
+    stdin: std::process::ChildStdin,
+}
+
+impl TableLock {
+    /// Returns once the lock is held (bounded).
+    fn take(database: &str) -> TableLock {
+        let mut child = Command::new("psql")
+            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", database])
+            .env("PGHOST", pg_host())
+            .env("PGPORT", pg_port())
+            .env("PGUSER", pg_user())
+            .env("PGAPPNAME", "odoo-upgrade")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("psql runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(
+            stdin,
+            "BEGIN;\nLOCK TABLE ir_config_parameter IN ACCESS EXCLUSIVE MODE;\nSELECT 'holding';"
+        )
+        .expect("psql reads");
+        stdin.flush().expect("flush");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line == "holding" {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(WAIT).expect("the session took the lock");
+        TableLock { child, stdin }
+    }
+}
+
+impl Drop for TableLock {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "ROLLBACK;");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue 13: a discovery stuck behind a lock (lock and statement bounds far
+/// above the test's patience) stalls neither the control socket nor the
+/// watchdog: `ping` answers naming the discovery in progress, `check-now` of
+/// another, already listed database is served, WATCHDOG=1 keeps coming; once
+/// the lock goes, the discovery ends.
+#[test]
+fn a_discovery_stuck_behind_a_lock_does_not_stall_the_daemon() {
+    let server = ValidationServer::start(ServerOptions::default());
+    server.set_behaviour(Behaviour::Reply(a1_reply()));
+    let locked = TestDb::copy_of(Fixture::B);
+    let other = TestDb::copy_of(Fixture::A);
+    let env = Env::new();
+    env.write_config(&server, &[&locked, &other]);
+    let config = std::fs::read_to_string(&env.config).expect("read config");
+    std::fs::write(
+        &env.config,
+        config.replace(
+            "[schedule]",
+            "lock_timeout = \"300s\"\nstatement_timeout = \"600s\"\n[schedule]",
+        ),
+    )
+    .expect("long bounds");
+    env.seed_recent_success(&locked);
+    env.seed_recent_success(&other);
+    let notify_path = env.dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).expect("bind NOTIFY_SOCKET");
+    notify.set_read_timeout(Some(WAIT)).expect("read timeout");
+    let daemon = Daemon::start_with(
+        &env,
+        &[
+            ("NOTIFY_SOCKET", notify_path.to_str().expect("UTF-8")),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+    );
+    assert_eq!(daemon.ping()["databases"], 2);
+
+    let _lock = TableLock::take(&locked.name);
+    // A reload lists the databases again: that discovery waits on the lock.
+    daemon.signal("HUP");
+    let deadline = Instant::now() + WAIT;
+    let pong = loop {
+        let pong = daemon.ping();
+        if discovering(&pong) {
+            break pong;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no discovery in progress within {WAIT:?}: {pong}; stderr:\n{}",
+            daemon.log.text()
+        );
+        std::thread::sleep(POLL);
+    };
+    let work = &pong["in_progress"][0];
+    assert_eq!(work["what"], "discovery", "{pong}");
+    assert!(work["since"].as_str().is_some_and(|s| s.ends_with('Z')), "{pong}");
+    assert!(work["seconds"].is_u64(), "{pong}");
+
+    // The watchdog keeps being fed while the discovery waits.
+    let mut buffer = vec![0u8; 4096];
+    let watchdog = loop {
+        let size = notify
+            .recv(&mut buffer)
+            .unwrap_or_else(|e| panic!("no WATCHDOG=1 within {WAIT:?}: {e}"));
+        let message = String::from_utf8_lossy(&buffer[..size]).into_owned();
+        if message.contains("WATCHDOG=1") {
+            break message;
+        }
+    };
+    assert!(watchdog.contains("WATCHDOG=1"));
+
+    // check-now of the other database is served from the latest listing.
+    let reply = ask(
+        &env.socket,
+        &json!({"command": "check-now", "databases": [other.name]}),
+        RUN_LIMIT,
+    )
+    .expect("check-now answers while the discovery waits");
+    assert_eq!(reply["reply"], "check-now", "{reply}");
+    assert_eq!(reply["results"][0]["database"], other.name.as_str(), "{reply}");
+    assert_eq!(reply["results"][0]["ok"], true, "{reply}");
+    assert!(
+        discovering(&daemon.ping()),
+        "the discovery still waits on the lock"
+    );
+
+    drop(_lock);
+    let deadline = Instant::now() + RUN_LIMIT;
+    while discovering(&daemon.ping()) {
+        assert!(
+            Instant::now() < deadline,
+            "the discovery did not end once the lock was released; stderr:\n{}",
+            daemon.log.text()
+        );
+        std::thread::sleep(POLL);
+    }
 }
