@@ -55,6 +55,10 @@ pub enum Request {
         databases: Vec<String>,
         #[serde(default)]
         json: bool,
+        /// How long the daemon may read (`status --timeout`, less the time the
+        /// reply needs to travel); the daemon's default when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
     },
 }
 

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::cli::{Run, with_config as cli};
 use common::db::{Fixture, TestDb, connection_string, fixtures_dir, pg_host, pg_port, pg_user};
+use common::lock::TableLock;
 use common::role::TestRole;
 use common::validation_server::{Behaviour, RecordedRequest, ServerOptions, ValidationServer};
 use dbcheckin::state::{DbState, StateStore};
@@ -1360,57 +1361,6 @@ fn the_status_line_at_startup_tells_the_recorded_outcome() {
     assert!(ready.contains("last: all ok"), "{ready}");
 }
 
-/// A session holding `LOCK TABLE ir_config_parameter IN ACCESS EXCLUSIVE MODE`
-/// in `database` (what `odoo-bin -u all` does for minutes), released on drop.
-struct TableLock {
-    child: Child,
-    stdin: std::process::ChildStdin,
-}
-
-impl TableLock {
-    /// Returns once the lock is held (bounded).
-    fn take(database: &str) -> TableLock {
-        let mut child = Command::new("psql")
-            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", database])
-            .env("PGHOST", pg_host())
-            .env("PGPORT", pg_port())
-            .env("PGUSER", pg_user())
-            .env("PGAPPNAME", "odoo-upgrade")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("psql runs");
-        let mut stdin = child.stdin.take().expect("stdin");
-        writeln!(
-            stdin,
-            "BEGIN;\nLOCK TABLE ir_config_parameter IN ACCESS EXCLUSIVE MODE;\nSELECT 'holding';"
-        )
-        .expect("psql reads");
-        stdin.flush().expect("flush");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line == "holding" {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        rx.recv_timeout(WAIT).expect("the session took the lock");
-        TableLock { child, stdin }
-    }
-}
-
-impl Drop for TableLock {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "ROLLBACK;");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Issue 13: a discovery stuck behind a lock (lock and statement bounds far
 /// above the test's patience) stalls neither the control socket nor the
 /// watchdog: `ping` answers naming the discovery in progress, `check-now` of
@@ -1447,7 +1397,7 @@ fn a_discovery_stuck_behind_a_lock_does_not_stall_the_daemon() {
     );
     assert_eq!(daemon.ping()["databases"], 2);
 
-    let _lock = TableLock::take(&locked.name);
+    let _lock = TableLock::take(&locked.name, "ir_config_parameter");
     // A reload lists the databases again: that discovery waits on the lock.
     daemon.signal("HUP");
     let deadline = Instant::now() + WAIT;
@@ -1465,7 +1415,10 @@ fn a_discovery_stuck_behind_a_lock_does_not_stall_the_daemon() {
     };
     let work = &pong["in_progress"][0];
     assert_eq!(work["what"], "discovery", "{pong}");
-    assert!(work["since"].as_str().is_some_and(|s| s.ends_with('Z')), "{pong}");
+    assert!(
+        work["since"].as_str().is_some_and(|s| s.ends_with('Z')),
+        "{pong}"
+    );
     assert!(work["seconds"].is_u64(), "{pong}");
 
     // The watchdog keeps being fed while the discovery waits.
@@ -1489,11 +1442,38 @@ fn a_discovery_stuck_behind_a_lock_does_not_stall_the_daemon() {
     )
     .expect("check-now answers while the discovery waits");
     assert_eq!(reply["reply"], "check-now", "{reply}");
-    assert_eq!(reply["results"][0]["database"], other.name.as_str(), "{reply}");
+    assert_eq!(
+        reply["results"][0]["database"],
+        other.name.as_str(),
+        "{reply}"
+    );
     assert_eq!(reply["results"][0]["ok"], true, "{reply}");
     assert!(
         discovering(&daemon.ping()),
         "the discovery still waits on the lock"
+    );
+
+    // `status` through the daemon names the work in progress too, and its
+    // own reading gives up at its timeout: UNKNOWN, with the reason.
+    let reply = ask(
+        &env.socket,
+        &json!({"command": "status", "json": true, "timeout_ms": 2000}),
+        RUN_LIMIT,
+    )
+    .expect("status answers while the discovery waits");
+    assert_eq!(reply["reply"], "status", "{reply}");
+    assert_eq!(reply["exit_code"], 3, "{reply}");
+    let output: Value =
+        serde_json::from_str(reply["output"].as_str().expect("output")).expect("JSON output");
+    let work = output["source"]["in_progress"]
+        .as_array()
+        .expect("in_progress");
+    assert!(work.iter().any(|w| w["what"] == "discovery"), "{output}");
+    assert!(
+        output["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timed out after 2s listing the databases")),
+        "{output}"
     );
 
     drop(_lock);

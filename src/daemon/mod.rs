@@ -110,9 +110,9 @@ enum Event {
         fresh: bool,
         reply: oneshot::Sender<Result<Vec<Pending>, String>>,
     },
-    /// The running configuration, for a `status` request.
+    /// The running configuration and the work in flight, for a `status` request.
     Settings {
-        reply: oneshot::Sender<Arc<Settings>>,
+        reply: oneshot::Sender<(Arc<Settings>, Vec<InProgress>)>,
     },
     /// The daily expiration check read these dates.
     Expirations(Vec<(DbKey, Option<OffsetDateTime>)>),
@@ -370,7 +370,7 @@ impl Scheduler {
             Event::Discovered { listed, states } => self.discovered(listed, states),
             Event::Reloaded(loaded) => self.reloaded(loaded),
             Event::Settings { reply } => {
-                let _ = reply.send(Arc::new(self.settings.clone()));
+                let _ = reply.send((Arc::new(self.settings.clone()), self.in_progress()));
             }
             Event::Done(done) => self.done(done),
             Event::Expirations(dates) => {
@@ -972,7 +972,11 @@ fn load_config(path: Option<PathBuf>) -> Result<Box<Loaded>, String> {
 
 /// The databases of a listing that check in and are not scheduled yet: the
 /// ones whose state files a discovery reads.
-fn new_keys(discovery: &Discovery, uuid_owner: &BTreeMap<String, String>, scheduled: &[DbKey]) -> Vec<DbKey> {
+fn new_keys(
+    discovery: &Discovery,
+    uuid_owner: &BTreeMap<String, String>,
+    scheduled: &[DbKey],
+) -> Vec<DbKey> {
     let shares = discover::uuid_shares(&discovery.cluster, uuid_owner);
     discovery
         .databases

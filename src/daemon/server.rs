@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use super::{Event, Pending};
 use crate::control::{self, Reply, Request};
-use crate::status::Source;
+use crate::status::{Deadline, Source};
 use crate::transport::ProxyEnv;
 
 /// Connections served at once; more wait in the kernel's backlog.
@@ -107,18 +107,28 @@ impl Connection {
             Request::Environment => Reply::Environment {
                 proxy: ProxyEnv::from_process().redacted(),
             },
-            Request::Status { databases, json } => {
+            Request::Status {
+                databases,
+                json,
+                timeout_ms,
+            } => {
+                let deadline = Deadline::after(
+                    timeout_ms.map_or(crate::status::DEFAULT_TIMEOUT, Duration::from_millis),
+                );
                 let (reply, answer) = oneshot::channel();
-                let Some(settings) = self.ask(Event::Settings { reply }, answer).await else {
+                let Some((settings, in_progress)) =
+                    self.ask(Event::Settings { reply }, answer).await
+                else {
                     return stopping();
                 };
                 let source = Source::Daemon {
                     pid: std::process::id(),
                     socket: self.path.clone(),
+                    in_progress,
                 };
                 // Read here, in the connection's task: the scheduler goes on.
                 let (output, exit_code) =
-                    crate::status::render(&settings, &databases, json, source).await;
+                    crate::status::render(&settings, &databases, json, source, deadline).await;
                 Reply::Status { exit_code, output }
             }
             Request::Ping => {
