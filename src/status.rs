@@ -17,7 +17,7 @@
 //! is never hidden behind the others being fine, and a database known to be
 //! broken is never hidden behind another one that could not be read.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -246,6 +246,10 @@ pub struct DbStatus {
     pub next_check_in: Option<OffsetDateTime>,
     pub uuid_share: UuidShare,
     pub state_file: Option<PathBuf>,
+    /// The running daemon applied the last check-in but could not write its
+    /// state file (disk full, read-only, permissions): why, and the fix.
+    /// Cleared when a later recording succeeds. Only the daemon knows this.
+    pub not_recorded: Option<String>,
     pub warnings: Vec<Warning>,
 }
 
@@ -310,6 +314,7 @@ pub fn evaluate(inputs: &Inputs, now: OffsetDateTime) -> DbStatus {
         next_check_in: state.and_then(|s| s.next_due).filter(|_| checks_in(inputs)),
         uuid_share: inputs.share.clone(),
         state_file: inputs.state.path().map(Path::to_path_buf),
+        not_recorded: None,
         warnings,
     }
 }
@@ -1196,7 +1201,8 @@ pub async fn command(
         Err(e) => e.to_string(),
     };
     let source = Source::Direct { reason };
-    let (text, code) = render(&settings, &databases, json, source, deadline).await;
+    let unrecorded = Unrecorded::new();
+    let (text, code) = render(&settings, &databases, json, source, deadline, &unrecorded).await;
     // A closed stdout (`| head`) is not worth reporting: the exit code stands.
     let _ = io::stdout().lock().write_all(text.as_bytes());
     code
@@ -1211,9 +1217,10 @@ pub async fn render(
     json: bool,
     source: Source,
     deadline: Deadline,
+    unrecorded: &Unrecorded,
 ) -> (String, u8) {
     let now = OffsetDateTime::now_utc();
-    let report = match gather(settings, databases, now, deadline).await {
+    let report = match gather(settings, databases, now, deadline, unrecorded).await {
         Ok(statuses) => Report {
             generated_at: now,
             databases: statuses,
@@ -1241,6 +1248,7 @@ async fn gather(
     names: &[String],
     now: OffsetDateTime,
     deadline: Deadline,
+    unrecorded: &Unrecorded,
 ) -> Result<Vec<DbStatus>, Failure> {
     let listed = tokio::time::timeout_at(deadline.at, discover::discover(&settings.postgres))
         .await
@@ -1289,10 +1297,31 @@ async fn gather(
                 state,
                 schedule: settings.schedule,
             };
-            evaluate(&inputs, now)
+            let mut status = evaluate(&inputs, now);
+            if let Some(cause) = unrecorded.get(&db.name) {
+                mark_not_recorded(&mut status, cause);
+            }
+            status
         })
         .collect();
     Ok(statuses)
+}
+
+/// The databases whose last check-in the daemon applied but could not record,
+/// by name, with the cause and the fix.
+pub type Unrecorded = BTreeMap<String, String>;
+
+/// A WARNING: the database has the reply, but the state file still tells the
+/// previous check-in, so `status` (and the next start) would be misled.
+fn mark_not_recorded(status: &mut DbStatus, cause: &str) {
+    status.not_recorded = Some(cause.to_owned());
+    status.warnings.push(Warning::new(
+        Severity::Warning,
+        "not_recorded",
+        "last check-in not recorded",
+        format!("last check-in applied but not recorded: {cause}"),
+    ));
+    status.status = status.status.max(Severity::Warning);
 }
 
 fn neutralized_peers(db: &Database, cluster: &[Database]) -> BTreeSet<String> {

@@ -47,7 +47,7 @@ use crate::metrics::{self, CheckinResult, DbGauges, Metrics};
 use crate::record::{self, Attempt};
 use crate::schedule::{Clock, DbKey, History, Timetable};
 use crate::state::{DbState, StateStore};
-use crate::status::{parse_expiration, relative_text};
+use crate::status::{Unrecorded, parse_expiration, relative_text};
 use crate::transport::Scheme;
 
 /// How long a stop waits for check-ins in flight before giving up on them.
@@ -110,9 +110,9 @@ enum Event {
         fresh: bool,
         reply: oneshot::Sender<Result<Vec<Pending>, String>>,
     },
-    /// The running configuration and the work in flight, for a `status` request.
+    /// What a `status` request needs from the scheduler.
     Settings {
-        reply: oneshot::Sender<(Arc<Settings>, Vec<InProgress>)>,
+        reply: oneshot::Sender<StatusView>,
     },
     /// The daily expiration check read these dates.
     Expirations(Vec<(DbKey, Option<OffsetDateTime>)>),
@@ -125,6 +125,14 @@ enum Event {
     },
     /// A reload read the configuration (or says why it could not).
     Reloaded(Result<Box<Loaded>, String>),
+}
+
+/// The scheduler's part of a `status` answer: the running configuration, the
+/// work in flight, and the check-ins applied but not recorded.
+struct StatusView {
+    settings: Arc<Settings>,
+    in_progress: Vec<InProgress>,
+    unrecorded: Unrecorded,
 }
 
 /// A configuration read by a reload, ready to replace the running one.
@@ -149,11 +157,13 @@ enum Done {
         started: OffsetDateTime,
         outcome: Box<Outcome>,
     },
-    /// Its state is on disk: now `check-now` may answer.
+    /// Its state is on disk (or could not be written: `failure` says why):
+    /// now `check-now` may answer.
     Recorded {
         key: DbKey,
         outcome: Box<Outcome>,
         state: Option<Box<DbState>>,
+        failure: Option<String>,
     },
 }
 
@@ -224,6 +234,7 @@ pub async fn run(
         reload_again: false,
         ready: false,
         checkins_since: BTreeMap::new(),
+        unrecorded: Unrecorded::new(),
         permits: Arc::new(Semaphore::new(CHECKIN_CONCURRENCY)),
         events,
         tracker,
@@ -291,6 +302,9 @@ struct Scheduler {
     ready: bool,
     /// When each check-in in flight was started, for `ping`.
     checkins_since: BTreeMap<DbKey, OffsetDateTime>,
+    /// Databases whose last check-in was applied but could not be recorded
+    /// (disk full, read-only, permissions), with the cause and the fix.
+    unrecorded: Unrecorded,
     permits: Arc<Semaphore>,
     events: mpsc::Sender<Event>,
     tracker: TaskTracker,
@@ -370,7 +384,11 @@ impl Scheduler {
             Event::Discovered { listed, states } => self.discovered(listed, states),
             Event::Reloaded(loaded) => self.reloaded(loaded),
             Event::Settings { reply } => {
-                let _ = reply.send((Arc::new(self.settings.clone()), self.in_progress()));
+                let _ = reply.send(StatusView {
+                    settings: Arc::new(self.settings.clone()),
+                    in_progress: self.in_progress(),
+                    unrecorded: self.unrecorded.clone(),
+                });
             }
             Event::Done(done) => self.done(done),
             Event::Expirations(dates) => {
@@ -516,6 +534,7 @@ impl Scheduler {
         for key in &change.removed {
             tracing::info!(database = %key.name, uuid = %key.uuid, "database gone (dropped, renamed or new UUID): forgotten");
             self.last_ok.remove(&key.name);
+            self.unrecorded.remove(&key.name);
         }
         for key in &change.added {
             let due = self.timetable.get(key).map(|s| s.due());
@@ -615,15 +634,15 @@ impl Scheduler {
                 let outcome = outcome.clone();
                 tokio::task::spawn_blocking(move || record::record(&store, &outcome, attempt)).await
             };
-            let state = match written {
-                Ok(Ok(state)) => state.map(Box::new),
+            let (state, failure) = match written {
+                Ok(Ok(state)) => (state.map(Box::new), None),
                 Ok(Err(e)) => {
                     tracing::error!(database = %key.name, "cannot record the check-in: {e}");
-                    None
+                    (None, Some(e.to_string()))
                 }
                 Err(e) => {
                     tracing::error!(database = %key.name, "recording the check-in failed: {e}");
-                    None
+                    (None, Some(format!("the recording task failed: {e}")))
                 }
             };
             let _ = events
@@ -631,14 +650,31 @@ impl Scheduler {
                     key,
                     outcome,
                     state,
+                    failure,
                 }))
                 .await;
         });
     }
 
-    fn recorded(&mut self, key: DbKey, outcome: Box<Outcome>, state: Option<Box<DbState>>) {
+    fn recorded(
+        &mut self,
+        key: DbKey,
+        outcome: Box<Outcome>,
+        state: Option<Box<DbState>>,
+        failure: Option<String>,
+    ) {
+        let recorded_ok = failure.is_none();
+        match failure {
+            Some(cause) => {
+                self.unrecorded.insert(key.name.clone(), cause);
+            }
+            None => {
+                self.unrecorded.remove(&key.name);
+            }
+        }
         self.metrics
             .update_database(&key.name, &key.uuid, |gauges| {
+                gauges.last_record_ok = Some(recorded_ok);
                 if let Some(state) = &state {
                     gauges_from_state(gauges, state);
                 }
@@ -927,7 +963,8 @@ impl Scheduler {
                 key,
                 outcome,
                 state,
-            } => self.recorded(key, outcome, state),
+                failure,
+            } => self.recorded(key, outcome, state, failure),
         }
     }
 }

@@ -116,19 +116,24 @@ impl Connection {
                     timeout_ms.map_or(crate::status::DEFAULT_TIMEOUT, Duration::from_millis),
                 );
                 let (reply, answer) = oneshot::channel();
-                let Some((settings, in_progress)) =
-                    self.ask(Event::Settings { reply }, answer).await
-                else {
+                let Some(view) = self.ask(Event::Settings { reply }, answer).await else {
                     return stopping();
                 };
                 let source = Source::Daemon {
                     pid: std::process::id(),
                     socket: self.path.clone(),
-                    in_progress,
+                    in_progress: view.in_progress,
                 };
                 // Read here, in the connection's task: the scheduler goes on.
-                let (output, exit_code) =
-                    crate::status::render(&settings, &databases, json, source, deadline).await;
+                let (output, exit_code) = crate::status::render(
+                    &view.settings,
+                    &databases,
+                    json,
+                    source,
+                    deadline,
+                    &view.unrecorded,
+                )
+                .await;
                 Reply::Status { exit_code, output }
             }
             Request::Ping => {
