@@ -1487,3 +1487,157 @@ fn a_discovery_stuck_behind_a_lock_does_not_stall_the_daemon() {
         std::thread::sleep(POLL);
     }
 }
+
+/// A 256 KiB tmpfs mounted (as root) on `dir`, unmounted on drop.
+struct SmallFs {
+    dir: PathBuf,
+}
+
+impl SmallFs {
+    fn mount(dir: &Path) -> SmallFs {
+        let uid = std::fs::metadata("/proc/self")
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+            .expect("stat /proc/self");
+        assert_eq!(uid, 0, "this test must run as root: it mounts a tmpfs");
+        std::fs::create_dir_all(dir).expect("mount point");
+        let mut mount = Command::new("mount");
+        mount
+            .args(["-t", "tmpfs", "-o", "size=256k,mode=0750", "dbcheckin-test"])
+            .arg(dir);
+        let mounted = run(mount);
+        assert_eq!(mounted.code, 0, "mount a tmpfs: {mounted:?}");
+        SmallFs {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Fills the file system: a file grows until ENOSPC.
+    fn fill(&self) {
+        let mut filler = std::fs::File::create(self.dir.join("filler")).expect("filler");
+        let block = vec![0u8; 4096];
+        loop {
+            match filler.write(&block) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.dir.join("filler")).expect("remove filler");
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// `GET /metrics` over plain HTTP/1.0 on loopback: the body.
+fn scrape(address: std::net::SocketAddr) -> String {
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to metrics");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read metrics");
+    response
+}
+
+/// A free loopback port for `[metrics] listen`.
+fn free_port() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address")
+}
+
+/// Issue 13: the state directory full (a small tmpfs): the daemon's check-in
+/// is applied, `status` says it was not recorded, with the cause and the fix,
+/// and `dbcheckin_last_record_ok` is 0; once space returns, the next check-in
+/// is recorded and both clear.
+#[test]
+fn a_check_in_not_recorded_shows_in_status_and_metrics_until_recording_resumes() {
+    let server = ValidationServer::start(ServerOptions::default());
+    server.set_behaviour(Behaviour::Reply(a1_reply()));
+    let db = TestDb::copy_of(Fixture::A);
+    let env = Env::new();
+    let fs = SmallFs::mount(&env.state_dir);
+    env.write_config(&server, &[&db]);
+    let metrics = free_port();
+    let mut config = std::fs::read_to_string(&env.config).expect("read config");
+    config.push_str(&format!("[metrics]\nlisten = \"{metrics}\"\n"));
+    std::fs::write(&env.config, config).expect("metrics config");
+    env.seed_recent_success(&db);
+    let daemon = Daemon::start(&env);
+    let check_now = || {
+        let reply = ask(
+            &env.socket,
+            &json!({"command": "check-now", "databases": [db.name]}),
+            RUN_LIMIT,
+        )
+        .expect("check-now");
+        assert_eq!(reply["results"][0]["ok"], true, "{reply}");
+    };
+    let status = || {
+        let reply = ask(
+            &env.socket,
+            &json!({"command": "status", "json": true, "timeout_ms": 30000}),
+            RUN_LIMIT,
+        )
+        .expect("status");
+        let output: Value =
+            serde_json::from_str(reply["output"].as_str().expect("output")).expect("JSON");
+        output["databases"][0].clone()
+    };
+    let record_ok = format!(
+        "dbcheckin_last_record_ok{{database=\"{}\",uuid=\"{}\"}}",
+        db.name,
+        uuid_of(&db)
+    );
+
+    check_now();
+    assert_eq!(status()["not_recorded"], Value::Null);
+    assert!(scrape(metrics).contains(&format!("{record_ok} 1\n")));
+
+    fs.fill();
+    check_now();
+    let entry = status();
+    let cause = entry["not_recorded"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains("free space on the file system holding"),
+        "{entry}; stderr:\n{}",
+        daemon.log.text()
+    );
+    assert!(
+        entry["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .any(|w| w["code"] == "not_recorded"
+                && w["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("last check-in applied but not recorded: "))),
+        "{entry}"
+    );
+    assert_eq!(entry["status"], "warning", "{entry}");
+    assert!(scrape(metrics).contains(&format!("{record_ok} 0\n")));
+
+    fs.free();
+    check_now();
+    let entry = status();
+    assert_eq!(entry["not_recorded"], Value::Null, "{entry}");
+    assert!(
+        !entry["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .any(|w| w["code"] == "not_recorded"),
+        "{entry}"
+    );
+    assert!(scrape(metrics).contains(&format!("{record_ok} 1\n")));
+}
