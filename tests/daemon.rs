@@ -1641,3 +1641,45 @@ fn a_check_in_not_recorded_shows_in_status_and_metrics_until_recording_resumes()
     );
     assert!(scrape(metrics).contains(&format!("{record_ok} 1\n")));
 }
+
+/// Issue 13: a "PostgreSQL" that accepts connections and never answers (its
+/// handshake bound far above the test's patience): the daemon still answers
+/// `ping` from the start, naming the discovery in progress, and stops
+/// promptly on SIGTERM instead of waiting for it.
+#[test]
+fn a_silent_postgresql_at_startup_does_not_keep_the_daemon_from_answering() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    // Accepts, holds every connection open, says nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            match stream {
+                Ok(stream) => held.push(stream),
+                Err(_) => break,
+            }
+        }
+    });
+    let server = ValidationServer::start(ServerOptions::default());
+    let env = Env::new();
+    env.write_config_as(
+        &server,
+        &[],
+        &format!("host=127.0.0.1 port={port} user=postgres"),
+        "",
+    );
+    let config = std::fs::read_to_string(&env.config).expect("read config");
+    std::fs::write(
+        &env.config,
+        config.replace("[schedule]", "connect_timeout = \"600s\"\n[schedule]"),
+    )
+    .expect("long handshake bound");
+    let mut daemon = Daemon::start_answering(&env, &[]);
+    let pong = daemon.ping();
+    assert!(discovering(&pong), "{pong}");
+    assert_eq!(pong["databases"], 0, "{pong}");
+
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(RUN_LIMIT);
+    assert!(status.success(), "{status}; stderr:\n{}", daemon.log.text());
+}
