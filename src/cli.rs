@@ -111,6 +111,9 @@ struct StatusArgs {
     /// Print the status as JSON
     #[arg(long)]
     json: bool,
+    /// Never run longer than this: what cannot be read in time is UNKNOWN, with the reason
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -191,7 +194,11 @@ pub fn main() -> ExitCode {
             Command::Message(args) => message(settings, args).await,
             Command::CheckNow(args) => check_now(settings, args).await,
             Command::Status(args) => {
-                Ok(crate::status::command(settings, args.selection.databases, args.json).await)
+                let timeout = Duration::from_secs(args.timeout);
+                Ok(
+                    crate::status::command(settings, args.selection.databases, args.json, timeout)
+                        .await,
+                )
             }
             Command::Diagnose(args) => Ok(crate::diagnose::command(settings, args).await),
             Command::Register(args) => crate::register::register(settings, args).await,

@@ -55,6 +55,10 @@ pub enum Request {
         databases: Vec<String>,
         #[serde(default)]
         json: bool,
+        /// How long the daemon may read (`status --timeout`, less the time the
+        /// reply needs to travel); the daemon's default when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
     },
 }
 
@@ -66,6 +70,10 @@ pub enum Reply {
         version: String,
         pid: u32,
         databases: usize,
+        /// What the daemon is waiting for (discovery, a reload, check-ins), so a
+        /// stuck database or disk shows as such while the daemon keeps answering.
+        #[serde(default)]
+        in_progress: Vec<InProgress>,
     },
     CheckNow {
         results: Vec<Outcome>,
@@ -83,6 +91,29 @@ pub enum Reply {
     Error {
         message: String,
     },
+}
+
+/// What kind of work is in flight in the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Work {
+    /// Listing the databases and reading their state files.
+    Discovery,
+    /// Reading the configuration again after SIGHUP.
+    Reload,
+    /// One database's check-in (queued for a permit, or running).
+    CheckIn,
+}
+
+/// One piece of work in flight: what, for which database, since when
+/// (RFC 3339, UTC) and for how many whole seconds so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InProgress {
+    pub what: Work,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    pub since: String,
+    pub seconds: u64,
 }
 
 /// Why the daemon could not be asked.

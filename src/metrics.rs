@@ -17,6 +17,7 @@
 //! | `dbcheckin_expiration_timestamp_seconds` | gauge | `database`, `uuid` | Unix time the database expires, as last reported by the validation server. |
 //! | `dbcheckin_users` | gauge | `database`, `uuid`, `kind` (`users`, `active_users`, `share_users`, `active_share_users`) | User counts sent in the last check-in. |
 //! | `dbcheckin_consecutive_failures` | gauge | `database`, `uuid` | Failed check-ins since the last success. |
+//! | `dbcheckin_last_record_ok` | gauge | `database`, `uuid` | 1 when the last check-in's state file was written, 0 when it was applied but could not be recorded (disk full, read-only, permissions); absent before the daemon's first check-in of it. |
 //!
 //! A per-database series whose value is unknown (never succeeded, no expiration
 //! date yet, ...) is left out rather than exported as 0: a 0 timestamp would read
@@ -138,6 +139,9 @@ pub struct DbGauges {
     /// The user counts sent in the last check-in.
     pub users: Option<UserCounts>,
     pub consecutive_failures: u32,
+    /// Whether the state file of the last check-in this daemon ran was
+    /// written; `None` until it ran one.
+    pub last_record_ok: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -309,6 +313,19 @@ impl Metrics {
                 &labels,
                 db.gauges.consecutive_failures,
             );
+        }
+
+        family(
+            &mut out,
+            "dbcheckin_last_record_ok",
+            "gauge",
+            "1 when the last check-in was recorded in its state file, 0 when it was applied but not recorded.",
+        );
+        for (database, db) in &inner.databases {
+            if let Some(ok) = db.gauges.last_record_ok {
+                let labels = [("database", database.as_str()), ("uuid", db.uuid.as_str())];
+                sample(&mut out, "dbcheckin_last_record_ok", &labels, u8::from(ok));
+            }
         }
 
         out
@@ -573,6 +590,7 @@ mod tests {
                 expiration: Some(datetime!(2027-01-15 00:00:00 UTC)),
                 users: Some(users()),
                 consecutive_failures: 0,
+                last_record_ok: Some(false),
             },
         );
         metrics.count_checkin(CheckinResult::Ok, Some(Scheme::Https));
@@ -618,6 +636,9 @@ dbcheckin_users{{database="alpha",uuid="{UUID_A}",kind="active_share_users"}} 1
 # TYPE dbcheckin_consecutive_failures gauge
 dbcheckin_consecutive_failures{{database="alpha",uuid="{UUID_A}"}} 0
 dbcheckin_consecutive_failures{{database="zeta",uuid="{UUID_B}"}} 3
+# HELP dbcheckin_last_record_ok 1 when the last check-in was recorded in its state file, 0 when it was applied but not recorded.
+# TYPE dbcheckin_last_record_ok gauge
+dbcheckin_last_record_ok{{database="alpha",uuid="{UUID_A}"}} 0
 "#,
             version = env!("CARGO_PKG_VERSION"),
         );
@@ -640,7 +661,7 @@ dbcheckin_consecutive_failures{{database="zeta",uuid="{UUID_B}"}} 3
             count,
             "a family has two TYPE lines:\n{text}"
         );
-        assert_eq!(count, 8, "{text}");
+        assert_eq!(count, 9, "{text}");
         assert!(text.contains("\ndbcheckin_databases 0\n"), "{text}");
         assert!(samples(&text, "dbcheckin_consecutive_failures").is_empty());
     }

@@ -17,7 +17,7 @@
 //! is never hidden behind the others being fine, and a database known to be
 //! broken is never hidden behind another one that could not be read.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -33,6 +33,7 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 use crate::apply;
 use crate::collect::{self, UserCounts, version::VersionPolicy};
 use crate::config::Settings;
+use crate::control::{InProgress, Work};
 use crate::discover::{self, Database, OwnerRule, PROBE_CONCURRENCY, UuidShare};
 use crate::failure::{Failure, Kind};
 use crate::pg;
@@ -245,6 +246,10 @@ pub struct DbStatus {
     pub next_check_in: Option<OffsetDateTime>,
     pub uuid_share: UuidShare,
     pub state_file: Option<PathBuf>,
+    /// The running daemon applied the last check-in but could not write its
+    /// state file (disk full, read-only, permissions): why, and the fix.
+    /// Cleared when a later recording succeeds. Only the daemon knows this.
+    pub not_recorded: Option<String>,
     pub warnings: Vec<Warning>,
 }
 
@@ -309,6 +314,7 @@ pub fn evaluate(inputs: &Inputs, now: OffsetDateTime) -> DbStatus {
         next_check_in: state.and_then(|s| s.next_due).filter(|_| checks_in(inputs)),
         uuid_share: inputs.share.clone(),
         state_file: inputs.state.path().map(Path::to_path_buf),
+        not_recorded: None,
         warnings,
     }
 }
@@ -835,6 +841,35 @@ pub struct Report {
     pub source: Option<Source>,
 }
 
+/// `status --timeout`'s default, and the daemon's budget for a client that
+/// does not say.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// When `status` must have read everything (`--timeout` after its start).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: tokio::time::Instant,
+    /// The whole timeout, for the message.
+    timeout: Duration,
+}
+
+impl Deadline {
+    pub fn after(timeout: Duration) -> Deadline {
+        Deadline {
+            at: tokio::time::Instant::now() + timeout,
+            timeout,
+        }
+    }
+
+    /// Why `what` is UNKNOWN: it was not read in time.
+    fn timed_out(&self, what: &str) -> String {
+        format!(
+            "timed out after {} {what}: no answer in time (a lock held by another session, e.g. an Odoo upgrade, a PostgreSQL server that does not answer, or a slow disk). Fix: retry once the upgrade is over, or raise status --timeout",
+            humantime::format_duration(self.timeout)
+        )
+    }
+}
+
 /// Who read the databases and the state files for `status`. Only the daemon's
 /// user may log in as role `dbcheckin` (peer authentication), so root, an
 /// admin in group `dbcheckin` or a monitoring user in that group get the
@@ -842,8 +877,13 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {
-    /// The running daemon answered over its control socket.
-    Daemon { pid: u32, socket: PathBuf },
+    /// The running daemon answered over its control socket; `in_progress` is
+    /// what it was waiting for then (a discovery stuck on a lock shows here).
+    Daemon {
+        pid: u32,
+        socket: PathBuf,
+        in_progress: Vec<InProgress>,
+    },
     /// This process read the databases and the state files itself, because
     /// the daemon could not be asked (`reason`).
     Direct { reason: String },
@@ -853,10 +893,21 @@ impl Source {
     /// The last line of the human output.
     pub fn text(&self) -> String {
         match self {
-            Source::Daemon { pid, socket } => format!(
-                "source: the running daemon (pid {pid}, over {})",
-                socket.display()
-            ),
+            Source::Daemon {
+                pid,
+                socket,
+                in_progress,
+            } => {
+                let mut text = format!(
+                    "source: the running daemon (pid {pid}, over {})",
+                    socket.display()
+                );
+                if !in_progress.is_empty() {
+                    let work: Vec<String> = in_progress.iter().map(describe_work).collect();
+                    text.push_str(&format!("\nin progress: {}", work.join(", ")));
+                }
+                text
+            }
             Source::Direct { reason } => {
                 format!(
                     "source: direct reads by this process ({})",
@@ -865,6 +916,17 @@ impl Source {
             }
         }
     }
+}
+
+/// `discovery for 12 s (since 2026-05-04T12:00:00Z)`, `check-in of prod for 3 s (…)`.
+fn describe_work(work: &InProgress) -> String {
+    let what = match (work.what, &work.database) {
+        (Work::Discovery, _) => "discovery".to_string(),
+        (Work::Reload, _) => "reload".to_string(),
+        (Work::CheckIn, Some(name)) => format!("check-in of {name}"),
+        (Work::CheckIn, None) => "check-in".to_string(),
+    };
+    format!("{what} for {} s (since {})", work.seconds, work.since)
 }
 
 impl Report {
@@ -1100,21 +1162,34 @@ fn share_text(share: &UuidShare) -> String {
 // Gathering (I/O)
 // ----------------------------------------------------------------------------------------
 
-/// How long `status` waits for the daemon's answer before reading directly.
-const DAEMON_STATUS_TIMEOUT: Duration = Duration::from_secs(30);
+/// The part of `status --timeout` left for the daemon's reply to travel back:
+/// the daemon reads for the timeout less this.
+const REPLY_MARGIN: Duration = Duration::from_millis(500);
 
 /// Prints the status of the selected databases and returns the monitoring exit
 /// code. The running daemon is asked first (over the control socket, which
 /// root and group `dbcheckin` may use): it has the databases' access, which
 /// the caller usually lacks. When no daemon answers, this process reads the
 /// databases and the state files itself. The output says which was used.
-pub async fn command(settings: Settings, databases: Vec<String>, json: bool) -> u8 {
+///
+/// The whole never runs longer than `timeout`: the daemon reads for that long
+/// less [`REPLY_MARGIN`], direct reads for what is left of it, and what could
+/// not be read in time is UNKNOWN with the reason.
+pub async fn command(
+    settings: Settings,
+    databases: Vec<String>,
+    json: bool,
+    timeout: Duration,
+) -> u8 {
+    let deadline = Deadline::after(timeout);
     let socket = settings.daemon.control_socket.clone();
+    let daemon_budget = timeout.saturating_sub(REPLY_MARGIN).max(REPLY_MARGIN);
     let request = crate::control::Request::Status {
         databases: databases.clone(),
         json,
+        timeout_ms: Some(u64::try_from(daemon_budget.as_millis()).unwrap_or(u64::MAX)),
     };
-    let reason = match crate::control::request(&socket, &request, DAEMON_STATUS_TIMEOUT).await {
+    let reason = match crate::control::request(&socket, &request, timeout).await {
         Ok(crate::control::Reply::Status { exit_code, output }) => {
             let _ = io::stdout().lock().write_all(output.as_bytes());
             return exit_code;
@@ -1125,7 +1200,9 @@ pub async fn command(settings: Settings, databases: Vec<String>, json: bool) -> 
         ),
         Err(e) => e.to_string(),
     };
-    let (text, code) = render(&settings, &databases, json, Source::Direct { reason }).await;
+    let source = Source::Direct { reason };
+    let unrecorded = Unrecorded::new();
+    let (text, code) = render(&settings, &databases, json, source, deadline, &unrecorded).await;
     // A closed stdout (`| head`) is not worth reporting: the exit code stands.
     let _ = io::stdout().lock().write_all(text.as_bytes());
     code
@@ -1139,9 +1216,11 @@ pub async fn render(
     databases: &[String],
     json: bool,
     source: Source,
+    deadline: Deadline,
+    unrecorded: &Unrecorded,
 ) -> (String, u8) {
     let now = OffsetDateTime::now_utc();
-    let report = match gather(settings, databases, now).await {
+    let report = match gather(settings, databases, now, deadline, unrecorded).await {
         Ok(statuses) => Report {
             generated_at: now,
             databases: statuses,
@@ -1168,10 +1247,21 @@ async fn gather(
     settings: &Settings,
     names: &[String],
     now: OffsetDateTime,
+    deadline: Deadline,
+    unrecorded: &Unrecorded,
 ) -> Result<Vec<DbStatus>, Failure> {
-    let discovery = discover::discover(&settings.postgres)
-        .await?
-        .narrow(names, &settings.postgres)?;
+    let listed = tokio::time::timeout_at(deadline.at, discover::discover(&settings.postgres))
+        .await
+        .map_err(|_| {
+            Failure::new(
+                Kind::Timeout,
+                deadline.timed_out(&format!(
+                    "listing the databases on {}",
+                    pg::describe_server(&settings.postgres.connection)
+                )),
+            )
+        })?;
+    let discovery = listed?.narrow(names, &settings.postgres)?;
     if discovery.databases.is_empty() {
         // The reasons carry the fix (a missing grant, a refused role).
         let mut text = format!(
@@ -1184,8 +1274,13 @@ async fn gather(
         return Err(Failure::new(Kind::NotOdoo, text));
     }
     let shares = discover::uuid_shares(&discovery.cluster, &settings.postgres.uuid_owner);
-    let states = read_states(&settings.daemon.state_dir, &discovery.databases).await;
-    let lives = read_lives(&settings.postgres.connection, &discovery.databases).await;
+    let states = read_states(&settings.daemon.state_dir, &discovery.databases, deadline).await;
+    let lives = read_lives(
+        &settings.postgres.connection,
+        &discovery.databases,
+        deadline,
+    )
+    .await;
     let statuses = discovery
         .databases
         .iter()
@@ -1202,10 +1297,31 @@ async fn gather(
                 state,
                 schedule: settings.schedule,
             };
-            evaluate(&inputs, now)
+            let mut status = evaluate(&inputs, now);
+            if let Some(cause) = unrecorded.get(&db.name) {
+                mark_not_recorded(&mut status, cause);
+            }
+            status
         })
         .collect();
     Ok(statuses)
+}
+
+/// The databases whose last check-in the daemon applied but could not record,
+/// by name, with the cause and the fix.
+pub type Unrecorded = BTreeMap<String, String>;
+
+/// A WARNING: the database has the reply, but the state file still tells the
+/// previous check-in, so `status` (and the next start) would be misled.
+fn mark_not_recorded(status: &mut DbStatus, cause: &str) {
+    status.not_recorded = Some(cause.to_owned());
+    status.warnings.push(Warning::new(
+        Severity::Warning,
+        "not_recorded",
+        "last check-in not recorded",
+        format!("last check-in applied but not recorded: {cause}"),
+    ));
+    status.status = status.status.max(Severity::Warning);
 }
 
 fn neutralized_peers(db: &Database, cluster: &[Database]) -> BTreeSet<String> {
@@ -1220,6 +1336,7 @@ fn neutralized_peers(db: &Database, cluster: &[Database]) -> BTreeSet<String> {
 async fn read_lives(
     connection: &tokio_postgres::Config,
     databases: &[Database],
+    deadline: Deadline,
 ) -> Vec<Result<Live, String>> {
     let now = collect::utc_now();
     // Owned inputs: the daemon answers `status` from a spawned task, which
@@ -1228,7 +1345,11 @@ async fn read_lives(
     stream::iter(names)
         .map(|name| {
             let connection = connection.clone();
-            async move { read_live(&connection, &name, now).await }
+            async move {
+                tokio::time::timeout_at(deadline.at, read_live(&connection, &name, now))
+                    .await
+                    .unwrap_or_else(|_| Err(deadline.timed_out(&format!("reading {name}"))))
+            }
         })
         .buffered(PROBE_CONCURRENCY)
         .collect()
@@ -1274,7 +1395,7 @@ async fn read_live(
 }
 
 /// Reads the state of every database (blocking file I/O, off the runtime).
-async fn read_states(dir: &Path, databases: &[Database]) -> Vec<StateView> {
+async fn read_states(dir: &Path, databases: &[Database], deadline: Deadline) -> Vec<StateView> {
     let dir = dir.to_path_buf();
     let keys: Vec<(String, String)> = databases
         .iter()
@@ -1282,9 +1403,13 @@ async fn read_states(dir: &Path, databases: &[Database]) -> Vec<StateView> {
         .collect();
     let count = keys.len();
     let task = tokio::task::spawn_blocking(move || read_states_blocking(&dir, &keys));
-    match task.await {
-        Ok(views) => views,
-        Err(e) => {
+    match tokio::time::timeout_at(deadline.at, task).await {
+        Ok(Ok(views)) => views,
+        Err(_) => {
+            let message = deadline.timed_out("reading the state files");
+            vec![StateView::Unreadable { message }; count]
+        }
+        Ok(Err(e)) => {
             let message = format!("cannot read the state files: the reading task failed: {e}");
             vec![StateView::Unreadable { message }; count]
         }
@@ -1762,6 +1887,7 @@ mod tests {
             source: Some(Source::Daemon {
                 pid: 42,
                 socket: "/run/dbcheckin/control.sock".into(),
+                in_progress: Vec::new(),
             }),
         };
         assert_eq!(
@@ -1774,7 +1900,7 @@ mod tests {
         assert_eq!(json["generated_at"], "2026-05-04T12:00:00Z");
         assert_eq!(
             json["source"],
-            serde_json::json!({"kind": "daemon", "pid": 42, "socket": "/run/dbcheckin/control.sock"})
+            serde_json::json!({"kind": "daemon", "pid": 42, "socket": "/run/dbcheckin/control.sock", "in_progress": []})
         );
         let human = render_human(&fine, NOW);
         assert!(

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::cli::{Run, with_config as cli};
 use common::db::{Fixture, TestDb, connection_string, fixtures_dir, pg_host, pg_port, pg_user};
+use common::lock::TableLock;
 use common::role::TestRole;
 use common::validation_server::{Behaviour, RecordedRequest, ServerOptions, ValidationServer};
 use dbcheckin::state::{DbState, StateStore};
@@ -381,6 +382,13 @@ fn ask(socket: &Path, request: &Value, timeout: Duration) -> std::io::Result<Val
     serde_json::from_str(&reply).map_err(std::io::Error::other)
 }
 
+/// Whether a `pong` says a discovery is in flight.
+fn discovering(pong: &Value) -> bool {
+    pong["in_progress"]
+        .as_array()
+        .is_some_and(|work| work.iter().any(|w| w["what"] == "discovery"))
+}
+
 // ---------------------------------------------------------------------------------------------
 // The daemon
 // ---------------------------------------------------------------------------------------------
@@ -398,8 +406,22 @@ impl Daemon {
     }
 
     /// Starts the daemon with these extra environment variables and waits until
-    /// it answers `ping` on its socket.
+    /// it answers `ping` on its socket with its first discovery done.
     fn start_with(env: &Env, vars: &[(&str, &str)]) -> Daemon {
+        let mut daemon = Daemon::spawn(env, vars);
+        daemon.wait_ready(|pong| !discovering(pong) || pong["databases"] != 0);
+        daemon
+    }
+
+    /// Starts the daemon and waits only until it answers `ping`, whatever its
+    /// discovery is doing.
+    fn start_answering(env: &Env, vars: &[(&str, &str)]) -> Daemon {
+        let mut daemon = Daemon::spawn(env, vars);
+        daemon.wait_ready(|_| true);
+        daemon
+    }
+
+    fn spawn(env: &Env, vars: &[(&str, &str)]) -> Daemon {
         let mut command = cli(&env.config, &["run"]);
         command
             .envs(vars.iter().copied())
@@ -408,18 +430,17 @@ impl Daemon {
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn dbcheckin run");
         let log = Log::capture(child.stderr.take().expect("stderr"));
-        let mut daemon = Daemon {
+        Daemon {
             child,
             log,
             socket: env.socket.clone(),
-        };
-        daemon.wait_ready();
-        daemon
+        }
     }
 
     /// Polls `ping` (each attempt a real connection), bounded in attempts and
-    /// time; fails with the daemon's stderr when it never answers.
-    fn wait_ready(&mut self) {
+    /// time, until a pong satisfies `ready`; fails with the daemon's stderr
+    /// when it never does.
+    fn wait_ready(&mut self, ready: impl Fn(&Value) -> bool) {
         let deadline = Instant::now() + READY_LIMIT;
         let mut last = String::from("no attempt");
         for _ in 0..READY_ATTEMPTS {
@@ -442,7 +463,10 @@ impl Daemon {
                         "another daemon answers on {}: {reply}",
                         self.socket.display()
                     );
-                    return;
+                    if ready(&reply) {
+                        return;
+                    }
+                    last = format!("not ready yet: {reply}");
                 }
                 Ok(reply) => last = format!("reply {reply}"),
                 Err(e) => last = e.to_string(),
@@ -817,8 +841,20 @@ fn sighup_keeps_the_old_config_when_broken_and_applies_a_fixed_one() {
     env.write_config(&server, &[&a, &b]);
     daemon.signal("HUP");
     daemon.wait_for_log("configuration reloaded");
-    let pong = daemon.ping();
-    assert_eq!(pong["databases"], 2, "the added database is known: {pong}");
+    // The reload's discovery runs in the background: the added database is
+    // known once it ends.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let pong = daemon.ping();
+        if pong["databases"] == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the added database is not known within {WAIT:?}: {pong}"
+        );
+        std::thread::sleep(POLL);
+    }
     let requests = server.wait_for_requests(1, WAIT);
     assert!(
         is_for(&requests[0], &b),
@@ -1323,4 +1359,327 @@ fn the_status_line_at_startup_tells_the_recorded_outcome() {
     };
     assert!(ready.contains("STATUS=1 database; "), "{ready}");
     assert!(ready.contains("last: all ok"), "{ready}");
+}
+
+/// Issue 13: a discovery stuck behind a lock (lock and statement bounds far
+/// above the test's patience) stalls neither the control socket nor the
+/// watchdog: `ping` answers naming the discovery in progress, `check-now` of
+/// another, already listed database is served, WATCHDOG=1 keeps coming; once
+/// the lock goes, the discovery ends.
+#[test]
+fn a_discovery_stuck_behind_a_lock_does_not_stall_the_daemon() {
+    let server = ValidationServer::start(ServerOptions::default());
+    server.set_behaviour(Behaviour::Reply(a1_reply()));
+    let locked = TestDb::copy_of(Fixture::B);
+    let other = TestDb::copy_of(Fixture::A);
+    let env = Env::new();
+    env.write_config(&server, &[&locked, &other]);
+    let config = std::fs::read_to_string(&env.config).expect("read config");
+    std::fs::write(
+        &env.config,
+        config.replace(
+            "[schedule]",
+            "lock_timeout = \"300s\"\nstatement_timeout = \"600s\"\n[schedule]",
+        ),
+    )
+    .expect("long bounds");
+    env.seed_recent_success(&locked);
+    env.seed_recent_success(&other);
+    let notify_path = env.dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).expect("bind NOTIFY_SOCKET");
+    notify.set_read_timeout(Some(WAIT)).expect("read timeout");
+    let daemon = Daemon::start_with(
+        &env,
+        &[
+            ("NOTIFY_SOCKET", notify_path.to_str().expect("UTF-8")),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+    );
+    assert_eq!(daemon.ping()["databases"], 2);
+
+    let _lock = TableLock::take(&locked.name, "ir_config_parameter");
+    // A reload lists the databases again: that discovery waits on the lock.
+    daemon.signal("HUP");
+    let deadline = Instant::now() + WAIT;
+    let pong = loop {
+        let pong = daemon.ping();
+        if discovering(&pong) {
+            break pong;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no discovery in progress within {WAIT:?}: {pong}; stderr:\n{}",
+            daemon.log.text()
+        );
+        std::thread::sleep(POLL);
+    };
+    let work = &pong["in_progress"][0];
+    assert_eq!(work["what"], "discovery", "{pong}");
+    assert!(
+        work["since"].as_str().is_some_and(|s| s.ends_with('Z')),
+        "{pong}"
+    );
+    assert!(work["seconds"].is_u64(), "{pong}");
+
+    // The watchdog keeps being fed while the discovery waits.
+    let mut buffer = vec![0u8; 4096];
+    let watchdog = loop {
+        let size = notify
+            .recv(&mut buffer)
+            .unwrap_or_else(|e| panic!("no WATCHDOG=1 within {WAIT:?}: {e}"));
+        let message = String::from_utf8_lossy(&buffer[..size]).into_owned();
+        if message.contains("WATCHDOG=1") {
+            break message;
+        }
+    };
+    assert!(watchdog.contains("WATCHDOG=1"));
+
+    // check-now of the other database is served from the latest listing.
+    let reply = ask(
+        &env.socket,
+        &json!({"command": "check-now", "databases": [other.name]}),
+        RUN_LIMIT,
+    )
+    .expect("check-now answers while the discovery waits");
+    assert_eq!(reply["reply"], "check-now", "{reply}");
+    assert_eq!(
+        reply["results"][0]["database"],
+        other.name.as_str(),
+        "{reply}"
+    );
+    assert_eq!(reply["results"][0]["ok"], true, "{reply}");
+    assert!(
+        discovering(&daemon.ping()),
+        "the discovery still waits on the lock"
+    );
+
+    // `status` through the daemon names the work in progress too, and its
+    // own reading gives up at its timeout: UNKNOWN, with the reason.
+    let reply = ask(
+        &env.socket,
+        &json!({"command": "status", "json": true, "timeout_ms": 2000}),
+        RUN_LIMIT,
+    )
+    .expect("status answers while the discovery waits");
+    assert_eq!(reply["reply"], "status", "{reply}");
+    assert_eq!(reply["exit_code"], 3, "{reply}");
+    let output: Value =
+        serde_json::from_str(reply["output"].as_str().expect("output")).expect("JSON output");
+    let work = output["source"]["in_progress"]
+        .as_array()
+        .expect("in_progress");
+    assert!(work.iter().any(|w| w["what"] == "discovery"), "{output}");
+    assert!(
+        output["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timed out after 2s listing the databases")),
+        "{output}"
+    );
+
+    drop(_lock);
+    let deadline = Instant::now() + RUN_LIMIT;
+    while discovering(&daemon.ping()) {
+        assert!(
+            Instant::now() < deadline,
+            "the discovery did not end once the lock was released; stderr:\n{}",
+            daemon.log.text()
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// A 256 KiB tmpfs mounted (as root) on `dir`, unmounted on drop.
+struct SmallFs {
+    dir: PathBuf,
+}
+
+impl SmallFs {
+    fn mount(dir: &Path) -> SmallFs {
+        let uid = std::fs::metadata("/proc/self")
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+            .expect("stat /proc/self");
+        assert_eq!(uid, 0, "this test must run as root: it mounts a tmpfs");
+        std::fs::create_dir_all(dir).expect("mount point");
+        let mut mount = Command::new("mount");
+        mount
+            .args(["-t", "tmpfs", "-o", "size=256k,mode=0750", "dbcheckin-test"])
+            .arg(dir);
+        let mounted = run(mount);
+        assert_eq!(mounted.code, 0, "mount a tmpfs: {mounted:?}");
+        SmallFs {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Fills the file system: a file grows until ENOSPC.
+    fn fill(&self) {
+        let mut filler = std::fs::File::create(self.dir.join("filler")).expect("filler");
+        let block = vec![0u8; 4096];
+        loop {
+            match filler.write(&block) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.dir.join("filler")).expect("remove filler");
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// `GET /metrics` over plain HTTP/1.0 on loopback: the body.
+fn scrape(address: std::net::SocketAddr) -> String {
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to metrics");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read metrics");
+    response
+}
+
+/// A free loopback port for `[metrics] listen`.
+fn free_port() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address")
+}
+
+/// Issue 13: the state directory full (a small tmpfs): the daemon's check-in
+/// is applied, `status` says it was not recorded, with the cause and the fix,
+/// and `dbcheckin_last_record_ok` is 0; once space returns, the next check-in
+/// is recorded and both clear.
+#[test]
+fn a_check_in_not_recorded_shows_in_status_and_metrics_until_recording_resumes() {
+    let server = ValidationServer::start(ServerOptions::default());
+    server.set_behaviour(Behaviour::Reply(a1_reply()));
+    let db = TestDb::copy_of(Fixture::A);
+    let env = Env::new();
+    let fs = SmallFs::mount(&env.state_dir);
+    env.write_config(&server, &[&db]);
+    let metrics = free_port();
+    let mut config = std::fs::read_to_string(&env.config).expect("read config");
+    config.push_str(&format!("[metrics]\nlisten = \"{metrics}\"\n"));
+    std::fs::write(&env.config, config).expect("metrics config");
+    env.seed_recent_success(&db);
+    let daemon = Daemon::start(&env);
+    let check_now = || {
+        let reply = ask(
+            &env.socket,
+            &json!({"command": "check-now", "databases": [db.name]}),
+            RUN_LIMIT,
+        )
+        .expect("check-now");
+        assert_eq!(reply["results"][0]["ok"], true, "{reply}");
+    };
+    let status = || {
+        let reply = ask(
+            &env.socket,
+            &json!({"command": "status", "json": true, "timeout_ms": 30000}),
+            RUN_LIMIT,
+        )
+        .expect("status");
+        let output: Value =
+            serde_json::from_str(reply["output"].as_str().expect("output")).expect("JSON");
+        output["databases"][0].clone()
+    };
+    let record_ok = format!(
+        "dbcheckin_last_record_ok{{database=\"{}\",uuid=\"{}\"}}",
+        db.name,
+        uuid_of(&db)
+    );
+
+    check_now();
+    assert_eq!(status()["not_recorded"], Value::Null);
+    assert!(scrape(metrics).contains(&format!("{record_ok} 1\n")));
+
+    fs.fill();
+    check_now();
+    let entry = status();
+    let cause = entry["not_recorded"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains("free space on the file system holding"),
+        "{entry}; stderr:\n{}",
+        daemon.log.text()
+    );
+    assert!(
+        entry["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .any(|w| w["code"] == "not_recorded"
+                && w["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("last check-in applied but not recorded: "))),
+        "{entry}"
+    );
+    assert_eq!(entry["status"], "warning", "{entry}");
+    assert!(scrape(metrics).contains(&format!("{record_ok} 0\n")));
+
+    fs.free();
+    check_now();
+    let entry = status();
+    assert_eq!(entry["not_recorded"], Value::Null, "{entry}");
+    assert!(
+        !entry["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .any(|w| w["code"] == "not_recorded"),
+        "{entry}"
+    );
+    assert!(scrape(metrics).contains(&format!("{record_ok} 1\n")));
+}
+
+/// Issue 13: a "PostgreSQL" that accepts connections and never answers (its
+/// handshake bound far above the test's patience): the daemon still answers
+/// `ping` from the start, naming the discovery in progress, and stops
+/// promptly on SIGTERM instead of waiting for it.
+#[test]
+fn a_silent_postgresql_at_startup_does_not_keep_the_daemon_from_answering() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    // Accepts, holds every connection open, says nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            match stream {
+                Ok(stream) => held.push(stream),
+                Err(_) => break,
+            }
+        }
+    });
+    let server = ValidationServer::start(ServerOptions::default());
+    let env = Env::new();
+    env.write_config_as(
+        &server,
+        &[],
+        &format!("host=127.0.0.1 port={port} user=postgres"),
+        "",
+    );
+    let config = std::fs::read_to_string(&env.config).expect("read config");
+    std::fs::write(
+        &env.config,
+        config.replace("[schedule]", "connect_timeout = \"600s\"\n[schedule]"),
+    )
+    .expect("long handshake bound");
+    let mut daemon = Daemon::start_answering(&env, &[]);
+    let pong = daemon.ping();
+    assert!(discovering(&pong), "{pong}");
+    assert_eq!(pong["databases"], 0, "{pong}");
+
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(RUN_LIMIT);
+    assert!(status.success(), "{status}; stderr:\n{}", daemon.log.text());
 }

@@ -315,7 +315,9 @@ fn status_names_the_missing_grant() {
     let role = TestRole::named(&[&db]);
     let setup = setup(&server, &role.name, &db.name);
     psql("postgres", &format!("CREATE ROLE {} LOGIN", role.name));
-    let status = dbcheckin(&setup.config, &["status"]);
+    // The whole shared cluster is listed: more than the default 10 s on a busy
+    // machine full of other tests' databases.
+    let status = dbcheckin(&setup.config, &["status", "--timeout", "120"]);
     assert_eq!(status.code, 3, "{}\n{}", status.stdout, status.stderr);
     assert!(
         status
@@ -337,7 +339,9 @@ fn status_over_the_whole_cluster_still_names_the_missing_grant() {
     let role = TestRole::named(&[&db]);
     let setup = setup_for(&server, &role.name, &[]);
     psql("postgres", &format!("CREATE ROLE {} LOGIN", role.name));
-    let status = dbcheckin(&setup.config, &["status"]);
+    // The whole shared cluster is listed: more than the default 10 s on a busy
+    // machine full of other tests' databases.
+    let status = dbcheckin(&setup.config, &["status", "--timeout", "120"]);
     assert_eq!(status.code, 3, "{}\n{}", status.stdout, status.stderr);
     assert!(
         status.stdout.contains(&format!(

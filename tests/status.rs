@@ -9,10 +9,11 @@ mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use common::cli::{self, Run, run};
 use common::db::{Fixture, TestDb, connection_string};
+use common::lock::TableLock;
 use dbcheckin::state::{DbState, ErrorRecord, LastResult, StateStore};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
@@ -706,4 +707,70 @@ fn an_unparseable_expiration_date_is_a_warning_naming_the_value() {
     );
     assert_eq!(entry["expiration_date"], "next tuesday");
     assert_eq!(entry["days_left"], Value::Null);
+}
+
+/// Issue 13: `status --timeout 2` while another session holds a lock that
+/// reading one database waits for (lock and statement bounds far above the
+/// test's patience, so without the timeout it would wait for minutes): that
+/// database is UNKNOWN with the reason, the other is read, the exit code is
+/// UNKNOWN's, and the command returns (well before a generous 60 s).
+#[test]
+fn status_timeout_makes_a_locked_database_unknown_with_the_reason() {
+    let locked = TestDb::copy_of(Fixture::A);
+    let fine = TestDb::copy_of(Fixture::B);
+    let setup = Setup::new();
+    setup.record_success(&locked, Duration::hours(1));
+    setup.record_success(&fine, Duration::hours(1));
+    let config = setup.config(&[&locked, &fine], "");
+    let text = std::fs::read_to_string(&config).expect("read config");
+    std::fs::write(
+        &config,
+        text.replace(
+            "[daemon]",
+            "lock_timeout = \"300s\"\nstatement_timeout = \"600s\"\n[daemon]",
+        ),
+    )
+    .expect("long bounds");
+    let _lock = TableLock::take(&locked.name, "res_users");
+
+    let run = run_within(
+        cli::with_config(&config, &["status", "--json", "--timeout", "2"]),
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    let json = run.json();
+    let entry = database(&json, &locked.name);
+    assert_eq!(entry["status"], "unknown", "{entry}");
+    let reason = warning(entry, "database_unreadable");
+    assert!(
+        reason.contains(&format!("timed out after 2s reading {}", locked.name)),
+        "{entry}"
+    );
+    assert_eq!(database(&json, &fine.name)["status"], "ok", "{json}");
+}
+
+/// Runs `command`, failing the test if it is still running after `limit` (it
+/// is killed then): a bounded wait for the exit, not a timing assertion.
+fn run_within(mut command: Command, limit: std::time::Duration) -> Run {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().expect("try_wait").is_none() {
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("collect the output");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
 }

@@ -7,7 +7,14 @@
 //!                    ▲                                                        │
 //!                    └──────── Finished ◀─────────────────────────────────────┘
 //!                    └──────── Recorded ◀── state write (spawn_blocking) ◀────┘
+//!                    └──────── Discovered ◀── listing + state reads (spawned)
+//!                    └──────── Reloaded ◀── configuration read (spawn_blocking)
 //! ```
+//!
+//! The scheduler itself never awaits a database or the disk: a database stuck
+//! behind a lock, or a slow disk, delays only the task waiting for it, while
+//! the control socket, STATUS= and WATCHDOG=1 go on. One discovery and one
+//! reload run at a time; a request meanwhile is coalesced into one more run.
 //!
 //! Shutdown is a [`CancellationToken`] passed to every task; the scheduler then
 //! waits (bounded) for check-ins in flight so that none is cut in the middle of
@@ -33,13 +40,14 @@ use tracing::Instrument;
 
 use crate::checkin::{CHECKIN_CONCURRENCY, CheckIn, Outcome};
 use crate::config::Settings;
-use crate::control::{self, Reply};
+use crate::control::{self, InProgress, Reply, Work};
 use crate::discover::{self, Database, Discovery, UuidShare};
+use crate::failure::Failure;
 use crate::metrics::{self, CheckinResult, DbGauges, Metrics};
 use crate::record::{self, Attempt};
 use crate::schedule::{Clock, DbKey, History, Timetable};
 use crate::state::{DbState, StateStore};
-use crate::status::{parse_expiration, relative_text};
+use crate::status::{Unrecorded, parse_expiration, relative_text};
 use crate::transport::Scheme;
 
 /// How long a stop waits for check-ins in flight before giving up on them.
@@ -102,13 +110,43 @@ enum Event {
         fresh: bool,
         reply: oneshot::Sender<Result<Vec<Pending>, String>>,
     },
-    /// The running configuration, for a `status` request.
+    /// What a `status` request needs from the scheduler.
     Settings {
-        reply: oneshot::Sender<Arc<Settings>>,
+        reply: oneshot::Sender<StatusView>,
     },
     /// The daily expiration check read these dates.
     Expirations(Vec<(DbKey, Option<OffsetDateTime>)>),
     Done(Done),
+    /// A discovery ended: the listing, and the state files of the databases
+    /// that were not scheduled when it started.
+    Discovered {
+        listed: Result<Box<Discovery>, Failure>,
+        states: HashMap<DbKey, Option<DbState>>,
+    },
+    /// A reload read the configuration (or says why it could not).
+    Reloaded(Result<Box<Loaded>, String>),
+}
+
+/// The scheduler's part of a `status` answer: the running configuration, the
+/// work in flight, and the check-ins applied but not recorded.
+struct StatusView {
+    settings: Arc<Settings>,
+    in_progress: Vec<InProgress>,
+    unrecorded: Unrecorded,
+}
+
+/// A configuration read by a reload, ready to replace the running one.
+struct Loaded {
+    settings: Settings,
+    checkin: CheckIn,
+    store: StateStore,
+}
+
+/// A `check-now` waiting for a discovery to end.
+struct QueuedCheckNow {
+    databases: Vec<String>,
+    fresh: bool,
+    reply: oneshot::Sender<Result<Vec<Pending>, String>>,
 }
 
 /// The end of a check-in, in two steps; both are handled even while stopping.
@@ -119,11 +157,13 @@ enum Done {
         started: OffsetDateTime,
         outcome: Box<Outcome>,
     },
-    /// Its state is on disk: now `check-now` may answer.
+    /// Its state is on disk (or could not be written: `failure` says why):
+    /// now `check-now` may answer.
     Recorded {
         key: DbKey,
         outcome: Box<Outcome>,
         state: Option<Box<DbState>>,
+        failure: Option<String>,
     },
 }
 
@@ -182,8 +222,19 @@ pub async fn run(
         waiters: HashMap::new(),
         reruns: HashMap::new(),
         last_ok: BTreeMap::new(),
-        next_expiry_check: OffsetDateTime::now_utc(),
-        next_discovery: OffsetDateTime::now_utc(),
+        // Both are set when the first discovery ends (the expiration check needs
+        // its databases).
+        next_expiry_check: plus(OffsetDateTime::now_utc(), EXPIRY_CHECK_PERIOD),
+        next_discovery: plus(OffsetDateTime::now_utc(), DISCOVERY_PERIOD),
+        discovering: None,
+        discover_again: false,
+        after_discovery: Vec::new(),
+        after_next_discovery: Vec::new(),
+        reloading: None,
+        reload_again: false,
+        ready: false,
+        checkins_since: BTreeMap::new(),
+        unrecorded: Unrecorded::new(),
         permits: Arc::new(Semaphore::new(CHECKIN_CONCURRENCY)),
         events,
         tracker,
@@ -192,12 +243,9 @@ pub async fn run(
         rng: fastrand::Rng::new(),
     };
     tracing::info!(socket = %socket.display(), "dbcheckin {} started", env!("CARGO_PKG_VERSION"));
-    scheduler.rediscover().await;
-    // The first expiration check is due now: run it here, so that the first
-    // wake-up does not list the databases a second time (twice the
-    // connections, and every startup error logged twice).
-    scheduler.expiry_check_if_due(Clock::system().now());
-    notify::ready(&scheduler.summary());
+    // READY=1 follows the first discovery (see `discovered`); the loop
+    // answers the control socket and the watchdog meanwhile.
+    scheduler.request_discovery();
     scheduler.serve(inbox, &mut signals).await;
     Ok(())
 }
@@ -237,6 +285,26 @@ struct Scheduler {
     last_ok: BTreeMap<String, bool>,
     next_expiry_check: OffsetDateTime,
     next_discovery: OffsetDateTime,
+    /// When the discovery in flight started, if one is.
+    discovering: Option<OffsetDateTime>,
+    /// Someone asked for a discovery while one was in flight: run one more.
+    discover_again: bool,
+    /// `check-now` requests served when the discovery in flight ends.
+    after_discovery: Vec<QueuedCheckNow>,
+    /// `check-now` requests that came during a discovery and need the next one
+    /// (the one in flight may have listed before their database existed).
+    after_next_discovery: Vec<QueuedCheckNow>,
+    /// When the reload in flight started, if one is.
+    reloading: Option<OffsetDateTime>,
+    /// SIGHUP came during a reload: read the configuration once more after it.
+    reload_again: bool,
+    /// READY=1 was sent (after the first discovery).
+    ready: bool,
+    /// When each check-in in flight was started, for `ping`.
+    checkins_since: BTreeMap<DbKey, OffsetDateTime>,
+    /// Databases whose last check-in was applied but could not be recorded
+    /// (disk full, read-only, permissions), with the cause and the fix.
+    unrecorded: Unrecorded,
     permits: Arc<Semaphore>,
     events: mpsc::Sender<Event>,
     tracker: TaskTracker,
@@ -259,9 +327,9 @@ impl Scheduler {
                 _ = self.shutdown.cancelled() => break,
                 _ = signals.terminate.recv() => break,
                 _ = signals.interrupt.recv() => break,
-                _ = signals.hangup.recv() => self.reload().await,
-                Some(event) = inbox.recv() => self.handle(event).await,
-                _ = clock.sleep_until(wake) => self.wake().await,
+                _ = signals.hangup.recv() => self.reload(),
+                Some(event) = inbox.recv() => self.handle(event),
+                _ = clock.sleep_until(wake) => self.wake(),
                 _ = watchdog.tick(), if watchdog_period.is_some() => notify::watchdog(),
             }
         }
@@ -275,10 +343,10 @@ impl Scheduler {
             .map_or(housekeeping, |due| due.min(housekeeping))
     }
 
-    /// The timer fired: rediscover, check expirations if a day passed, start
-    /// what is due.
-    async fn wake(&mut self) {
-        self.rediscover().await;
+    /// The timer fired: rediscover (in the background), check expirations if a
+    /// day passed, start what is due.
+    fn wake(&mut self) {
+        self.request_discovery();
         let now = Clock::system().now();
         self.expiry_check_if_due(now);
         for key in self.timetable.due_now(now) {
@@ -294,25 +362,33 @@ impl Scheduler {
         }
     }
 
-    async fn handle(&mut self, event: Event) {
+    fn handle(&mut self, event: Event) {
         match event {
             Event::Ping { reply } => {
                 let _ = reply.send(Reply::Pong {
                     version: env!("CARGO_PKG_VERSION").into(),
                     pid: std::process::id(),
                     databases: self.timetable.len(),
+                    in_progress: self.in_progress(),
                 });
             }
             Event::CheckNow {
                 databases,
                 fresh,
                 reply,
-            } => {
-                let answer = self.check_now(&databases, fresh).await;
-                let _ = reply.send(answer);
-            }
+            } => self.check_now(QueuedCheckNow {
+                databases,
+                fresh,
+                reply,
+            }),
+            Event::Discovered { listed, states } => self.discovered(listed, states),
+            Event::Reloaded(loaded) => self.reloaded(loaded),
             Event::Settings { reply } => {
-                let _ = reply.send(Arc::new(self.settings.clone()));
+                let _ = reply.send(StatusView {
+                    settings: Arc::new(self.settings.clone()),
+                    in_progress: self.in_progress(),
+                    unrecorded: self.unrecorded.clone(),
+                });
             }
             Event::Done(done) => self.done(done),
             Event::Expirations(dates) => {
@@ -326,12 +402,104 @@ impl Scheduler {
         }
     }
 
-    /// Lists the databases again and makes the timetable match: new ones are
-    /// scheduled (from their recorded history, if any), dropped ones forgotten.
-    /// When PostgreSQL cannot be reached, the known databases are kept: their
-    /// check-ins will fail and retry, which `status` shows.
-    async fn rediscover(&mut self) {
-        let listed = discover::discover(&self.settings.postgres).await;
+    /// What is in flight and since when, for `ping`: the discovery, a reload,
+    /// each check-in.
+    fn in_progress(&self) -> Vec<InProgress> {
+        let now = Clock::system().now();
+        let entry = |what, database: Option<&str>, since: OffsetDateTime| InProgress {
+            what,
+            database: database.map(str::to_owned),
+            since: since
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            seconds: u64::try_from((now - since).whole_seconds()).unwrap_or(0),
+        };
+        let mut work = Vec::new();
+        if let Some(since) = self.discovering {
+            work.push(entry(Work::Discovery, None, since));
+        }
+        if let Some(since) = self.reloading {
+            work.push(entry(Work::Reload, None, since));
+        }
+        for (key, since) in &self.checkins_since {
+            work.push(entry(Work::CheckIn, Some(&key.name), *since));
+        }
+        work
+    }
+
+    /// Starts a discovery in the background, or, when one is in flight, asks
+    /// for one more after it (a request is never lost, and never doubles the
+    /// connections to PostgreSQL).
+    fn request_discovery(&mut self) {
+        if self.discovering.is_some() {
+            self.discover_again = true;
+            return;
+        }
+        let now = Clock::system().now();
+        self.discovering = Some(now);
+        // Not due again while this one runs (`next_wake` would spin on it).
+        self.next_discovery = plus(now, DISCOVERY_PERIOD);
+        let postgres = self.settings.postgres.clone();
+        let store = self.store.clone();
+        let scheduled: Vec<DbKey> = self.timetable.iter().map(|(key, _)| key.clone()).collect();
+        let events = self.events.clone();
+        let shutdown = self.shutdown.clone();
+        self.tracker.spawn(async move {
+            let listed = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                listed = discover::discover(&postgres) => listed,
+            };
+            let states = match &listed {
+                Ok(discovery) => {
+                    let new = new_keys(discovery, &postgres.uuid_owner, &scheduled);
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        states = read_states(store, new) => states,
+                    }
+                }
+                Err(_) => HashMap::new(),
+            };
+            let listed = listed.map(Box::new);
+            let _ = events.send(Event::Discovered { listed, states }).await;
+        });
+    }
+
+    /// A discovery ended: apply it, then serve the `check-now` requests that
+    /// waited for it, and start the next one if asked meanwhile.
+    fn discovered(
+        &mut self,
+        listed: Result<Box<Discovery>, Failure>,
+        states: HashMap<DbKey, Option<DbState>>,
+    ) {
+        self.discovering = None;
+        self.apply_discovery(listed, states);
+        if !self.ready {
+            self.ready = true;
+            // The first expiration check runs on the first listing.
+            let now = Clock::system().now();
+            self.next_expiry_check = now;
+            self.expiry_check_if_due(now);
+            notify::ready(&self.summary());
+        }
+        for queued in std::mem::take(&mut self.after_discovery) {
+            let answer = self.check_now_from_discovery(&queued.databases, queued.fresh);
+            let _ = queued.reply.send(answer);
+        }
+        if std::mem::take(&mut self.discover_again) {
+            self.after_discovery = std::mem::take(&mut self.after_next_discovery);
+            self.request_discovery();
+        }
+    }
+
+    /// Makes the timetable match a listing: new databases are scheduled (from
+    /// their recorded history, if any), dropped ones forgotten. When PostgreSQL
+    /// cannot be reached, the known databases are kept: their check-ins will
+    /// fail and retry, which `status` shows.
+    fn apply_discovery(
+        &mut self,
+        listed: Result<Box<Discovery>, Failure>,
+        mut states: HashMap<DbKey, Option<DbState>>,
+    ) {
         let found_any = listed.as_ref().is_ok_and(|d| !d.databases.is_empty());
         let period = if found_any {
             DISCOVERY_PERIOD
@@ -340,7 +508,7 @@ impl Scheduler {
         };
         self.next_discovery = plus(Clock::system().now(), period);
         let discovery = match listed {
-            Ok(discovery) => discovery,
+            Ok(discovery) => *discovery,
             Err(failure) => {
                 tracing::error!(kind = %failure.kind, "cannot list the databases: {failure}; keeping the {} known ones, trying again in {}", self.known.len(), humantime::format_duration(period));
                 return;
@@ -357,22 +525,22 @@ impl Scheduler {
             .map(|db| (DbKey::new(&db.name, &db.uuid), db.clone()))
             .collect();
         let now = Clock::system().now();
-        let store = self.store.clone();
         let rng = &mut self.rng;
         let change =
             self.timetable
                 .rediscover(known.keys().cloned(), now, &mut || rng.f64(), |key| {
-                    load_history(&store, key)
+                    states.get(key).and_then(|s| s.as_ref()).map(history)
                 });
         for key in &change.removed {
             tracing::info!(database = %key.name, uuid = %key.uuid, "database gone (dropped, renamed or new UUID): forgotten");
             self.last_ok.remove(&key.name);
+            self.unrecorded.remove(&key.name);
         }
         for key in &change.added {
             let due = self.timetable.get(key).map(|s| s.due());
             tracing::info!(database = %key.name, uuid = %key.uuid, "database scheduled; next check-in {}", due.map_or_else(|| "?".into(), |d| relative_text(d, now)));
             self.spawn_write_next_due(key.clone(), due);
-            if let Ok(Some(state)) = self.store.load(&key.name, &key.uuid) {
+            if let Some(Some(state)) = states.remove(key) {
                 // After a restart, an upgrade or a reboot, STATUS= tells the
                 // recorded outcome rather than "none yet".
                 if let Some(ok) = recorded_ok(&state) {
@@ -405,6 +573,7 @@ impl Scheduler {
         if !self.timetable.start(key, now) {
             return false;
         }
+        self.checkins_since.insert(key.clone(), now);
         let checkin = self.checkin.clone();
         let permits = self.permits.clone();
         let events = self.events.clone();
@@ -434,6 +603,7 @@ impl Scheduler {
     /// A check-in ended: move its schedule on, then write its state (off the
     /// scheduler, which must not block on fsync).
     fn finished(&mut self, key: DbKey, started: OffsetDateTime, outcome: Box<Outcome>) {
+        self.checkins_since.remove(&key);
         let now = Clock::system().now();
         let rng = &mut self.rng;
         let schedule = if outcome.ok {
@@ -464,15 +634,15 @@ impl Scheduler {
                 let outcome = outcome.clone();
                 tokio::task::spawn_blocking(move || record::record(&store, &outcome, attempt)).await
             };
-            let state = match written {
-                Ok(Ok(state)) => state.map(Box::new),
+            let (state, failure) = match written {
+                Ok(Ok(state)) => (state.map(Box::new), None),
                 Ok(Err(e)) => {
                     tracing::error!(database = %key.name, "cannot record the check-in: {e}");
-                    None
+                    (None, Some(e.to_string()))
                 }
                 Err(e) => {
                     tracing::error!(database = %key.name, "recording the check-in failed: {e}");
-                    None
+                    (None, Some(format!("the recording task failed: {e}")))
                 }
             };
             let _ = events
@@ -480,14 +650,31 @@ impl Scheduler {
                     key,
                     outcome,
                     state,
+                    failure,
                 }))
                 .await;
         });
     }
 
-    fn recorded(&mut self, key: DbKey, outcome: Box<Outcome>, state: Option<Box<DbState>>) {
+    fn recorded(
+        &mut self,
+        key: DbKey,
+        outcome: Box<Outcome>,
+        state: Option<Box<DbState>>,
+        failure: Option<String>,
+    ) {
+        let recorded_ok = failure.is_none();
+        match failure {
+            Some(cause) => {
+                self.unrecorded.insert(key.name.clone(), cause);
+            }
+            None => {
+                self.unrecorded.remove(&key.name);
+            }
+        }
         self.metrics
             .update_database(&key.name, &key.uuid, |gauges| {
+                gauges.last_record_ok = Some(recorded_ok);
                 if let Some(state) = &state {
                     gauges_from_state(gauges, state);
                 }
@@ -515,10 +702,34 @@ impl Scheduler {
     }
 
     /// `check-now`: rediscover, then start (or join) a check-in of each selected
-    /// database, skipping slot and backoff. A `fresh` request never joins: it
+    /// database. While a discovery is in flight (perhaps stuck on another
+    /// database), a request naming only databases already listed is served at
+    /// once from the latest listing; any other waits for a discovery that
+    /// starts after it, so a database created just before is found.
+    fn check_now(&mut self, request: QueuedCheckNow) {
+        let listed = |name: &String| self.discovery.databases.iter().any(|db| &db.name == name);
+        if self.discovering.is_some() {
+            if !request.databases.is_empty() && request.databases.iter().all(listed) {
+                let answer = self.check_now_from_discovery(&request.databases, request.fresh);
+                let _ = request.reply.send(answer);
+            } else {
+                self.after_next_discovery.push(request);
+                self.request_discovery();
+            }
+        } else {
+            self.after_discovery.push(request);
+            self.request_discovery();
+        }
+    }
+
+    /// Starts (or joins) a check-in of each selected database of the latest
+    /// listing, skipping slot and backoff. A `fresh` request never joins: it
     /// waits for the check-in in flight, then gets one of its own.
-    async fn check_now(&mut self, names: &[String], fresh: bool) -> Result<Vec<Pending>, String> {
-        self.rediscover().await;
+    fn check_now_from_discovery(
+        &mut self,
+        names: &[String],
+        fresh: bool,
+    ) -> Result<Vec<Pending>, String> {
         let selected = self
             .discovery
             .clone()
@@ -566,18 +777,30 @@ impl Scheduler {
         Pending::Waiting(receiver)
     }
 
-    /// SIGHUP: read the configuration again. An invalid one is reported and the
-    /// running one kept: a typo must not stop the check-ins.
-    async fn reload(&mut self) {
+    /// SIGHUP: read the configuration again, off the loop (files, certificates
+    /// and the state directory may sit on a slow disk). One reload at a time;
+    /// SIGHUP meanwhile reads it once more afterwards.
+    fn reload(&mut self) {
+        if self.reloading.is_some() {
+            self.reload_again = true;
+            return;
+        }
         notify::reloading();
-        let loaded = Settings::load(self.config_path.as_deref())
-            .map_err(|e| e.to_string())
-            .and_then(|settings| {
-                let checkin = CheckIn::new(&settings).map_err(|f| f.message)?;
-                let store =
-                    StateStore::open(&settings.daemon.state_dir).map_err(|e| e.to_string())?;
-                Ok((settings, checkin, store))
-            });
+        self.reloading = Some(Clock::system().now());
+        let path = self.config_path.clone();
+        let events = self.events.clone();
+        self.tracker.spawn(async move {
+            let loaded = tokio::task::spawn_blocking(move || load_config(path))
+                .await
+                .unwrap_or_else(|e| Err(format!("reading the configuration failed: {e}")));
+            let _ = events.send(Event::Reloaded(loaded)).await;
+        });
+    }
+
+    /// A reload read the configuration. An invalid one is reported and the
+    /// running one kept: a typo must not stop the check-ins.
+    fn reloaded(&mut self, loaded: Result<Box<Loaded>, String>) {
+        self.reloading = None;
         match loaded {
             Err(message) => {
                 tracing::error!(
@@ -585,7 +808,12 @@ impl Scheduler {
                     "reload failed, keeping the running configuration: {message}"
                 );
             }
-            Ok((settings, checkin, store)) => {
+            Ok(loaded) => {
+                let Loaded {
+                    settings,
+                    checkin,
+                    store,
+                } = *loaded;
                 self.warn_restart_needed(&settings);
                 let now = Clock::system().now();
                 let rng = &mut self.rng;
@@ -598,10 +826,13 @@ impl Scheduler {
                     "configuration reloaded from {}",
                     describe_sources(&self.settings.sources)
                 );
-                self.rediscover().await;
+                self.request_discovery();
             }
         }
         notify::ready(&self.summary());
+        if std::mem::take(&mut self.reload_again) {
+            self.reload();
+        }
     }
 
     fn warn_restart_needed(&self, new: &Settings) {
@@ -732,7 +963,8 @@ impl Scheduler {
                 key,
                 outcome,
                 state,
-            } => self.recorded(key, outcome, state),
+                failure,
+            } => self.recorded(key, outcome, state, failure),
         }
     }
 }
@@ -763,17 +995,63 @@ fn gauges_from_state(gauges: &mut DbGauges, state: &DbState) {
     }
 }
 
-fn load_history(store: &StateStore, key: &DbKey) -> Option<History> {
-    match store.load(&key.name, &key.uuid) {
-        Ok(state) => state.map(|s| History {
-            last_success: s.last_success,
-            last_attempt: s.last_attempt,
-            consecutive_failures: s.consecutive_failures,
-        }),
-        Err(e) => {
-            tracing::error!(database = %key.name, "cannot read its state: {e}; scheduling it as new");
-            None
-        }
+/// Reads the configuration file and what depends on it, for a reload.
+fn load_config(path: Option<PathBuf>) -> Result<Box<Loaded>, String> {
+    let settings = Settings::load(path.as_deref()).map_err(|e| e.to_string())?;
+    let checkin = CheckIn::new(&settings).map_err(|f| f.message)?;
+    let store = StateStore::open(&settings.daemon.state_dir).map_err(|e| e.to_string())?;
+    Ok(Box::new(Loaded {
+        settings,
+        checkin,
+        store,
+    }))
+}
+
+/// The databases of a listing that check in and are not scheduled yet: the
+/// ones whose state files a discovery reads.
+fn new_keys(
+    discovery: &Discovery,
+    uuid_owner: &BTreeMap<String, String>,
+    scheduled: &[DbKey],
+) -> Vec<DbKey> {
+    let shares = discover::uuid_shares(&discovery.cluster, uuid_owner);
+    discovery
+        .databases
+        .iter()
+        .filter(|db| checks_in(db, &shares))
+        .map(|db| DbKey::new(&db.name, &db.uuid))
+        .filter(|key| !scheduled.contains(key))
+        .collect()
+}
+
+/// Reads these databases' state files off the scheduler (the disk may be slow).
+/// A file that cannot be read is logged and its database scheduled as new.
+async fn read_states(store: StateStore, keys: Vec<DbKey>) -> HashMap<DbKey, Option<DbState>> {
+    let read = tokio::task::spawn_blocking(move || {
+        keys.into_iter()
+            .map(|key| {
+                let state = match store.load(&key.name, &key.uuid) {
+                    Ok(state) => state,
+                    Err(e) => {
+                        tracing::error!(database = %key.name, "cannot read its state: {e}; scheduling it as new");
+                        None
+                    }
+                };
+                (key, state)
+            })
+            .collect()
+    });
+    read.await.unwrap_or_else(|e| {
+        tracing::error!("reading the state files failed: {e}; scheduling the new databases as new");
+        HashMap::new()
+    })
+}
+
+fn history(state: &DbState) -> History {
+    History {
+        last_success: state.last_success,
+        last_attempt: state.last_attempt,
+        consecutive_failures: state.consecutive_failures,
     }
 }
 

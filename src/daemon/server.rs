@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::{Event, Pending};
 use crate::admission::{Admission, Full, Slot};
 use crate::control::{self, LineError, Reply, Request};
-use crate::status::Source;
+use crate::status::{Deadline, Source};
 use crate::transport::ProxyEnv;
 
 /// Connections served at once. A newcomer past it evicts the longest-idle
@@ -179,18 +179,33 @@ impl Connection {
             Request::Environment => Reply::Environment {
                 proxy: ProxyEnv::from_process().redacted(),
             },
-            Request::Status { databases, json } => {
+            Request::Status {
+                databases,
+                json,
+                timeout_ms,
+            } => {
+                let deadline = Deadline::after(
+                    timeout_ms.map_or(crate::status::DEFAULT_TIMEOUT, Duration::from_millis),
+                );
                 let (reply, answer) = oneshot::channel();
-                let Some(settings) = self.ask(Event::Settings { reply }, answer).await else {
+                let Some(view) = self.ask(Event::Settings { reply }, answer).await else {
                     return stopping();
                 };
                 let source = Source::Daemon {
                     pid: std::process::id(),
                     socket: self.path.clone(),
+                    in_progress: view.in_progress,
                 };
                 // Read here, in the connection's task: the scheduler goes on.
-                let (output, exit_code) =
-                    crate::status::render(&settings, &databases, json, source).await;
+                let (output, exit_code) = crate::status::render(
+                    &view.settings,
+                    &databases,
+                    json,
+                    source,
+                    deadline,
+                    &view.unrecorded,
+                )
+                .await;
                 Reply::Status { exit_code, output }
             }
             Request::Ping => {

@@ -2,6 +2,7 @@
 pub mod cli;
 pub mod db;
 pub mod endpoint;
+pub mod lock;
 pub mod netns;
 pub mod odoo_tree;
 pub mod others;
