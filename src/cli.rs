@@ -108,9 +108,24 @@ struct GrantArgs {
 struct StatusArgs {
     #[command(flatten)]
     selection: Selection,
-    /// Print the status as JSON
-    #[arg(long)]
+    /// Print the status as JSON (the same as --format json)
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// Output format: text; json; prometheus (the metrics of the daemon's
+    /// endpoint, for node_exporter's textfile collector: exit 0 once printed);
+    /// nagios (text with performance data on the first line)
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = crate::status::Format::Text)]
+    format: crate::status::Format,
+}
+
+impl StatusArgs {
+    fn format(&self) -> crate::status::Format {
+        if self.json {
+            crate::status::Format::Json
+        } else {
+            self.format
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -191,7 +206,8 @@ pub fn main() -> ExitCode {
             Command::Message(args) => message(settings, args).await,
             Command::CheckNow(args) => check_now(settings, args).await,
             Command::Status(args) => {
-                Ok(crate::status::command(settings, args.selection.databases, args.json).await)
+                let format = args.format();
+                Ok(crate::status::command(settings, args.selection.databases, format).await)
             }
             Command::Diagnose(args) => Ok(crate::diagnose::command(settings, args).await),
             Command::Register(args) => crate::register::register(settings, args).await,

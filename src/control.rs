@@ -19,6 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::checkin::Outcome;
+use crate::status::Format;
 use crate::transport::ProxyEnv;
 
 /// Longest request line accepted: requests are tiny, so anything longer is a
@@ -49,12 +50,15 @@ pub enum Request {
     /// The proxy environment the daemon sees (for `diagnose`).
     Environment,
     /// `dbcheckin status`, read by the daemon (which has the databases'
-    /// access): the rendered output (`json` or human text) and its exit code.
+    /// access): the output rendered in `format` and its exit code.
     Status {
         #[serde(default)]
         databases: Vec<String>,
-        #[serde(default)]
+        /// From clients older than `format`: `true` means `format: json`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         json: bool,
+        #[serde(default, skip_serializing_if = "Format::is_text")]
+        format: Format,
     },
 }
 

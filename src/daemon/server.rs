@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use super::{Event, Pending};
 use crate::control::{self, Reply, Request};
-use crate::status::Source;
+use crate::status::{Format, Source};
 use crate::transport::ProxyEnv;
 
 /// Connections served at once; more wait in the kernel's backlog.
@@ -107,7 +107,12 @@ impl Connection {
             Request::Environment => Reply::Environment {
                 proxy: ProxyEnv::from_process().redacted(),
             },
-            Request::Status { databases, json } => {
+            Request::Status {
+                databases,
+                json,
+                format,
+            } => {
+                let format = if json { Format::Json } else { format };
                 let (reply, answer) = oneshot::channel();
                 let Some(settings) = self.ask(Event::Settings { reply }, answer).await else {
                     return stopping();
@@ -118,7 +123,7 @@ impl Connection {
                 };
                 // Read here, in the connection's task: the scheduler goes on.
                 let (output, exit_code) =
-                    crate::status::render(&settings, &databases, json, source).await;
+                    crate::status::render(&settings, &databases, format, source).await;
                 Reply::Status { exit_code, output }
             }
             Request::Ping => {
