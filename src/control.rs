@@ -346,6 +346,29 @@ mod tests {
         assert!(serde_json::from_str::<Request>(r#"{"command":"rm -rf"}"#).is_err());
         let newer: Request = serde_json::from_str(r#"{"command":"ping","x":1}"#).unwrap();
         assert_eq!(newer, Request::Ping);
+        let status = |format| Request::Status {
+            databases: vec![],
+            json: false,
+            format,
+        };
+        assert_eq!(
+            json(&status(Format::Text)),
+            r#"{"command":"status","databases":[]}"#
+        );
+        assert_eq!(
+            json(&status(Format::Prometheus)),
+            r#"{"command":"status","databases":[],"format":"prometheus"}"#
+        );
+        // A client from before `format` still gets JSON.
+        let older: Request = serde_json::from_str(r#"{"command":"status","json":true}"#).unwrap();
+        assert_eq!(
+            older,
+            Request::Status {
+                databases: vec![],
+                json: true,
+                format: Format::Text
+            }
+        );
     }
 
     #[tokio::test]

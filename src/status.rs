@@ -2087,4 +2087,155 @@ mod tests {
             "source: direct reads by this process (no daemon answers on /run/dbcheckin/control.sock: No such file or directory)"
         );
     }
+
+    #[test]
+    fn perfdata_follows_the_plugin_guidelines() {
+        let mut status = evaluate(&inputs(healthy_state()), NOW);
+        status.consecutive_failures = 2;
+        assert_eq!(
+            perfdata(std::slice::from_ref(&status)),
+            "days_left=256;31:;1: consecutive_failures=2;0;;0 users=5;;;0 active_users=3;;;0"
+        );
+        let mut unreadable = inputs(healthy_state());
+        unreadable.database = "it's=odd db".into();
+        unreadable.live = Err("database: cannot connect".into());
+        let other = evaluate(&unreadable, NOW);
+        assert_eq!(
+            perfdata(&[status, other]),
+            "prod_days_left=256;31:;1: prod_consecutive_failures=2;0;;0 prod_users=5;;;0 prod_active_users=3;;;0 \
+             'it_s_odd db_days_left'=U;31:;1: 'it_s_odd db_consecutive_failures'=0;0;;0 'it_s_odd db_users'=U;;;0 'it_s_odd db_active_users'=U;;;0"
+        );
+        assert_eq!(perfdata(&[]), "");
+    }
+
+    #[test]
+    fn nagios_output_puts_perfdata_on_the_first_line_only() {
+        let mut db = evaluate(&inputs(healthy_state()), NOW);
+        db.database = "a|b".into();
+        let report = Report {
+            generated_at: NOW,
+            databases: vec![db],
+            error: None,
+            source: None,
+        };
+        let text = render_nagios(&report, NOW);
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some(
+                "DBCHECKIN OK - 1 database, no problem found | days_left=256;31:;1: consecutive_failures=0;0;;0 users=5;;;0 active_users=3;;;0"
+            )
+        );
+        assert!(lines.all(|line| !line.contains('|')), "{text}");
+        assert!(text.contains("\na/b: OK\n"), "{text}");
+        let failed = Report {
+            generated_at: NOW,
+            databases: Vec::new(),
+            error: Some("no Odoo database | found".into()),
+            source: None,
+        };
+        assert_eq!(
+            render_nagios(&failed, NOW),
+            "DBCHECKIN UNKNOWN - no Odoo database / found\n"
+        );
+    }
+
+    #[test]
+    fn odoo_cron_advice_only_for_an_active_cron_over_plain_http() {
+        let row = CronRow {
+            active: true,
+            nextcall: Some(datetime!(2026-05-10 02:00:00 UTC)),
+            lastcall: None,
+        };
+        let mut live = live(None, None);
+        live.odoo_cron = Ok(Some(row.clone()));
+        live.odoo_found = true;
+        let cron = odoo_cron(&live);
+        assert_eq!(
+            (cron.state, cron.url.as_str(), cron.url_source.as_str()),
+            ("active", ODOO_DEFAULT_URL, "Odoo's default")
+        );
+        let note = cron.note.expect("plain HTTP is worth a note");
+        assert!(
+            note.contains(
+                "set publisher_warranty_url = https://services.odoo.com/publisher-warranty/"
+            ),
+            "{note}"
+        );
+
+        live.odoo_url = Some((
+            "https://services.odoo.com/publisher-warranty/".into(),
+            "/etc/odoo/odoo.conf".into(),
+        ));
+        let cron = odoo_cron(&live);
+        assert_eq!(cron.note, None);
+        assert_eq!(
+            cron.url_source,
+            "publisher_warranty_url of /etc/odoo/odoo.conf"
+        );
+
+        live.odoo_url = Some(("HTTP://odoo.example/pw".into(), "/etc/odoo.conf".into()));
+        assert!(odoo_cron(&live).note.is_some(), "the scheme is case-blind");
+        live.odoo_cron = Ok(Some(CronRow {
+            active: false,
+            ..row
+        }));
+        let cron = odoo_cron(&live);
+        assert_eq!((cron.state, cron.note), ("inactive", None));
+        live.odoo_cron = Ok(None);
+        assert_eq!(odoo_cron(&live).state, "missing");
+        live.odoo_cron = Err("permission denied for table ir_cron".into());
+        let cron = odoo_cron(&live);
+        assert_eq!(cron.state, "unreadable");
+        assert!(cron.note.is_some_and(|n| n.contains("ir_cron")));
+        live.odoo_found = false;
+        live.odoo_url = None;
+        assert!(odoo_cron(&live).url_source.contains("presumed"));
+    }
+
+    #[test]
+    fn prometheus_output_leaves_out_databases_that_do_not_check_in() {
+        let mut with_expiry = inputs(healthy_state());
+        with_expiry.live = Ok(live(Some("2027-01-15 00:00:00"), None));
+        let mut copy = inputs(healthy_state());
+        copy.database = "copy".into();
+        copy.share = UuidShare::Copy {
+            owner: "prod".into(),
+            rule: OwnerRule::Oldest,
+        };
+        let mut neutralized = inputs(healthy_state());
+        neutralized.database = "neutral".into();
+        neutralized.neutralized = true;
+        let report = Report {
+            generated_at: NOW,
+            databases: [with_expiry, copy, neutralized]
+                .iter()
+                .map(|i| evaluate(i, NOW))
+                .collect(),
+            error: None,
+            source: None,
+        };
+        let (text, code) = render_prometheus(&report);
+        assert_eq!(code, 0);
+        assert!(text.contains("\ndbcheckin_databases 1\n"), "{text}");
+        assert!(
+            text.contains(
+                "\ndbcheckin_expiration_timestamp_seconds{database=\"prod\",uuid=\"u1\"} 1799971200\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("copy") && !text.contains("neutral"),
+            "{text}"
+        );
+        let failed = Report {
+            error: Some("cannot connect".into()),
+            databases: Vec::new(),
+            ..report
+        };
+        assert_eq!(
+            render_prometheus(&failed),
+            ("# dbcheckin status: cannot connect\n".to_string(), 3)
+        );
+    }
 }
