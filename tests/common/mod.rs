@@ -5,6 +5,7 @@ pub mod endpoint;
 pub mod netns;
 pub mod odoo_tree;
 pub mod others;
+pub mod promtool;
 pub mod proxy;
 pub mod registry;
 pub mod role;
