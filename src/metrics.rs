@@ -4,8 +4,10 @@
 //! long time; these metrics let the monitoring that already watches the host
 //! alert on it. [`Metrics`] holds what is known and [`Metrics::render`] writes
 //! the text exposition format (version 0.0.4); [`serve`] answers `GET /metrics`
-//! when `[metrics] listen` is set. `docs/metrics.md` has example output and
-//! alert rules.
+//! when `[metrics] listen` is set. [`Metrics::render_textfile`] writes the same
+//! for `dbcheckin status --format prometheus` (node_exporter's textfile
+//! collector), less the daemon's process counters. `docs/metrics.md` has
+//! example output; the alerting rules ship in packaging/prometheus/.
 //!
 //! | Metric | Type | Labels | Meaning |
 //! |---|---|---|---|
