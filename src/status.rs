@@ -8,7 +8,13 @@
 //! The work is split in three so the judgement can be tested without a database:
 //! gathering ([`command`] and its helpers: discovery, SQL, state files) builds one
 //! [`Inputs`] per database; [`evaluate`] turns it into a [`DbStatus`] with its
-//! warnings, purely; rendering prints the report for humans or as JSON.
+//! warnings, purely; rendering prints the report in a [`Format`]: for humans,
+//! as JSON, as Prometheus metrics for node_exporter's textfile collector (the
+//! daemon endpoint's own renderer), or as a Nagios plugin's output with
+//! performance data.
+//!
+//! Beside dbcheckin's own check-ins it shows Odoo's own check-in cron
+//! ([`OdooCron`]): both may send, and its default URL is plain HTTP.
 //!
 //! Exit codes follow the monitoring-plugins convention: 0 OK, 1 WARNING,
 //! 2 CRITICAL, 3 UNKNOWN. The overall state is the worst of the databases',
