@@ -943,3 +943,32 @@ fn status_shows_odoos_own_cron_its_url_and_the_https_fix() {
     assert_eq!(database(&json, &db.name)["odoo_cron"]["state"], "missing");
     assert_eq!(db.params_snapshot(), before, "status wrote to the database");
 }
+
+/// With Odoo's configuration read ([odoo] config/root) and setting
+/// `publisher_warranty_url` to HTTPS, the cron's URL is that one, named with
+/// its file, and there is nothing to advise.
+#[test]
+fn odoos_cron_url_comes_from_its_configuration() {
+    let db = TestDb::copy_of(Fixture::E2);
+    let tree = common::odoo_tree::OdooTree::for_case(Fixture::E2);
+    let mut conf = std::fs::read_to_string(&tree.conf).expect("read odoo.conf");
+    conf.push_str("publisher_warranty_url = https://services.odoo.com/publisher-warranty/\n");
+    std::fs::write(&tree.conf, conf).expect("write odoo.conf");
+    let setup = Setup::new();
+    setup.record_success(&db, Duration::hours(1));
+    let config = setup.config(&[&db], &tree.odoo_toml("3.11"));
+
+    let json = status(&config, &["--json"]).json();
+    let cron = &database(&json, &db.name)["odoo_cron"];
+    assert_eq!(cron["state"], "active", "{cron}");
+    assert_eq!(
+        cron["url"], "https://services.odoo.com/publisher-warranty/",
+        "{cron}"
+    );
+    assert_eq!(
+        cron["url_source"],
+        format!("publisher_warranty_url of {}", tree.conf.display()),
+        "{cron}"
+    );
+    assert_eq!(cron["note"], Value::Null, "{cron}");
+}
