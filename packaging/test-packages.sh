@@ -2,7 +2,8 @@
 # Package tests, run by .ci/run after `cargo test`, as root, on a Debian host
 # where systemd is not PID 1. Builds both packages once (build.sh), then:
 #   .deb: lintian; install; every file with its owner and mode; the user and
-#         group; --version; status as the dbcheckin user; man pages render;
+#         group; --version; status as the dbcheckin user; the monitoring
+#         definitions (test-monitoring.sh on the installed files); man pages render;
 #         completions load; systemd-analyze verify and security; reinstall
 #         (upgrade path) keeping the admin's conffile; remove (conffile and
 #         state kept); reinstall after removal; purge leaves nothing.
@@ -25,9 +26,9 @@ ok() { echo "  ok: $*"; }
 step() { printf '\n== %s\n' "$*"; }
 
 [ "$(id -u)" = 0 ] || fail "must run as root (it installs the package); CI runs as root"
-for tool in dpkg lintian rpm man groff bash zsh fish systemd-analyze runuser flock strace unshare; do
+for tool in dpkg lintian rpm man groff bash zsh fish systemd-analyze runuser flock strace unshare promtool icinga2; do
     command -v "$tool" >/dev/null ||
-        fail "$tool is missing: .ci/run installs it (apt install lintian rpm man-db groff-base zsh fish strace)"
+        fail "$tool is missing: .ci/run installs it (apt install lintian rpm man-db groff-base zsh fish strace prometheus icinga2-bin)"
 done
 
 # The package is system-wide: one run at a time on this host.
@@ -101,6 +102,9 @@ files=(
     "/usr/share/doc/dbcheckin/copyright f 644 root:root"
     "/usr/share/doc/dbcheckin/changelog.Debian.gz f 644 root:root"
     "/usr/share/lintian/overrides/dbcheckin f 644 root:root"
+    "/usr/share/dbcheckin/prometheus/dbcheckin.rules.yml f 644 root:root"
+    "/usr/share/dbcheckin/icinga2/dbcheckin.conf f 644 root:root"
+    "/usr/share/dbcheckin/nagios/dbcheckin.cfg f 644 root:root"
 )
 # One page per subcommand, nested ones too (dbcheckin-uuid-list), from the
 # installed binary's own help.
@@ -162,6 +166,13 @@ echo "$status"
 grep -qF 'role "dbcheckin"' <<<"$status" || fail "dbcheckin status does not name role dbcheckin"
 grep -qF "$GRANT" <<<"$status" || fail "dbcheckin status does not give the fix: $GRANT"
 ok "status as user dbcheckin: UNKNOWN (exit 3), naming the role and the fix"
+
+step "monitoring definitions, as installed (packaging/test-monitoring.sh)"
+for file in prometheus/dbcheckin.rules.yml icinga2/dbcheckin.conf nagios/dbcheckin.cfg; do
+    cmp -s "/usr/share/dbcheckin/$file" "packaging/$file" || fail "/usr/share/dbcheckin/$file differs from packaging/$file"
+done
+packaging/test-monitoring.sh /usr/share/dbcheckin /usr/bin/dbcheckin || fail "the installed monitoring definitions fail their tests (above)"
+ok "Prometheus rules, Icinga 2 CheckCommand and Nagios command installed and valid"
 
 step "man pages render"
 for page in "${pages[@]}" /usr/share/man/man5/dbcheckin.toml.5.gz; do
@@ -277,6 +288,9 @@ done <<EOF
 -rw-r--r-- root root /usr/share/doc/dbcheckin/README.md
 -rw-r--r-- root root /usr/share/licenses/dbcheckin/LICENSE-MIT
 -rw-r--r-- root root /usr/share/licenses/dbcheckin/LICENSE-APACHE
+-rw-r--r-- root root /usr/share/dbcheckin/prometheus/dbcheckin.rules.yml
+-rw-r--r-- root root /usr/share/dbcheckin/icinga2/dbcheckin.conf
+-rw-r--r-- root root /usr/share/dbcheckin/nagios/dbcheckin.cfg
 EOF
 for page in "${pages[@]}"; do
     grep -qE " $page\$" <<<"$listing" || fail "rpm -qplv: no $page"

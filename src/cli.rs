@@ -108,12 +108,27 @@ struct GrantArgs {
 struct StatusArgs {
     #[command(flatten)]
     selection: Selection,
-    /// Print the status as JSON
-    #[arg(long)]
+    /// Print the status as JSON (the same as --format json)
+    #[arg(long, conflicts_with = "format")]
     json: bool,
     /// Never run longer than this: what cannot be read in time is UNKNOWN, with the reason
     #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     timeout: u64,
+    /// Output format: text; json; prometheus (the metrics of the daemon's
+    /// endpoint, for node_exporter's textfile collector: exit 0 once printed);
+    /// nagios (text with performance data on the first line)
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = crate::status::Format::Text)]
+    format: crate::status::Format,
+}
+
+impl StatusArgs {
+    fn format(&self) -> crate::status::Format {
+        if self.json {
+            crate::status::Format::Json
+        } else {
+            self.format
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -195,8 +210,9 @@ pub fn main() -> ExitCode {
             Command::CheckNow(args) => check_now(settings, args).await,
             Command::Status(args) => {
                 let timeout = Duration::from_secs(args.timeout);
+                let format = args.format();
                 Ok(
-                    crate::status::command(settings, args.selection.databases, args.json, timeout)
+                    crate::status::command(settings, args.selection.databases, format, timeout)
                         .await,
                 )
             }

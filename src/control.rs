@@ -19,6 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::checkin::Outcome;
+use crate::status::Format;
 use crate::transport::ProxyEnv;
 
 /// Longest request line accepted: requests are tiny, so anything longer is a
@@ -49,16 +50,19 @@ pub enum Request {
     /// The proxy environment the daemon sees (for `diagnose`).
     Environment,
     /// `dbcheckin status`, read by the daemon (which has the databases'
-    /// access): the rendered output (`json` or human text) and its exit code.
+    /// access): the output rendered in `format` and its exit code.
     Status {
         #[serde(default)]
         databases: Vec<String>,
-        #[serde(default)]
+        /// From clients older than `format`: `true` means `format: json`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         json: bool,
         /// How long the daemon may read (`status --timeout`, less the time the
         /// reply needs to travel); the daemon's default when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Format::is_text")]
+        format: Format,
     },
 }
 
@@ -418,6 +422,29 @@ mod tests {
         assert!(serde_json::from_str::<Request>(r#"{"command":"rm -rf"}"#).is_err());
         let newer: Request = serde_json::from_str(r#"{"command":"ping","x":1}"#).unwrap();
         assert_eq!(newer, Request::Ping);
+        let status = |format| Request::Status {
+            databases: vec![],
+            json: false,
+            format,
+        };
+        assert_eq!(
+            json(&status(Format::Text)),
+            r#"{"command":"status","databases":[]}"#
+        );
+        assert_eq!(
+            json(&status(Format::Prometheus)),
+            r#"{"command":"status","databases":[],"format":"prometheus"}"#
+        );
+        // A client from before `format` still gets JSON.
+        let older: Request = serde_json::from_str(r#"{"command":"status","json":true}"#).unwrap();
+        assert_eq!(
+            older,
+            Request::Status {
+                databases: vec![],
+                json: true,
+                format: Format::Text
+            }
+        );
     }
 
     #[tokio::test]

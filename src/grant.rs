@@ -36,7 +36,7 @@ const fn need(table: &'static str, privileges: &'static str, inserts: bool) -> T
 
 /// Every table the SQL of discover, collect (message and status), apply and
 /// apply::discuss names; a unit test keeps this list in sync with that SQL.
-pub const TABLES: [TableNeed; 19] = [
+pub const TABLES: [TableNeed; 20] = [
     // Discovery, the message, status, and the parameters a reply sets.
     need(
         "ir_config_parameter",
@@ -48,6 +48,8 @@ pub const TABLES: [TableNeed; 19] = [
     need("res_partner", "SELECT", false),
     need("res_company", "SELECT", false),
     need("ir_module_module", "SELECT", false),
+    // Status: Odoo's own check-in cron (found by its XML id in ir_model_data).
+    need("ir_cron", "SELECT", false),
     // Odoo 19's cache signal is a table.
     need("orm_signaling_default", "INSERT", true),
     // Posting the reply's messages in Discuss.

@@ -4,8 +4,10 @@
 //! long time; these metrics let the monitoring that already watches the host
 //! alert on it. [`Metrics`] holds what is known and [`Metrics::render`] writes
 //! the text exposition format (version 0.0.4); [`serve`] answers `GET /metrics`
-//! when `[metrics] listen` is set. `docs/metrics.md` has example output and
-//! alert rules.
+//! when `[metrics] listen` is set. [`Metrics::render_textfile`] writes the same
+//! for `dbcheckin status --format prometheus` (node_exporter's textfile
+//! collector), less the daemon's process counters. `docs/metrics.md` has
+//! example output; the alerting rules ship in packaging/prometheus/.
 //!
 //! | Metric | Type | Labels | Meaning |
 //! |---|---|---|---|
@@ -220,8 +222,21 @@ impl Metrics {
     }
 
     /// The text exposition format (version 0.0.4), families in a fixed order
-    /// and databases sorted by name.
+    /// and databases sorted by name: what the daemon's endpoint serves.
     pub fn render(&self) -> String {
+        self.render_for(Exporter::Daemon)
+    }
+
+    /// The same names and label sets as [`Metrics::render`], without the
+    /// families only a long-running daemon can know (`dbcheckin_checkins_total`
+    /// counts the check-ins of one process since it started): what
+    /// `dbcheckin status --format prometheus` prints for node_exporter's
+    /// textfile collector.
+    pub fn render_textfile(&self) -> String {
+        self.render_for(Exporter::Textfile)
+    }
+
+    fn render_for(&self, exporter: Exporter) -> String {
         let inner = self.lock();
         let mut out = String::with_capacity(1024 + 700 * inner.databases.len());
 
@@ -246,20 +261,22 @@ impl Metrics {
         );
         sample(&mut out, "dbcheckin_databases", &[], inner.databases.len());
 
-        family(
-            &mut out,
-            "dbcheckin_checkins_total",
-            "counter",
-            "Check-ins finished since the daemon started, by result and transport.",
-        );
-        for result in CheckinResult::ALL {
-            for (t, transport) in TRANSPORTS.iter().enumerate() {
-                sample(
-                    &mut out,
-                    "dbcheckin_checkins_total",
-                    &[("result", result.as_str()), ("transport", transport)],
-                    inner.checkins[result.index()][t],
-                );
+        if exporter == Exporter::Daemon {
+            family(
+                &mut out,
+                "dbcheckin_checkins_total",
+                "counter",
+                "Check-ins finished since the daemon started, by result and transport.",
+            );
+            for result in CheckinResult::ALL {
+                for (t, transport) in TRANSPORTS.iter().enumerate() {
+                    sample(
+                        &mut out,
+                        "dbcheckin_checkins_total",
+                        &[("result", result.as_str()), ("transport", transport)],
+                        inner.checkins[result.index()][t],
+                    );
+                }
             }
         }
 
@@ -330,6 +347,14 @@ impl Metrics {
 
         out
     }
+}
+
+/// Who exposes the metrics: the daemon's endpoint, or a one-shot `status`
+/// writing a file for node_exporter's textfile collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exporter {
+    Daemon,
+    Textfile,
 }
 
 /// Reads one timestamp out of [`DbGauges`].
@@ -664,6 +689,33 @@ dbcheckin_last_record_ok{{database="alpha",uuid="{UUID_A}"}} 0
         assert_eq!(count, 9, "{text}");
         assert!(text.contains("\ndbcheckin_databases 0\n"), "{text}");
         assert!(samples(&text, "dbcheckin_consecutive_failures").is_empty());
+    }
+
+    #[test]
+    fn the_textfile_has_the_same_series_less_the_process_counters() {
+        let metrics = Metrics::new();
+        metrics.set_database(
+            "prod",
+            UUID_A,
+            DbGauges {
+                last_success: Some(datetime!(2026-05-04 10:00:00 UTC)),
+                expiration: Some(datetime!(2027-01-15 00:00:00 UTC)),
+                users: Some(users()),
+                ..DbGauges::default()
+            },
+        );
+        metrics.count_checkin(CheckinResult::Ok, Some(Scheme::Https));
+        let daemon = metrics.render();
+        let textfile = metrics.render_textfile();
+        assert!(samples(&textfile, "dbcheckin_checkins_total").is_empty());
+        assert!(!textfile.contains("dbcheckin_checkins_total"), "{textfile}");
+        // Every other line is the daemon's, in the daemon's order.
+        let expected: Vec<&str> = daemon
+            .lines()
+            .filter(|line| !line.contains("dbcheckin_checkins_total"))
+            .collect();
+        assert_eq!(textfile.lines().collect::<Vec<_>>(), expected);
+        assert_eq!(samples(&textfile, "dbcheckin_users").len(), 4);
     }
 
     #[test]

@@ -8,7 +8,13 @@
 //! The work is split in three so the judgement can be tested without a database:
 //! gathering ([`command`] and its helpers: discovery, SQL, state files) builds one
 //! [`Inputs`] per database; [`evaluate`] turns it into a [`DbStatus`] with its
-//! warnings, purely; rendering prints the report for humans or as JSON.
+//! warnings, purely; rendering prints the report in a [`Format`]: for humans,
+//! as JSON, as Prometheus metrics for node_exporter's textfile collector (the
+//! daemon endpoint's own renderer), or as a Nagios plugin's output with
+//! performance data.
+//!
+//! Beside dbcheckin's own check-ins it shows Odoo's own check-in cron
+//! ([`OdooCron`]): both may send, and its default URL is plain HTTP.
 //!
 //! Exit codes follow the monitoring-plugins convention: 0 OK, 1 WARNING,
 //! 2 CRITICAL, 3 UNKNOWN. The overall state is the worst of the databases',
@@ -147,6 +153,97 @@ pub struct Live {
     /// `database.expiration_date` as stored (text: it may be anything).
     pub expiration_date: Option<String>,
     pub expiration_reason: Option<String>,
+    /// Odoo's own check-in cron, or why it could not be read.
+    pub odoo_cron: Result<Option<CronRow>, String>,
+    /// `publisher_warranty_url` of the Odoo configuration serving the
+    /// database, with its file; `None` when none sets it.
+    pub odoo_url: Option<(String, PathBuf)>,
+    /// Whether an Odoo configuration or code was found on this host at all
+    /// (else the URL Odoo uses is only presumed to be its default).
+    pub odoo_found: bool,
+}
+
+/// The row of Odoo's own weekly check-in cron
+/// (`mail.ir_cron_module_update_notification`), as stored (UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronRow {
+    pub active: bool,
+    pub nextcall: Option<OffsetDateTime>,
+    /// `None` when never run, or in a version without the column (before 17).
+    pub lastcall: Option<OffsetDateTime>,
+}
+
+/// The URL Odoo's own cron posts to when its configuration does not set
+/// `publisher_warranty_url` (`odoo/tools/config.py`): plain HTTP.
+pub const ODOO_DEFAULT_URL: &str = "http://services.odoo.com/publisher-warranty/";
+
+/// What `status` says about Odoo's own check-in cron. Both it and dbcheckin
+/// may send the weekly message; nothing conflicts, since each reply writes the
+/// same parameters. Informational: it never changes the status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OdooCron {
+    /// `active`, `inactive`, `missing` (no such cron: `mail` not installed or
+    /// the record deleted) or `unreadable`.
+    pub state: &'static str,
+    #[serde(serialize_with = "rfc3339_option")]
+    pub nextcall: Option<OffsetDateTime>,
+    #[serde(serialize_with = "rfc3339_option")]
+    pub lastcall: Option<OffsetDateTime>,
+    /// The URL it posts to, and where that comes from.
+    pub url: String,
+    pub url_source: String,
+    /// Why the cron could not be read, or the advice when it sends in clear
+    /// text; `None` when there is nothing to say.
+    pub note: Option<String>,
+}
+
+/// Judges Odoo's own cron from what was read.
+pub fn odoo_cron(live: &Live) -> OdooCron {
+    let (url, url_source) = match &live.odoo_url {
+        Some((url, file)) => (
+            url.clone(),
+            format!("publisher_warranty_url of {}", file.display()),
+        ),
+        None if live.odoo_found => (ODOO_DEFAULT_URL.to_string(), "Odoo's default".to_string()),
+        None => (
+            ODOO_DEFAULT_URL.to_string(),
+            "Odoo's default, presumed: no Odoo configuration was read on this host".to_string(),
+        ),
+    };
+    let row = match &live.odoo_cron {
+        Err(message) => {
+            return OdooCron {
+                state: "unreadable",
+                nextcall: None,
+                lastcall: None,
+                url,
+                url_source,
+                note: Some(format!("cannot read Odoo's own check-in cron: {message}")),
+            };
+        }
+        Ok(row) => row.as_ref(),
+    };
+    let state = match row {
+        None => "missing",
+        Some(row) if row.active => "active",
+        Some(_) => "inactive",
+    };
+    let plain = url
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
+    let note = (state == "active" && plain).then(|| {
+        format!(
+            "Odoo's own weekly check-in cron (mail.ir_cron_module_update_notification) is active and posts to {url} ({url_source}) over plain HTTP, subscription code included. Fix: in Odoo's configuration file ([options]) set publisher_warranty_url = https://services.odoo.com/publisher-warranty/ and restart Odoo"
+        )
+    });
+    OdooCron {
+        state,
+        nextcall: row.and_then(|r| r.nextcall),
+        lastcall: row.and_then(|r| r.lastcall),
+        url,
+        url_source,
+        note,
+    }
 }
 
 /// What the state directory says about one database.
@@ -251,6 +348,8 @@ pub struct DbStatus {
     /// Cleared when a later recording succeeds. Only the daemon knows this.
     pub not_recorded: Option<String>,
     pub warnings: Vec<Warning>,
+    /// Odoo's own check-in cron; `None` when the database could not be read.
+    pub odoo_cron: Option<OdooCron>,
 }
 
 /// Judges one database at `now`. Pure: everything it needs is in `inputs`.
@@ -316,6 +415,7 @@ pub fn evaluate(inputs: &Inputs, now: OffsetDateTime) -> DbStatus {
         state_file: inputs.state.path().map(Path::to_path_buf),
         not_recorded: None,
         warnings,
+        odoo_cron: live.map(odoo_cron),
     }
 }
 
@@ -830,6 +930,30 @@ fn rfc3339(at: OffsetDateTime) -> String {
 // The report and its rendering
 // ----------------------------------------------------------------------------------------
 
+/// How `status` prints its report.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// The summary line, then a block per database.
+    #[default]
+    Text,
+    /// One JSON document (the same as `--json`).
+    Json,
+    /// Prometheus text format with the metric names of the daemon's endpoint,
+    /// for node_exporter's textfile collector.
+    Prometheus,
+    /// The text, with Nagios performance data on the first line.
+    Nagios,
+}
+
+impl Format {
+    pub fn is_text(&self) -> bool {
+        *self == Format::Text
+    }
+}
+
 /// Everything `status` prints.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -1017,6 +1141,114 @@ pub fn render_human(report: &Report, now: OffsetDateTime) -> String {
     text
 }
 
+/// The text output as a Nagios/Icinga plugin prints it: the summary line with
+/// performance data after `|` (see [`perfdata`]), then the rest as long
+/// output. A `|` anywhere in the text would start performance data, so any
+/// that a database name or a message brings is written `/`.
+pub fn render_nagios(report: &Report, now: OffsetDateTime) -> String {
+    let text = render_human(report, now).replace('|', "/");
+    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+    let perf = perfdata(&report.databases);
+    if perf.is_empty() {
+        return text;
+    }
+    format!("{first} | {perf}\n{rest}")
+}
+
+/// Performance data, following the Nagios plugin guidelines:
+/// `'label'=value[UOM];[warn];[crit];[min];[max]`, space-separated. Per
+/// database: `days_left` (warning from 30 days, critical once expired, as
+/// [`evaluate`] judges), `consecutive_failures` (warning from the first),
+/// `users` and `active_users`. With several databases each label is
+/// prefixed with the database name (`prod_days_left`); an unknown value is
+/// `U`.
+pub fn perfdata(databases: &[DbStatus]) -> String {
+    let prefixed = databases.len() > 1;
+    let mut items = Vec::new();
+    for db in databases {
+        let label = |name: &str| {
+            if prefixed {
+                perf_label(&format!("{}_{name}", db.database))
+            } else {
+                name.to_string()
+            }
+        };
+        let unknown = || "U".to_string();
+        let days = db.days_left.map_or_else(unknown, |d| d.to_string());
+        // Nagios ranges alert outside them: `31:` below 31 days, `1:` below 1.
+        let warn_days = BANNER_DAYS + 1;
+        items.push(format!("{}={days};{warn_days}:;1:", label("days_left")));
+        items.push(format!(
+            "{}={};0;;0",
+            label("consecutive_failures"),
+            db.consecutive_failures
+        ));
+        let users = db.users.map(|u| (u.users, u.active_users));
+        let (all, active) = match users {
+            Some((all, active)) => (all.to_string(), active.to_string()),
+            None => (unknown(), unknown()),
+        };
+        items.push(format!("{}={all};;;0", label("users")));
+        items.push(format!("{}={active};;;0", label("active_users")));
+    }
+    items.join(" ")
+}
+
+/// A perfdata label: `=` and `'` may not appear in one (they become `_`),
+/// and one with anything but letters, digits and `_.-:` is single-quoted.
+fn perf_label(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| {
+            if matches!(c, '=' | '\'' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if clean
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | ':'))
+    {
+        clean
+    } else {
+        format!("'{clean}'")
+    }
+}
+
+/// The Prometheus text format with the names and label sets of the daemon's
+/// endpoint (rendered by [`Metrics`](crate::metrics::Metrics) itself), for
+/// the databases the daemon would check in: a neutralized database or a copy
+/// that defers to another one on its UUID has no series there either. Exit 0
+/// once printed, whatever the databases' state (that is in the metrics);
+/// 3 (UNKNOWN) when the databases could not be read, with the reason as a
+/// comment, so a script writing the collector's file keeps the previous one.
+pub fn render_prometheus(report: &Report) -> (String, u8) {
+    if let Some(error) = &report.error {
+        let text = format!("# dbcheckin status: {}\n", one_line(error));
+        return (text, Severity::Unknown.exit_code());
+    }
+    let metrics = crate::metrics::Metrics::new();
+    for db in &report.databases {
+        if db.neutralized || matches!(db.uuid_share, UuidShare::Copy { .. }) {
+            continue;
+        }
+        let gauges = crate::metrics::DbGauges {
+            last_success: db.last_success,
+            last_attempt: db.last_attempt,
+            expiration: db.expiration_date.as_deref().and_then(parse_expiration),
+            users: db.users,
+            consecutive_failures: db.consecutive_failures,
+            // Only the daemon knows a record failed; a success is not told apart
+            // from "not checked in since the daemon started", so only 0 is written.
+            last_record_ok: db.not_recorded.as_ref().map(|_| false),
+        };
+        metrics.set_database(&db.database, &db.uuid, gauges);
+    }
+    (metrics.render_textfile(), Severity::Ok.exit_code())
+}
+
 fn render_db(db: &DbStatus, now: OffsetDateTime) -> String {
     let rows = db_rows(db, now);
     let width = rows.iter().map(|(key, _)| key.len()).max().unwrap_or(0) + 1;
@@ -1034,7 +1266,30 @@ fn render_db(db: &DbStatus, now: OffsetDateTime) -> String {
             warning.code, warning.message
         ));
     }
+    if let Some(note) = db.odoo_cron.as_ref().and_then(|c| c.note.as_deref()) {
+        text.push_str(&format!("  note [odoo_cron]: {note}\n"));
+    }
     text
+}
+
+/// `active; next … (in 3d), last never`.
+fn cron_text(cron: &OdooCron, now: OffsetDateTime) -> String {
+    let when = |at: Option<OffsetDateTime>| {
+        at.map_or_else(|| "never".to_string(), |at| when_text(at, now))
+    };
+    match cron.state {
+        "active" | "inactive" => format!(
+            "{}; next {}, last {}",
+            cron.state,
+            when(cron.nextcall),
+            when(cron.lastcall)
+        ),
+        "missing" => {
+            "missing: no mail.ir_cron_module_update_notification, so Odoo itself does not check in"
+                .to_string()
+        }
+        other => other.to_string(),
+    }
 }
 
 fn db_rows(db: &DbStatus, now: OffsetDateTime) -> Vec<(&'static str, String)> {
@@ -1082,6 +1337,13 @@ fn db_rows(db: &DbStatus, now: OffsetDateTime) -> Vec<(&'static str, String)> {
         db.banner.clone().unwrap_or_else(|| "none".to_string()),
     ));
     rows.push(("next check-in", next_check_in_text(db, now)));
+    if let Some(cron) = &db.odoo_cron {
+        rows.push(("odoo's cron", cron_text(cron, now)));
+        rows.push((
+            "odoo's cron url",
+            format!("{} ({})", cron.url, cron.url_source),
+        ));
+    }
     rows.push(("uuid share", share_text(&db.uuid_share)));
     if let Some(path) = &db.state_file {
         rows.push(("state file", path.display().to_string()));
@@ -1178,7 +1440,7 @@ const REPLY_MARGIN: Duration = Duration::from_millis(500);
 pub async fn command(
     settings: Settings,
     databases: Vec<String>,
-    json: bool,
+    format: Format,
     timeout: Duration,
 ) -> u8 {
     let deadline = Deadline::after(timeout);
@@ -1186,7 +1448,8 @@ pub async fn command(
     let daemon_budget = timeout.saturating_sub(REPLY_MARGIN).max(REPLY_MARGIN);
     let request = crate::control::Request::Status {
         databases: databases.clone(),
-        json,
+        json: false,
+        format,
         timeout_ms: Some(u64::try_from(daemon_budget.as_millis()).unwrap_or(u64::MAX)),
     };
     let reason = match crate::control::request(&socket, &request, timeout).await {
@@ -1202,19 +1465,19 @@ pub async fn command(
     };
     let source = Source::Direct { reason };
     let unrecorded = Unrecorded::new();
-    let (text, code) = render(&settings, &databases, json, source, deadline, &unrecorded).await;
+    let (text, code) = render(&settings, &databases, format, source, deadline, &unrecorded).await;
     // A closed stdout (`| head`) is not worth reporting: the exit code stands.
     let _ = io::stdout().lock().write_all(text.as_bytes());
     code
 }
 
-/// Reads the selected databases and their state, and renders the report (JSON
-/// or human text) with its exit code. The daemon answers `status` requests
-/// with this, as does `dbcheckin status` when no daemon answers.
+/// Reads the selected databases and their state, and renders the report in
+/// `format` with its exit code. The daemon answers `status` requests with
+/// this, as does `dbcheckin status` when no daemon answers.
 pub async fn render(
     settings: &Settings,
     databases: &[String],
-    json: bool,
+    format: Format,
     source: Source,
     deadline: Deadline,
     unrecorded: &Unrecorded,
@@ -1234,12 +1497,12 @@ pub async fn render(
             source: Some(source),
         },
     };
-    let text = if json {
-        render_json(&report)
-    } else {
-        render_human(&report, now)
-    };
-    (text, report.status().exit_code())
+    match format {
+        Format::Text => (render_human(&report, now), report.status().exit_code()),
+        Format::Json => (render_json(&report), report.status().exit_code()),
+        Format::Nagios => (render_nagios(&report, now), report.status().exit_code()),
+        Format::Prometheus => render_prometheus(&report),
+    }
 }
 
 /// Discovers the databases, reads each one and its state, and evaluates them.
@@ -1275,10 +1538,15 @@ async fn gather(
     }
     let shares = discover::uuid_shares(&discovery.cluster, &settings.postgres.uuid_owner);
     let states = read_states(&settings.daemon.state_dir, &discovery.databases, deadline).await;
+    let odoo_settings = settings.odoo.clone();
+    let host = tokio::task::spawn_blocking(move || crate::odoo::Odoo::detect(&odoo_settings).host)
+        .await
+        .unwrap_or_default();
     let lives = read_lives(
         &settings.postgres.connection,
         &discovery.databases,
         deadline,
+        host,
     )
     .await;
     let statuses = discovery
@@ -1337,6 +1605,7 @@ async fn read_lives(
     connection: &tokio_postgres::Config,
     databases: &[Database],
     deadline: Deadline,
+    host: std::sync::Arc<crate::odoo::instance::Host>,
 ) -> Vec<Result<Live, String>> {
     let now = collect::utc_now();
     // Owned inputs: the daemon answers `status` from a spawned task, which
@@ -1345,8 +1614,9 @@ async fn read_lives(
     stream::iter(names)
         .map(|name| {
             let connection = connection.clone();
+            let host = std::sync::Arc::clone(&host);
             async move {
-                tokio::time::timeout_at(deadline.at, read_live(&connection, &name, now))
+                tokio::time::timeout_at(deadline.at, read_live(&connection, &name, now, host))
                     .await
                     .unwrap_or_else(|_| Err(deadline.timed_out(&format!("reading {name}"))))
             }
@@ -1363,6 +1633,7 @@ async fn read_live(
     connection: &tokio_postgres::Config,
     name: &str,
     now: PrimitiveDateTime,
+    host: std::sync::Arc<crate::odoo::instance::Host>,
 ) -> Result<Live, String> {
     let client = pg::connect(connection, name).await.map_err(|f| f.message)?;
     let explain = |e: tokio_postgres::Error| pg::explain_query(&e, name, connection).message;
@@ -1372,7 +1643,7 @@ async fn read_live(
         .map_err(explain)?;
     let context = collect::Context {
         odoo: crate::odoo::Odoo {
-            host: Default::default(),
+            host,
             version: VersionPolicy {
                 configured: Some(UNUSED_VERSION.to_string()),
                 installed: Vec::new(),
@@ -1385,13 +1656,44 @@ async fn read_live(
         .await
         .map_err(|e| e.explain(name, connection).message)?;
     let expiration = apply::read_expiration(&client).await.map_err(explain)?;
+    let odoo_cron = read_odoo_cron(&client).await.map_err(explain);
+    let odoo_found = !context.odoo.host.instances.is_empty();
     let message = collected.message;
     Ok(Live {
         users: message.user_counts(),
         enterprise_code: message.enterprise_code,
         expiration_date: expiration.date,
         expiration_reason: expiration.reason,
+        odoo_cron,
+        odoo_url: collected.odoo_url,
+        odoo_found,
     })
+}
+
+/// Odoo's own check-in cron, found by its XML id. `lastcall` is read through
+/// `to_jsonb` because Odoo added the column in 17.0: one query serves every
+/// version. Timestamps come as text (`YYYY-MM-DD HH:MM:SS`, UTC as Odoo
+/// stores them).
+const ODOO_CRON_QUERY: &str = "SELECT coalesce(c.active, false), c.nextcall::text,
+       (to_jsonb(c) ->> 'lastcall')::timestamp::text
+  FROM ir_cron c
+  JOIN ir_model_data d ON d.res_id = c.id AND d.model = 'ir.cron'
+ WHERE d.module = 'mail' AND d.name = 'ir_cron_module_update_notification'
+ LIMIT 1";
+
+async fn read_odoo_cron(
+    client: &tokio_postgres::Client,
+) -> Result<Option<CronRow>, tokio_postgres::Error> {
+    let Some(row) = client.query_opt(ODOO_CRON_QUERY, &[]).await? else {
+        return Ok(None);
+    };
+    let nextcall: Option<String> = row.try_get(1)?;
+    let lastcall: Option<String> = row.try_get(2)?;
+    Ok(Some(CronRow {
+        active: row.try_get(0)?,
+        nextcall: nextcall.as_deref().and_then(parse_expiration),
+        lastcall: lastcall.as_deref().and_then(parse_expiration),
+    }))
 }
 
 /// Reads the state of every database (blocking file I/O, off the runtime).
@@ -1533,6 +1835,9 @@ mod tests {
             enterprise_code: Some("M-FIXTURE-B-0000000042".into()),
             expiration_date: expiration.map(Into::into),
             expiration_reason: reason.map(Into::into),
+            odoo_cron: Ok(None),
+            odoo_url: None,
+            odoo_found: false,
         }
     }
 
@@ -1916,6 +2221,157 @@ mod tests {
         assert_eq!(
             direct.text(),
             "source: direct reads by this process (no daemon answers on /run/dbcheckin/control.sock: No such file or directory)"
+        );
+    }
+
+    #[test]
+    fn perfdata_follows_the_plugin_guidelines() {
+        let mut status = evaluate(&inputs(healthy_state()), NOW);
+        status.consecutive_failures = 2;
+        assert_eq!(
+            perfdata(std::slice::from_ref(&status)),
+            "days_left=256;31:;1: consecutive_failures=2;0;;0 users=5;;;0 active_users=3;;;0"
+        );
+        let mut unreadable = inputs(healthy_state());
+        unreadable.database = "it's=odd db".into();
+        unreadable.live = Err("database: cannot connect".into());
+        let other = evaluate(&unreadable, NOW);
+        assert_eq!(
+            perfdata(&[status, other]),
+            "prod_days_left=256;31:;1: prod_consecutive_failures=2;0;;0 prod_users=5;;;0 prod_active_users=3;;;0 \
+             'it_s_odd db_days_left'=U;31:;1: 'it_s_odd db_consecutive_failures'=0;0;;0 'it_s_odd db_users'=U;;;0 'it_s_odd db_active_users'=U;;;0"
+        );
+        assert_eq!(perfdata(&[]), "");
+    }
+
+    #[test]
+    fn nagios_output_puts_perfdata_on_the_first_line_only() {
+        let mut db = evaluate(&inputs(healthy_state()), NOW);
+        db.database = "a|b".into();
+        let report = Report {
+            generated_at: NOW,
+            databases: vec![db],
+            error: None,
+            source: None,
+        };
+        let text = render_nagios(&report, NOW);
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some(
+                "DBCHECKIN OK - 1 database, no problem found | days_left=256;31:;1: consecutive_failures=0;0;;0 users=5;;;0 active_users=3;;;0"
+            )
+        );
+        assert!(lines.all(|line| !line.contains('|')), "{text}");
+        assert!(text.contains("\na/b: OK\n"), "{text}");
+        let failed = Report {
+            generated_at: NOW,
+            databases: Vec::new(),
+            error: Some("no Odoo database | found".into()),
+            source: None,
+        };
+        assert_eq!(
+            render_nagios(&failed, NOW),
+            "DBCHECKIN UNKNOWN - no Odoo database / found\n"
+        );
+    }
+
+    #[test]
+    fn odoo_cron_advice_only_for_an_active_cron_over_plain_http() {
+        let row = CronRow {
+            active: true,
+            nextcall: Some(datetime!(2026-05-10 02:00:00 UTC)),
+            lastcall: None,
+        };
+        let mut live = live(None, None);
+        live.odoo_cron = Ok(Some(row.clone()));
+        live.odoo_found = true;
+        let cron = odoo_cron(&live);
+        assert_eq!(
+            (cron.state, cron.url.as_str(), cron.url_source.as_str()),
+            ("active", ODOO_DEFAULT_URL, "Odoo's default")
+        );
+        let note = cron.note.expect("plain HTTP is worth a note");
+        assert!(
+            note.contains(
+                "set publisher_warranty_url = https://services.odoo.com/publisher-warranty/"
+            ),
+            "{note}"
+        );
+
+        live.odoo_url = Some((
+            "https://services.odoo.com/publisher-warranty/".into(),
+            "/etc/odoo/odoo.conf".into(),
+        ));
+        let cron = odoo_cron(&live);
+        assert_eq!(cron.note, None);
+        assert_eq!(
+            cron.url_source,
+            "publisher_warranty_url of /etc/odoo/odoo.conf"
+        );
+
+        live.odoo_url = Some(("HTTP://odoo.example/pw".into(), "/etc/odoo.conf".into()));
+        assert!(odoo_cron(&live).note.is_some(), "the scheme is case-blind");
+        live.odoo_cron = Ok(Some(CronRow {
+            active: false,
+            ..row
+        }));
+        let cron = odoo_cron(&live);
+        assert_eq!((cron.state, cron.note), ("inactive", None));
+        live.odoo_cron = Ok(None);
+        assert_eq!(odoo_cron(&live).state, "missing");
+        live.odoo_cron = Err("permission denied for table ir_cron".into());
+        let cron = odoo_cron(&live);
+        assert_eq!(cron.state, "unreadable");
+        assert!(cron.note.is_some_and(|n| n.contains("ir_cron")));
+        live.odoo_found = false;
+        live.odoo_url = None;
+        assert!(odoo_cron(&live).url_source.contains("presumed"));
+    }
+
+    #[test]
+    fn prometheus_output_leaves_out_databases_that_do_not_check_in() {
+        let mut with_expiry = inputs(healthy_state());
+        with_expiry.live = Ok(live(Some("2027-01-15 00:00:00"), None));
+        let mut copy = inputs(healthy_state());
+        copy.database = "copy".into();
+        copy.share = UuidShare::Copy {
+            owner: "prod".into(),
+            rule: OwnerRule::Oldest,
+        };
+        let mut neutralized = inputs(healthy_state());
+        neutralized.database = "neutral".into();
+        neutralized.neutralized = true;
+        let report = Report {
+            generated_at: NOW,
+            databases: [with_expiry, copy, neutralized]
+                .iter()
+                .map(|i| evaluate(i, NOW))
+                .collect(),
+            error: None,
+            source: None,
+        };
+        let (text, code) = render_prometheus(&report);
+        assert_eq!(code, 0);
+        assert!(text.contains("\ndbcheckin_databases 1\n"), "{text}");
+        assert!(
+            text.contains(
+                "\ndbcheckin_expiration_timestamp_seconds{database=\"prod\",uuid=\"u1\"} 1799971200\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("copy") && !text.contains("neutral"),
+            "{text}"
+        );
+        let failed = Report {
+            error: Some("cannot connect".into()),
+            databases: Vec::new(),
+            ..report
+        };
+        assert_eq!(
+            render_prometheus(&failed),
+            ("# dbcheckin status: cannot connect\n".to_string(), 3)
         );
     }
 }

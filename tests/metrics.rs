@@ -228,3 +228,281 @@ async fn shutdown_drops_a_stuck_connection_after_the_drain_timeout() {
         .expect("the stuck connection outlived serve");
     assert!(leftover.is_empty(), "{leftover:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The fleet view: a real daemon's scrape against the shipped alerting rules and
+// `status --format prometheus` (node_exporter's textfile collector).
+// ---------------------------------------------------------------------------------------------
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::Mutex;
+
+use common::cli::{Run, run as run_cli, with_config};
+use common::db::fixtures_dir;
+use common::db::{Fixture, TestDb, connection_string};
+use common::promtool::{check_metrics, sample_shapes};
+use common::validation_server::{Behaviour, ServerOptions, ValidationServer};
+
+/// Bound of the waits on the daemon: startup, its first check-in.
+const DAEMON_WAIT: Duration = Duration::from_secs(60);
+
+/// `dbcheckin run`, killed on drop, its stderr collected as it comes.
+struct RealDaemon {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl RealDaemon {
+    fn start(config: &Path) -> RealDaemon {
+        let mut command = with_config(config, &["run"]);
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn dbcheckin run");
+        let stream = child.stderr.take().expect("stderr");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let mut text = sink.lock().unwrap_or_else(|p| p.into_inner());
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        RealDaemon { child, stderr }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The address of the metrics endpoint, from the daemon's own log line
+    /// (it was told to listen on port 0).
+    async fn metrics_address(&mut self) -> SocketAddr {
+        const MARK: &str = "serving Prometheus metrics on http://";
+        let deadline = Instant::now() + DAEMON_WAIT;
+        loop {
+            let log = self.stderr();
+            if let Some(rest) = log.split(MARK).nth(1) {
+                let address = rest.split('/').next().unwrap_or_default();
+                return address
+                    .parse()
+                    .unwrap_or_else(|e| panic!("bad address {address:?} ({e}) in:\n{log}"));
+            }
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!("dbcheckin run exited ({status}) before serving metrics:\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {MARK:?} within {DAEMON_WAIT:?}:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for RealDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn packaging_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("packaging/prometheus")
+        .join(name)
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Every `dbcheckin_*` metric name a rules or test file mentions.
+fn names_in(text: &str) -> BTreeSet<String> {
+    let name = regex::Regex::new(r"\bdbcheckin_[a-z_]+\b").expect("regex");
+    name.find_iter(text)
+        .map(|m| m.as_str().to_string())
+        .collect()
+}
+
+/// The `(name, label names)` of the rule tests' input series, less the labels
+/// Prometheus adds itself (`job`, `instance`).
+fn input_series_shapes(text: &str) -> BTreeSet<(String, Vec<String>)> {
+    let series = regex::Regex::new(r"series: '(dbcheckin_[a-z_]+)\{([^}]*)\}'").expect("regex");
+    series
+        .captures_iter(text)
+        .map(|c| {
+            let mut labels: Vec<String> = c[2]
+                .split(',')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(label, _)| label.trim().to_string())
+                .filter(|label| label != "job" && label != "instance")
+                .collect();
+            labels.sort();
+            (c[1].to_string(), labels)
+        })
+        .collect()
+}
+
+/// The lines of `families` samples, for comparing two renderings.
+fn lines_of<'a>(text: &'a str, families: &[&str]) -> Vec<&'a str> {
+    text.lines()
+        .filter(|line| {
+            families
+                .iter()
+                .any(|f| line.strip_prefix(f).is_some_and(|r| r.starts_with('{')))
+        })
+        .collect()
+}
+
+fn families(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split(' ').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Scrapes until every per-database family has a sample (the first check-in
+/// is recorded), bounded by [`DAEMON_WAIT`].
+async fn scrape_after_first_check_in(daemon: &RealDaemon, address: SocketAddr) -> String {
+    let wanted = [
+        "dbcheckin_last_success_timestamp_seconds{",
+        "dbcheckin_last_attempt_timestamp_seconds{",
+        "dbcheckin_expiration_timestamp_seconds{",
+        "dbcheckin_users{",
+        "dbcheckin_consecutive_failures{",
+        "dbcheckin_checkins_total{result=\"ok\",transport=\"https\"} 1\n",
+    ];
+    let deadline = Instant::now() + DAEMON_WAIT;
+    let client = client();
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(response) = client.get(format!("http://{address}/metrics")).send().await {
+            last = response.text().await.unwrap_or_default();
+            if wanted.iter().all(|w| last.contains(w)) {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the scrape lacks some of {wanted:?} after {DAEMON_WAIT:?}:\n{last}\ndaemon log:\n{}",
+        daemon.stderr()
+    );
+}
+
+#[tokio::test]
+async fn the_rules_and_the_textfile_use_what_a_real_daemon_exports() {
+    // The recorded reply of Odoo's server to fixture A: it sets an expiration date.
+    let sample = read(&fixtures_dir().join("reply_sim/reply_sim.A1_sample.json"));
+    let sample: serde_json::Value = serde_json::from_str(&sample).expect("reply_sim JSON");
+    let reply = sample["reply_text"]
+        .as_str()
+        .expect("reply_text")
+        .to_string();
+    let server = ValidationServer::start(ServerOptions {
+        behaviour: Behaviour::Reply(reply),
+        ..ServerOptions::default()
+    });
+    let db = TestDb::copy_of(Fixture::A);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"20s\"\n\
+             [odoo]\nversion = \"18.0-20250506\"\n\
+             [postgres]\nconnection = {:?}\ndatabases = [{:?}]\n\
+             [schedule]\nfirst_delay = \"1s\"\n\
+             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n\
+             [metrics]\nlisten = \"127.0.0.1:0\"\n",
+            server.https_url(),
+            server.ca_file().display().to_string(),
+            connection_string(),
+            db.name,
+            dir.path().join("state"),
+            dir.path().join("control.sock"),
+        ),
+    )
+    .expect("write config");
+    let mut daemon = RealDaemon::start(&config);
+    let address = daemon.metrics_address().await;
+    let scrape = scrape_after_first_check_in(&daemon, address).await;
+    check_metrics(&scrape);
+    let exported: BTreeSet<(String, Vec<String>)> = sample_shapes(&scrape).into_iter().collect();
+    let exported_names: BTreeSet<String> = exported.iter().map(|(n, _)| n.clone()).collect();
+
+    // Every metric the rules and their tests name is one the daemon exports
+    // with samples; every input series of the tests has the label names of
+    // the real series.
+    let rules = read(&packaging_file("dbcheckin.rules.yml"));
+    let rule_tests = read(&packaging_file("dbcheckin.rules.test.yml"));
+    let named: BTreeSet<String> = names_in(&rules)
+        .union(&names_in(&rule_tests))
+        .cloned()
+        .collect();
+    assert!(named.len() >= 5, "the regex found too few names: {named:?}");
+    let unknown: Vec<&String> = named.difference(&exported_names).collect();
+    assert!(
+        unknown.is_empty(),
+        "the rules name {unknown:?}, which the daemon does not export:\n{scrape}"
+    );
+    let shapes = input_series_shapes(&rule_tests);
+    assert!(shapes.len() >= 5, "too few input series found: {shapes:?}");
+    for shape in &shapes {
+        assert!(
+            exported.contains(shape),
+            "the rule tests feed {shape:?}; the daemon exports {exported:?}"
+        );
+    }
+
+    // The textfile output, asked of the running daemon: the endpoint's names,
+    // label sets and values, less the process counters.
+    let textfile: Run = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            run_cli(with_config(&config, &["status", "--format", "prometheus"]))
+        })
+        .await
+        .expect("status task")
+    };
+    assert_eq!(textfile.code, 0, "{}{}", textfile.stdout, textfile.stderr);
+    check_metrics(&textfile.stdout);
+    let mut expected_families = families(&scrape);
+    expected_families.remove("dbcheckin_checkins_total");
+    assert_eq!(families(&textfile.stdout), expected_families);
+    for shape in sample_shapes(&textfile.stdout) {
+        assert!(
+            exported.contains(&shape),
+            "{shape:?} is not in the scrape:\n{scrape}"
+        );
+    }
+    let per_database = [
+        "dbcheckin_last_success_timestamp_seconds",
+        "dbcheckin_last_attempt_timestamp_seconds",
+        "dbcheckin_expiration_timestamp_seconds",
+        "dbcheckin_users",
+        "dbcheckin_consecutive_failures",
+    ];
+    assert_eq!(
+        lines_of(&textfile.stdout, &per_database),
+        lines_of(&scrape, &per_database),
+        "the textfile and the endpoint disagree"
+    );
+    assert!(
+        textfile.stdout.contains("\ndbcheckin_databases 1\n"),
+        "{}",
+        textfile.stdout
+    );
+}

@@ -774,3 +774,268 @@ fn run_within(mut command: Command, limit: std::time::Duration) -> Run {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Monitoring a fleet: --format nagios (perfdata), --format prometheus (textfile
+// collector), and Odoo's own check-in cron.
+// ---------------------------------------------------------------------------------------------
+
+/// One perfdata item as the Nagios plugin guidelines define it:
+/// `'label'=value[UOM];[warn];[crit];[min];[max]` (quotes needed for a label
+/// with spaces; no `=` or `'` inside), value a number or `U`.
+const PERFDATA_ITEM: &str = r"^(?:'[^'=]+'|[^'= ]+)=(?:U|-?[0-9]+(?:\.[0-9]+)?)(?:s|ms|us|%|B|KB|MB|TB|c)?(?:;[0-9.:~@-]*){0,4}$";
+
+/// The perfdata of a plugin's first line, as `label -> value`, each item
+/// checked against [`PERFDATA_ITEM`].
+fn perfdata_of(first: &str) -> std::collections::BTreeMap<String, String> {
+    let item = regex::Regex::new(PERFDATA_ITEM).expect("perfdata regex");
+    let (_, perf) = first
+        .split_once(" | ")
+        .unwrap_or_else(|| panic!("no perfdata on the first line: {first}"));
+    perf.split(' ')
+        .map(|token| {
+            assert!(
+                item.is_match(token),
+                "not valid perfdata: {token:?} in {first}"
+            );
+            let (label, rest) = token.split_once('=').expect("label=value");
+            let value = rest.split(';').next().unwrap_or_default();
+            (label.trim_matches('\'').to_string(), value.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn nagios_format_has_perfdata_on_the_first_line_and_the_same_exit_code() {
+    let a = TestDb::copy_of(Fixture::A);
+    let b = TestDb::copy_of(Fixture::B);
+    set_expiration(&a, Duration::days(10) + Duration::hours(1), "renewal");
+    let setup = Setup::new();
+    setup.record_success(&a, Duration::hours(1));
+    setup.record(&b, |s| {
+        s.last_attempt = Some(OffsetDateTime::now_utc());
+        s.consecutive_failures = 3;
+    });
+    let config = setup.config(&[&a, &b], "");
+
+    let text = status(&config, &[]);
+    let nagios = status(&config, &["--format", "nagios"]);
+    assert_eq!(nagios.code, 1, "{}{}", nagios.stdout, nagios.stderr);
+    assert_eq!(nagios.code, text.code);
+    let first = first_line(&nagios);
+    assert!(
+        first.starts_with(&format!("{} | ", first_line(&text))),
+        "the summary changed:\n{first}\n{}",
+        first_line(&text)
+    );
+    let perf = perfdata_of(first);
+    let json = status(&config, &["--format", "json"]).json();
+    let (ja, jb) = (database(&json, &a.name), database(&json, &b.name));
+    let value = |db: &TestDb, key: &str| perf.get(&format!("{}_{key}", db.name)).cloned();
+    assert_eq!(value(&a, "days_left"), Some("10".to_string()), "{first}");
+    assert_eq!(ja["days_left"], 10);
+    assert_eq!(value(&b, "consecutive_failures"), Some("3".to_string()));
+    assert_eq!(value(&a, "consecutive_failures"), Some("0".to_string()));
+    assert_eq!(value(&a, "users"), Some(ja["users"]["users"].to_string()));
+    assert_eq!(
+        value(&b, "active_users"),
+        Some(jb["users"]["active_users"].to_string())
+    );
+    // B has no expiration date: unknown, not 0.
+    assert_eq!(value(&b, "days_left"), Some("U".to_string()));
+    assert_eq!(perf.len(), 8, "{first}");
+    // Only the first line carries perfdata; the rest is the text report.
+    assert!(
+        nagios.stdout.lines().skip(1).all(|l| !l.contains('|')),
+        "{}",
+        nagios.stdout
+    );
+    assert!(
+        nagios.stdout.contains(&format!("\n{}: WARNING\n", a.name)),
+        "{}",
+        nagios.stdout
+    );
+
+    // One database: labels without the database name.
+    let one = status(&config, &["--format", "nagios", "--database", &a.name]);
+    let perf = perfdata_of(first_line(&one));
+    let labels: Vec<&str> = perf.keys().map(String::as_str).collect();
+    assert_eq!(
+        labels,
+        ["active_users", "consecutive_failures", "days_left", "users"]
+    );
+
+    // --json is --format json, and cannot be combined with another format.
+    let mut legacy = status(&config, &["--json"]).json();
+    let mut modern = json.clone();
+    legacy["generated_at"] = Value::Null;
+    modern["generated_at"] = Value::Null;
+    assert_eq!(legacy, modern);
+    let both = status(&config, &["--json", "--format", "nagios"]);
+    assert_eq!(both.code, 2, "{}", both.stderr);
+    assert!(both.stderr.contains("--format"), "{}", both.stderr);
+}
+
+#[test]
+fn prometheus_format_is_the_endpoints_metrics_for_the_databases_that_check_in() {
+    let owner = TestDb::copy_of(Fixture::A);
+    let copy = TestDb::copy_of(Fixture::A);
+    // The owner of a shared UUID is the one created first in the cluster: force it.
+    set_param(&copy, "database.create_date", "2030-01-01 00:00:00");
+    set_param(&owner, "database.create_date", "2020-01-01 00:00:00");
+    set_expiration(&owner, Duration::days(200), "renewal");
+    let setup = Setup::new();
+    setup.record_success(&owner, Duration::hours(1));
+    let success = setup
+        .store()
+        .load(&owner.name, &uuid_of(&owner))
+        .expect("load state")
+        .expect("state recorded")
+        .last_success
+        .expect("success recorded");
+    let config = setup.config(&[&owner, &copy], "");
+
+    // The copy is CRITICAL in status; the metrics still print, exit 0.
+    let text = status(&config, &[]);
+    assert_eq!(text.code, 2, "{}", text.stdout);
+    let run = status(&config, &["--format", "prometheus"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    common::promtool::check_metrics(&run.stdout);
+    let uuid = uuid_of(&owner);
+    let series = |name: &str| format!("\n{name}{{database=\"{}\",uuid=\"{uuid}\"}} ", owner.name);
+    let expected = [
+        format!(
+            "{}{}\n",
+            series("dbcheckin_last_success_timestamp_seconds"),
+            success.unix_timestamp()
+        ),
+        format!("{}0\n", series("dbcheckin_consecutive_failures")),
+        "\ndbcheckin_databases 1\n".to_string(),
+    ];
+    for line in expected {
+        assert!(
+            run.stdout.contains(&line),
+            "no {line:?} in:\n{}",
+            run.stdout
+        );
+    }
+    let json = status(&config, &["--json"]).json();
+    let days = database(&json, &owner.name)["days_left"]
+        .as_i64()
+        .expect("days");
+    let expiration = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(series("dbcheckin_expiration_timestamp_seconds").trim_start()))
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or_else(|| panic!("no expiration in:\n{}", run.stdout));
+    let left = (expiration - OffsetDateTime::now_utc().unix_timestamp()) as f64 / 86_400.0;
+    assert_eq!(left.round() as i64, days, "{}", run.stdout);
+    assert!(!run.stdout.contains(&copy.name), "{}", run.stdout);
+    // The process counters belong to the daemon's endpoint only.
+    assert!(
+        !run.stdout.contains("dbcheckin_checkins_total"),
+        "{}",
+        run.stdout
+    );
+
+    // Nothing readable: UNKNOWN, and no metrics a script would install.
+    let broken = setup.config_with("host=127.0.0.1 port=1", "\"x\"", "");
+    let failed = status(&broken, &["--format", "prometheus"]);
+    assert_eq!(failed.code, 3, "{}", failed.stdout);
+    assert!(
+        failed.stdout.starts_with("# dbcheckin status: "),
+        "{}",
+        failed.stdout
+    );
+    assert!(!failed.stdout.contains("\ndbcheckin_"), "{}", failed.stdout);
+}
+
+#[test]
+fn status_shows_odoos_own_cron_its_url_and_the_https_fix() {
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = Setup::new();
+    setup.record_success(&db, Duration::hours(1));
+    let config = setup.config(&[&db], "");
+    let before = db.params_snapshot();
+
+    let json = status(&config, &["--json"]).json();
+    let cron = &database(&json, &db.name)["odoo_cron"];
+    // As the fixture's Odoo 18 left it (meta.json: cron.nextcall_utc).
+    assert_eq!(cron["state"], "active", "{cron}");
+    assert_eq!(cron["nextcall"], "2026-11-28T02:35:57Z", "{cron}");
+    assert_eq!(cron["lastcall"], Value::Null, "{cron}");
+    assert_eq!(cron["url"], "http://services.odoo.com/publisher-warranty/");
+    let note = cron["note"].as_str().expect("a plain-HTTP note");
+    assert!(
+        note.contains("publisher_warranty_url = https://services.odoo.com/publisher-warranty/"),
+        "{note}"
+    );
+    // A note: the status stays OK.
+    assert_eq!(json["status"], "ok", "{json}");
+    let human = status(&config, &[]);
+    assert_eq!(human.code, 0, "{}", human.stdout);
+    assert!(
+        human
+            .stdout
+            .contains("odoo's cron:          active; next 2026-11-28 02:35:57 UTC"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("  note [odoo_cron]: "),
+        "{}",
+        human.stdout
+    );
+
+    // Odoo ran it once, then an admin switched it off.
+    db.psql(
+        "UPDATE ir_cron SET lastcall = '2026-11-21 03:00:00', active = false
+          WHERE id = (SELECT res_id FROM ir_model_data
+                       WHERE module = 'mail' AND name = 'ir_cron_module_update_notification')",
+    );
+    let json = status(&config, &["--json"]).json();
+    let cron = &database(&json, &db.name)["odoo_cron"];
+    assert_eq!(cron["state"], "inactive", "{cron}");
+    assert_eq!(cron["lastcall"], "2026-11-21T03:00:00Z", "{cron}");
+    assert_eq!(
+        cron["note"],
+        Value::Null,
+        "no advice for a cron that does not run"
+    );
+
+    // The record deleted: Odoo itself does not check in.
+    db.psql("DELETE FROM ir_model_data WHERE module = 'mail' AND name = 'ir_cron_module_update_notification'");
+    let json = status(&config, &["--json"]).json();
+    assert_eq!(database(&json, &db.name)["odoo_cron"]["state"], "missing");
+    assert_eq!(db.params_snapshot(), before, "status wrote to the database");
+}
+
+/// With Odoo's configuration read ([odoo] config/root) and setting
+/// `publisher_warranty_url` to HTTPS, the cron's URL is that one, named with
+/// its file, and there is nothing to advise.
+#[test]
+fn odoos_cron_url_comes_from_its_configuration() {
+    let db = TestDb::copy_of(Fixture::E2);
+    let tree = common::odoo_tree::OdooTree::for_case(Fixture::E2);
+    let mut conf = std::fs::read_to_string(&tree.conf).expect("read odoo.conf");
+    conf.push_str("publisher_warranty_url = https://services.odoo.com/publisher-warranty/\n");
+    std::fs::write(&tree.conf, conf).expect("write odoo.conf");
+    let setup = Setup::new();
+    setup.record_success(&db, Duration::hours(1));
+    let config = setup.config(&[&db], &tree.odoo_toml("3.11"));
+
+    let json = status(&config, &["--json"]).json();
+    let cron = &database(&json, &db.name)["odoo_cron"];
+    assert_eq!(cron["state"], "active", "{cron}");
+    assert_eq!(
+        cron["url"], "https://services.odoo.com/publisher-warranty/",
+        "{cron}"
+    );
+    assert_eq!(
+        cron["url_source"],
+        format!("publisher_warranty_url of {}", tree.conf.display()),
+        "{cron}"
+    );
+    assert_eq!(cron["note"], Value::Null, "{cron}");
+}

@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::{Event, Pending};
 use crate::admission::{Admission, Full, Slot};
 use crate::control::{self, LineError, Reply, Request};
-use crate::status::{Deadline, Source};
+use crate::status::{Deadline, Format, Source};
 use crate::transport::ProxyEnv;
 
 /// Connections served at once. A newcomer past it evicts the longest-idle
@@ -183,10 +183,12 @@ impl Connection {
                 databases,
                 json,
                 timeout_ms,
+                format,
             } => {
                 let deadline = Deadline::after(
                     timeout_ms.map_or(crate::status::DEFAULT_TIMEOUT, Duration::from_millis),
                 );
+                let format = if json { Format::Json } else { format };
                 let (reply, answer) = oneshot::channel();
                 let Some(view) = self.ask(Event::Settings { reply }, answer).await else {
                     return stopping();
@@ -200,7 +202,7 @@ impl Connection {
                 let (output, exit_code) = crate::status::render(
                     &view.settings,
                     &databases,
-                    json,
+                    format,
                     source,
                     deadline,
                     &view.unrecorded,

@@ -6,6 +6,7 @@ pub mod lock;
 pub mod netns;
 pub mod odoo_tree;
 pub mod others;
+pub mod promtool;
 pub mod proxy;
 pub mod registry;
 pub mod role;
