@@ -206,6 +206,8 @@ impl CheckIn {
         let (message, odoo_url, instance) = match self.message_of(&client, &db.name, now).await {
             Ok(found) => found,
             Err(failure) => {
+                // Its slot first: naming the holders takes a connection of its own.
+                drop(client);
                 let failure = pg::name_lock_holders(failure, &self.connection, &db.name).await;
                 return outcome.failed(failure);
             }
@@ -254,6 +256,7 @@ impl CheckIn {
                 outcome.expiration_reason = expiration.reason;
             }
             Err(failure) => {
+                drop(client);
                 let failure = pg::name_lock_holders(failure, &self.connection, &db.name).await;
                 return outcome.failed(failure);
             }

@@ -178,6 +178,7 @@ pub fn main() -> ExitCode {
             return fail(code, &format!("configuration error: {e}"));
         }
     };
+    crate::pg::limit_connections(settings.postgres.max_connections);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -394,6 +395,7 @@ async fn collect_one(
         Ok(collected) => Ok(collected),
         Err(e) => {
             let failure = e.explain(dbname, connection);
+            drop(client);
             Err(crate::pg::name_lock_holders(failure, connection, dbname).await)
         }
     }

@@ -144,6 +144,8 @@ pub struct PostgresSettings {
     pub lock_timeout: Duration,
     /// Longest a connection may take to open.
     pub connect_timeout: Duration,
+    /// Most PostgreSQL connections this process holds open at once.
+    pub max_connections: usize,
 }
 
 impl PostgresSettings {
@@ -338,6 +340,7 @@ struct PostgresFragment {
     statement_timeout: Option<HumanDuration>,
     lock_timeout: Option<HumanDuration>,
     connect_timeout: Option<HumanDuration>,
+    max_connections: Option<ConnectionCount>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -395,6 +398,7 @@ impl Fragment {
             overlay(&mut base.statement_timeout, top.statement_timeout);
             overlay(&mut base.lock_timeout, top.lock_timeout);
             overlay(&mut base.connect_timeout, top.connect_timeout);
+            overlay(&mut base.max_connections, top.max_connections);
             if let Some(owners) = top.uuid_owner {
                 base.uuid_owner
                     .get_or_insert_with(Default::default)
@@ -486,6 +490,9 @@ impl Fragment {
                 statement_timeout: bounds.statement,
                 lock_timeout: bounds.lock,
                 connect_timeout: bounds.connect,
+                max_connections: postgres
+                    .max_connections
+                    .map_or(crate::pg::DEFAULT_MAX_CONNECTIONS, |count| count.0),
                 databases: names(postgres.databases),
                 exclude: names(postgres.exclude),
                 uuid_owner: postgres
@@ -714,6 +721,24 @@ impl<'de> Deserialize<'de> for PgConnection {
 #[derive(Debug)]
 struct DatabaseName(String);
 
+/// `[postgres] max_connections`: at least 2, because one task may need a
+/// second connection (to name who holds a lock) while holding its first.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionCount(usize);
+
+impl<'de> Deserialize<'de> for ConnectionCount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let count = i64::deserialize(d)?;
+        match usize::try_from(count) {
+            Ok(count @ 2..=1000) => Ok(ConnectionCount(count)),
+            _ => Err(serde::de::Error::custom(format!(
+                "invalid max_connections {count}: write a number from 2 to 1000 (the default is {})",
+                crate::pg::DEFAULT_MAX_CONNECTIONS
+            ))),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for DatabaseName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         from_validated_str(d, |text| {
@@ -846,6 +871,20 @@ mod tests {
         );
         let (_, key, _) = invalid("[postgres]\nlock_timeout = \"0s\"\n");
         assert_eq!(key, "postgres.lock_timeout");
+    }
+
+    #[test]
+    fn max_connections_is_read_and_bounded() {
+        assert_eq!(parse("").unwrap().postgres.max_connections, 8);
+        let s = parse("[postgres]\nmax_connections = 3\n").unwrap();
+        assert_eq!(s.postgres.max_connections, 3);
+        for bad in ["1", "0", "-4", "1001", "\"8\""] {
+            let (_, key, message) = invalid(&format!("[postgres]\nmax_connections = {bad}\n"));
+            assert_eq!(key, "postgres.max_connections", "{bad}");
+            if bad != "\"8\"" {
+                assert!(message.contains("from 2 to 1000"), "{bad}: {message}");
+            }
+        }
     }
 
     #[test]

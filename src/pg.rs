@@ -3,7 +3,10 @@
 //! tokio-postgres reports "error connecting to server: No such file or directory";
 //! what a sysadmin needs is "is PostgreSQL running, and which setting to check".
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
@@ -99,10 +102,47 @@ fn without_bounds(options: &str) -> Vec<String> {
     kept
 }
 
+/// `[postgres] max_connections` when the configuration does not set it.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8;
+
+/// The connections this process may hold open at once, and their bound.
+/// One process-wide budget, whatever opens them (discovery, check-ins,
+/// `status`, the expiry check): on a cluster of a thousand databases the
+/// daemon's tasks together must not take more of PostgreSQL's
+/// `max_connections` than the sysadmin allowed.
+static SLOTS: OnceLock<(usize, Arc<Semaphore>)> = OnceLock::new();
+
+fn slots() -> &'static (usize, Arc<Semaphore>) {
+    SLOTS.get_or_init(|| {
+        (
+            DEFAULT_MAX_CONNECTIONS,
+            Arc::new(Semaphore::new(DEFAULT_MAX_CONNECTIONS)),
+        )
+    })
+}
+
+/// Sets the process's connection bound (`[postgres] max_connections`). The
+/// first call wins: connections already open hold slots of the first budget,
+/// so the bound of a running process cannot change. Returns the bound in force.
+pub fn limit_connections(limit: usize) -> usize {
+    SLOTS
+        .get_or_init(|| (limit, Arc::new(Semaphore::new(limit))))
+        .0
+}
+
 /// Opens a connection to `dbname` with the configured connection settings and
 /// spawns its I/O task on the current runtime. Every connection carries the
-/// time bounds (the configured ones, else [`Bounds::DEFAULT`]).
+/// time bounds (the configured ones, else [`Bounds::DEFAULT`]), and holds one
+/// slot of the process's budget (see [`limit_connections`]) until it closes:
+/// waiting for a slot is queueing, not a failure. A caller holding a
+/// connection must not open a second one and wait on both (drop the first).
 pub async fn connect(base: &Config, dbname: &str) -> Result<Client, Failure> {
+    let slot = slots()
+        .1
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the connection budget is never closed");
     let mut config = base.clone();
     config.dbname(dbname);
     config.application_name("dbcheckin");
@@ -121,6 +161,8 @@ pub async fn connect(base: &Config, dbname: &str) -> Result<Client, Failure> {
         };
     let database = dbname.to_string();
     tokio::spawn(async move {
+        // The slot is free again only once the connection is closed.
+        let _slot = slot;
         if let Err(e) = connection.await {
             tracing::debug!(database, "PostgreSQL connection ended: {e}");
         }

@@ -613,6 +613,11 @@ impl Scheduler {
         if new.metrics.listen != self.settings.metrics.listen {
             tracing::warn!("[metrics] listen changed: it takes effect when the service restarts");
         }
+        if new.postgres.max_connections != self.settings.postgres.max_connections {
+            tracing::warn!(
+                "[postgres] max_connections changed: it takes effect when the service restarts"
+            );
+        }
     }
 
     fn spawn_expiry_check(&self) {
