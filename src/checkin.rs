@@ -71,6 +71,9 @@ pub enum Skip {
     Neutralized,
     /// Another database of the cluster has the same UUID and checks in for both.
     SharedUuid,
+    /// Not what discovery saw (a new UUID, or no longer an Odoo database):
+    /// nothing is sent until it is discovered again.
+    IdentityChanged,
 }
 
 /// A failure in JSON: the kind, the message, and the fallback's own failure.
@@ -203,6 +206,15 @@ impl CheckIn {
             Ok(client) => client,
             Err(failure) => return outcome.failed(failure),
         };
+        match self.changed_identity(&client, db).await {
+            Ok(None) => {}
+            Ok(Some(changed)) => return *changed,
+            Err(failure) => {
+                drop(client);
+                let failure = pg::name_lock_holders(failure, &self.connection, &db.name).await;
+                return outcome.failed(failure);
+            }
+        }
         let (message, odoo_url, instance) = match self.message_of(&client, &db.name, now).await {
             Ok(found) => found,
             Err(failure) => {
@@ -267,6 +279,44 @@ impl CheckIn {
         outcome.messages = reply.messages;
         outcome.ok = true;
         outcome
+    }
+
+    /// Checks that `db` is still what discovery saw, which may be hours ago:
+    /// a database neutralized since then must not phone home, and one whose
+    /// UUID changed (`dbcheckin uuid regenerate`) must not send under a
+    /// schedule and state kept for its old UUID. When it changed, the outcome
+    /// to return instead of checking in, which tells the daemon to discover
+    /// the database again.
+    async fn changed_identity(
+        &self,
+        client: &tokio_postgres::Client,
+        db: &Database,
+    ) -> Result<Option<Box<Outcome>>, Failure> {
+        let found = discover::identity(client, &db.name, db.oid)
+            .await
+            .map_err(|e| pg::explain_query(&e, &db.name, &self.connection))?;
+        let changed = |what: &str| {
+            let outcome = Outcome {
+                skipped: Some(Skip::IdentityChanged),
+                ..Outcome::new(db)
+            };
+            Some(Box::new(outcome.failed(Failure::new(
+                Kind::Database,
+                format!(
+                    "database {}: {what} since it was discovered; nothing was sent. It is discovered again, and checks in under its new identity",
+                    db.name
+                ),
+            ))))
+        };
+        Ok(match found {
+            Some(found) if found.neutralized => Some(Box::new(Outcome::neutralized(db))),
+            Some(found) if found.uuid != db.uuid => changed(&format!(
+                "its database.uuid changed from {} to {}",
+                db.uuid, found.uuid
+            )),
+            Some(_) => None,
+            None => changed("it is no longer an Odoo database (no database.uuid)"),
+        })
     }
 
     /// The context of the running burst, or a new one.

@@ -541,6 +541,10 @@ fn human_line(outcome: &Outcome) -> String {
                 "{name}: skipped (shares its UUID with {owner}, which checks in for it; fix: dbcheckin uuid regenerate --database {name})"
             );
         }
+        Some(Skip::IdentityChanged) => {
+            let why = outcome.error.as_ref().map_or("", |e| e.message.as_str());
+            return format!("{name}: skipped ({why})");
+        }
         None => {}
     }
     if let Some(error) = &outcome.error {

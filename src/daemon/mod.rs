@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::checkin::{CHECKIN_CONCURRENCY, CheckIn, Outcome};
+use crate::checkin::{CHECKIN_CONCURRENCY, CheckIn, Outcome, Skip};
 use crate::config::Settings;
 use crate::control::{self, Reply};
 use crate::discover::{self, Database, Discovery, UuidShare};
@@ -331,7 +331,14 @@ impl Scheduler {
     /// When PostgreSQL cannot be reached, the known databases are kept: their
     /// check-ins will fail and retry, which `status` shows.
     async fn rediscover(&mut self) {
-        let listed = discover::discover(&self.settings.postgres).await;
+        self.rediscover_from(self.discovery.clone()).await;
+    }
+
+    /// [`Self::rediscover`], reusing what `previous` found (see
+    /// [`discover::discover_since`]); a reload starts from nothing, since the
+    /// connection may now lead to another server or role.
+    async fn rediscover_from(&mut self, previous: Discovery) {
+        let listed = discover::discover_since(&self.settings.postgres, &previous).await;
         let found_any = listed.as_ref().is_ok_and(|d| !d.databases.is_empty());
         let period = if found_any {
             DISCOVERY_PERIOD
@@ -435,6 +442,12 @@ impl Scheduler {
     /// scheduler, which must not block on fsync).
     fn finished(&mut self, key: DbKey, started: OffsetDateTime, outcome: Box<Outcome>) {
         let now = Clock::system().now();
+        if matches!(
+            outcome.skipped,
+            Some(Skip::Neutralized | Skip::IdentityChanged)
+        ) {
+            self.rediscover_soon(&key.name, now);
+        }
         let rng = &mut self.rng;
         let schedule = if outcome.ok {
             self.timetable.succeeded(&key, now)
@@ -483,6 +496,14 @@ impl Scheduler {
                 }))
                 .await;
         });
+    }
+
+    /// A check-in found `name` changed since discovery (neutralized, a new
+    /// UUID): it is probed again at once rather than reused, and the next
+    /// discovery, now, reschedules it under what it has become.
+    fn rediscover_soon(&mut self, name: &str, now: OffsetDateTime) {
+        self.discovery.cluster.retain(|db| db.name != name);
+        self.next_discovery = now;
     }
 
     fn recorded(&mut self, key: DbKey, outcome: Box<Outcome>, state: Option<Box<DbState>>) {
@@ -598,7 +619,7 @@ impl Scheduler {
                     "configuration reloaded from {}",
                     describe_sources(&self.settings.sources)
                 );
-                self.rediscover().await;
+                self.rediscover_from(Discovery::default()).await;
             }
         }
         notify::ready(&self.summary());
