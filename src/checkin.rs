@@ -22,9 +22,10 @@ use crate::reply::{self, Reply};
 use crate::transport::{self, Scheme, SendError, Transport};
 use crate::wire;
 
-/// Databases checked in at once: bounded so a large cluster neither exhausts
-/// PostgreSQL's connections nor floods the validation server.
-pub const CHECKIN_CONCURRENCY: usize = 8;
+/// `[server] concurrency` when the configuration does not set it: databases
+/// checked in at once, bounded so that a large cluster does not flood the
+/// validation server (each check-in has at most one request in flight).
+pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// The result for one database, as printed by `check-now --json` (and carried
 /// over the control socket, hence `Deserialize`).
@@ -183,15 +184,15 @@ impl CheckIn {
         })
     }
 
-    /// Checks in every database, `CHECKIN_CONCURRENCY` at a time; outcomes in
-    /// the order of `databases`.
+    /// Checks in every database, `[server] concurrency` at a time; outcomes
+    /// in the order of `databases`.
     pub async fn run_all(&self, databases: &[Database], now: PrimitiveDateTime) -> Vec<Outcome> {
         stream::iter(databases)
             .map(|db| {
                 let span = tracing::info_span!("checkin", database = %db.name);
                 self.run(db, now).instrument(span)
             })
-            .buffered(CHECKIN_CONCURRENCY)
+            .buffered(self.server.concurrency)
             .collect()
             .await
     }

@@ -85,6 +85,9 @@ pub struct ServerSettings {
     /// `publisher_warranty_url` does not replace it).
     pub url_configured: bool,
     pub fallback_configured: bool,
+    /// Most check-ins in flight at once, so most requests to the validation
+    /// server at once (`[server] concurrency`).
+    pub concurrency: usize,
 }
 
 impl ServerSettings {
@@ -319,6 +322,7 @@ struct ServerFragment {
     proxy: Option<OptionalHttpUrl>,
     connect_timeout: Option<HumanDuration>,
     timeout: Option<HumanDuration>,
+    concurrency: Option<Concurrency>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -382,6 +386,7 @@ impl Fragment {
             overlay(&mut base.proxy, top.proxy);
             overlay(&mut base.connect_timeout, top.connect_timeout);
             overlay(&mut base.timeout, top.timeout);
+            overlay(&mut base.concurrency, top.concurrency);
         }
         if let Some(top) = top.odoo {
             let base = self.odoo.get_or_insert_with(Default::default);
@@ -478,6 +483,9 @@ impl Fragment {
                     .connect_timeout
                     .map_or(Duration::from_secs(10), |d| d.0),
                 timeout: server.timeout.map_or(Duration::from_secs(30), |d| d.0),
+                concurrency: server
+                    .concurrency
+                    .map_or(crate::checkin::DEFAULT_CONCURRENCY, |c| c.0),
             },
             odoo: OdooSettings {
                 version: odoo.version.and_then(|v| v.0),
@@ -721,6 +729,23 @@ impl<'de> Deserialize<'de> for PgConnection {
 #[derive(Debug)]
 struct DatabaseName(String);
 
+/// `[server] concurrency`: 1 (one database at a time) to 64.
+#[derive(Debug, Clone, Copy)]
+struct Concurrency(usize);
+
+impl<'de> Deserialize<'de> for Concurrency {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let count = i64::deserialize(d)?;
+        match usize::try_from(count) {
+            Ok(count @ 1..=64) => Ok(Concurrency(count)),
+            _ => Err(serde::de::Error::custom(format!(
+                "invalid concurrency {count}: write a number from 1 to 64 (the default is {})",
+                crate::checkin::DEFAULT_CONCURRENCY
+            ))),
+        }
+    }
+}
+
 /// `[postgres] max_connections`: at least 2, because one task may need a
 /// second connection (to name who holds a lock) while holding its first.
 #[derive(Debug, Clone, Copy)]
@@ -871,6 +896,18 @@ mod tests {
         );
         let (_, key, _) = invalid("[postgres]\nlock_timeout = \"0s\"\n");
         assert_eq!(key, "postgres.lock_timeout");
+    }
+
+    #[test]
+    fn concurrency_is_read_and_bounded() {
+        assert_eq!(parse("").unwrap().server.concurrency, 8);
+        let s = parse("[server]\nconcurrency = 1\n").unwrap();
+        assert_eq!(s.server.concurrency, 1);
+        for bad in ["0", "65", "-1"] {
+            let (_, key, message) = invalid(&format!("[server]\nconcurrency = {bad}\n"));
+            assert_eq!(key, "server.concurrency", "{bad}");
+            assert!(message.contains("from 1 to 64"), "{bad}: {message}");
+        }
     }
 
     #[test]

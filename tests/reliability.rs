@@ -386,6 +386,49 @@ fn a_process_never_holds_more_connections_than_max_connections() {
     );
 }
 
+/// With replies that take 600 ms, five databases and `[server] concurrency
+/// = 2`: never more than two requests at the server at once (a request is
+/// in flight from its arrival until its reply, 600 ms later).
+#[test]
+fn a_whole_cluster_check_in_never_has_more_requests_in_flight_than_concurrency() {
+    const REPLY_AFTER: Duration = Duration::from_millis(600);
+    let server = ValidationServer::start(ServerOptions {
+        behaviour: Behaviour::Slow(REPLY_AFTER),
+        ..ServerOptions::default()
+    });
+    let dbs: Vec<TestDb> = (0..5).map(|_| TestDb::unique_copy_of(Fixture::A)).collect();
+    let names: Vec<&str> = dbs.iter().map(|db| db.name.as_str()).collect();
+    let setup = Setup::new(&server, &names, "");
+    let text = std::fs::read_to_string(&setup.config).expect("config");
+    std::fs::write(
+        &setup.config,
+        text.replacen("[server]\n", "[server]\nconcurrency = 2\n", 1),
+    )
+    .expect("config");
+    let (run, _) = run_bounded(
+        setup.command(&["check-now", "--direct", "--json"]),
+        Duration::from_secs(120),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let arrivals: Vec<Instant> = server.requests().iter().map(|r| r.received).collect();
+    assert_eq!(arrivals.len(), 5);
+    let most = arrivals
+        .iter()
+        .map(|start| {
+            arrivals
+                .iter()
+                .filter(|other| **other <= *start && *start < **other + REPLY_AFTER)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(
+        most <= 2,
+        "{most} requests in flight at once, over concurrency = 2"
+    );
+    assert_eq!(most, 2, "one request at a time: the test proves nothing");
+}
+
 fn require_root() {
     let uid = std::fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m))

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::checkin::{CHECKIN_CONCURRENCY, CheckIn, Outcome, Skip};
+use crate::checkin::{CheckIn, Outcome, Skip};
 use crate::config::Settings;
 use crate::control::{self, Reply};
 use crate::discover::{self, Database, Discovery, UuidShare};
@@ -174,6 +174,7 @@ pub async fn run(
     let mut scheduler = Scheduler {
         config_path,
         timetable: Timetable::new(settings.schedule),
+        permits: Arc::new(Semaphore::new(settings.server.concurrency)),
         settings,
         checkin: Arc::new(checkin),
         store,
@@ -184,7 +185,6 @@ pub async fn run(
         last_ok: BTreeMap::new(),
         next_expiry_check: OffsetDateTime::now_utc(),
         next_discovery: OffsetDateTime::now_utc(),
-        permits: Arc::new(Semaphore::new(CHECKIN_CONCURRENCY)),
         events,
         tracker,
         shutdown,
@@ -633,6 +633,11 @@ impl Scheduler {
         }
         if new.metrics.listen != self.settings.metrics.listen {
             tracing::warn!("[metrics] listen changed: it takes effect when the service restarts");
+        }
+        if new.server.concurrency != self.settings.server.concurrency {
+            tracing::warn!(
+                "[server] concurrency changed: it takes effect when the service restarts"
+            );
         }
         if new.postgres.max_connections != self.settings.postgres.max_connections {
             tracing::warn!(
