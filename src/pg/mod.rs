@@ -14,6 +14,8 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use crate::failure::{Failure, Kind};
 
+mod socket;
+
 /// The time bounds every connection carries: `[postgres] statement_timeout`,
 /// `lock_timeout` and `connect_timeout`. The first two travel in the startup
 /// packet (`options=-c statement_timeout=…`), so they hold from the first
@@ -148,15 +150,23 @@ pub async fn connect(base: &Config, dbname: &str) -> Result<Client, Failure> {
     config.application_name("dbcheckin");
     let bounds = Bounds::of(base);
     bounds.apply(&mut config);
-    // tokio-postgres bounds only the socket's connect(): a server (or a
-    // stuck pooler) that accepts and never answers the startup would hang.
-    // The whole handshake gets connect_timeout, once per host tried.
+    // A server (or a stuck pooler) that accepts and never answers the
+    // startup would hang: the whole handshake gets connect_timeout, once per
+    // host tried. The socket is ours (see `socket`), so that closing waits
+    // for the backend to be gone.
     let hosts = u32::try_from(config.get_hosts().len().max(1)).unwrap_or(u32::MAX);
-    let (client, connection) =
-        match tokio::time::timeout(bounds.connect.saturating_mul(hosts), config.connect(NoTls))
+    let handshake = async {
+        let stream = socket::open(&config)
             .await
-        {
-            Ok(connected) => connected.map_err(|e| explain(&e, dbname, base))?,
+            .map_err(|e| explain_cause(&e.to_string(), dbname, base))?;
+        config
+            .connect_raw(socket::Closing::new(stream), NoTls)
+            .await
+            .map_err(|e| explain(&e, dbname, base))
+    };
+    let (client, connection) =
+        match tokio::time::timeout(bounds.connect.saturating_mul(hosts), handshake).await {
+            Ok(connected) => connected?,
             Err(_) => return Err(no_answer(dbname, base)),
         };
     let database = dbname.to_string();
@@ -245,7 +255,14 @@ pub fn explain(error: &tokio_postgres::Error, dbname: &str, config: &Config) -> 
             ),
         );
     }
-    let cause = root_cause(error);
+    explain_cause(&root_cause(error), dbname, config)
+}
+
+/// [`explain`] for a failure that is not PostgreSQL's own (no SQLSTATE):
+/// the socket, the handshake, a missing password.
+fn explain_cause(cause: &str, dbname: &str, config: &Config) -> Failure {
+    let role = role_of(config);
+    let server = describe_server(config);
     if cause.contains("password missing") {
         return Failure::new(
             Kind::Database,
