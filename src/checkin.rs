@@ -22,9 +22,10 @@ use crate::reply::{self, Reply};
 use crate::transport::{self, Scheme, SendError, Transport};
 use crate::wire;
 
-/// Databases checked in at once: bounded so a large cluster neither exhausts
-/// PostgreSQL's connections nor floods the validation server.
-pub const CHECKIN_CONCURRENCY: usize = 8;
+/// `[server] concurrency` when the configuration does not set it: databases
+/// checked in at once, bounded so that a large cluster does not flood the
+/// validation server (each check-in has at most one request in flight).
+pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// The result for one database, as printed by `check-now --json` (and carried
 /// over the control socket, hence `Deserialize`).
@@ -71,6 +72,9 @@ pub enum Skip {
     Neutralized,
     /// Another database of the cluster has the same UUID and checks in for both.
     SharedUuid,
+    /// Not what discovery saw (a new UUID, or no longer an Odoo database):
+    /// nothing is sent until it is discovered again.
+    IdentityChanged,
 }
 
 /// A failure in JSON: the kind, the message, and the fallback's own failure.
@@ -180,15 +184,15 @@ impl CheckIn {
         })
     }
 
-    /// Checks in every database, `CHECKIN_CONCURRENCY` at a time; outcomes in
-    /// the order of `databases`.
+    /// Checks in every database, `[server] concurrency` at a time; outcomes
+    /// in the order of `databases`.
     pub async fn run_all(&self, databases: &[Database], now: PrimitiveDateTime) -> Vec<Outcome> {
         stream::iter(databases)
             .map(|db| {
                 let span = tracing::info_span!("checkin", database = %db.name);
                 self.run(db, now).instrument(span)
             })
-            .buffered(CHECKIN_CONCURRENCY)
+            .buffered(self.server.concurrency)
             .collect()
             .await
     }
@@ -203,9 +207,20 @@ impl CheckIn {
             Ok(client) => client,
             Err(failure) => return outcome.failed(failure),
         };
+        match self.changed_identity(&client, db).await {
+            Ok(None) => {}
+            Ok(Some(changed)) => return *changed,
+            Err(failure) => {
+                drop(client);
+                let failure = pg::name_lock_holders(failure, &self.connection, &db.name).await;
+                return outcome.failed(failure);
+            }
+        }
         let (message, odoo_url, instance) = match self.message_of(&client, &db.name, now).await {
             Ok(found) => found,
             Err(failure) => {
+                // Its slot first: naming the holders takes a connection of its own.
+                drop(client);
                 let failure = pg::name_lock_holders(failure, &self.connection, &db.name).await;
                 return outcome.failed(failure);
             }
@@ -254,6 +269,7 @@ impl CheckIn {
                 outcome.expiration_reason = expiration.reason;
             }
             Err(failure) => {
+                drop(client);
                 let failure = pg::name_lock_holders(failure, &self.connection, &db.name).await;
                 return outcome.failed(failure);
             }
@@ -264,6 +280,44 @@ impl CheckIn {
         outcome.messages = reply.messages;
         outcome.ok = true;
         outcome
+    }
+
+    /// Checks that `db` is still what discovery saw, which may be hours ago:
+    /// a database neutralized since then must not phone home, and one whose
+    /// UUID changed (`dbcheckin uuid regenerate`) must not send under a
+    /// schedule and state kept for its old UUID. When it changed, the outcome
+    /// to return instead of checking in, which tells the daemon to discover
+    /// the database again.
+    async fn changed_identity(
+        &self,
+        client: &tokio_postgres::Client,
+        db: &Database,
+    ) -> Result<Option<Box<Outcome>>, Failure> {
+        let found = discover::identity(client, &db.name, db.oid)
+            .await
+            .map_err(|e| pg::explain_query(&e, &db.name, &self.connection))?;
+        let changed = |what: &str| {
+            let outcome = Outcome {
+                skipped: Some(Skip::IdentityChanged),
+                ..Outcome::new(db)
+            };
+            Some(Box::new(outcome.failed(Failure::new(
+                Kind::Database,
+                format!(
+                    "database {}: {what} since it was discovered; nothing was sent. It is discovered again, and checks in under its new identity",
+                    db.name
+                ),
+            ))))
+        };
+        Ok(match found {
+            Some(found) if found.neutralized => Some(Box::new(Outcome::neutralized(db))),
+            Some(found) if found.uuid != db.uuid => changed(&format!(
+                "its database.uuid changed from {} to {}",
+                db.uuid, found.uuid
+            )),
+            Some(_) => None,
+            None => changed("it is no longer an Odoo database (no database.uuid)"),
+        })
     }
 
     /// The context of the running burst, or a new one.

@@ -196,6 +196,7 @@ pub fn main() -> ExitCode {
             return fail(code, &format!("configuration error: {e}"));
         }
     };
+    crate::pg::limit_connections(settings.postgres.max_connections);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -417,6 +418,7 @@ async fn collect_one(
         Ok(collected) => Ok(collected),
         Err(e) => {
             let failure = e.explain(dbname, connection);
+            drop(client);
             Err(crate::pg::name_lock_holders(failure, connection, dbname).await)
         }
     }
@@ -561,6 +563,10 @@ fn human_line(outcome: &Outcome) -> String {
             return format!(
                 "{name}: skipped (shares its UUID with {owner}, which checks in for it; fix: dbcheckin uuid regenerate --database {name})"
             );
+        }
+        Some(Skip::IdentityChanged) => {
+            let why = outcome.error.as_ref().map_or("", |e| e.message.as_str());
+            return format!("{name}: skipped ({why})");
         }
         None => {}
     }

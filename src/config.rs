@@ -85,6 +85,9 @@ pub struct ServerSettings {
     /// `publisher_warranty_url` does not replace it).
     pub url_configured: bool,
     pub fallback_configured: bool,
+    /// Most check-ins in flight at once, so most requests to the validation
+    /// server at once (`[server] concurrency`).
+    pub concurrency: usize,
 }
 
 impl ServerSettings {
@@ -144,6 +147,8 @@ pub struct PostgresSettings {
     pub lock_timeout: Duration,
     /// Longest a connection may take to open.
     pub connect_timeout: Duration,
+    /// Most PostgreSQL connections this process holds open at once.
+    pub max_connections: usize,
 }
 
 impl PostgresSettings {
@@ -317,6 +322,7 @@ struct ServerFragment {
     proxy: Option<OptionalHttpUrl>,
     connect_timeout: Option<HumanDuration>,
     timeout: Option<HumanDuration>,
+    concurrency: Option<Concurrency>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -338,6 +344,7 @@ struct PostgresFragment {
     statement_timeout: Option<HumanDuration>,
     lock_timeout: Option<HumanDuration>,
     connect_timeout: Option<HumanDuration>,
+    max_connections: Option<ConnectionCount>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -379,6 +386,7 @@ impl Fragment {
             overlay(&mut base.proxy, top.proxy);
             overlay(&mut base.connect_timeout, top.connect_timeout);
             overlay(&mut base.timeout, top.timeout);
+            overlay(&mut base.concurrency, top.concurrency);
         }
         if let Some(top) = top.odoo {
             let base = self.odoo.get_or_insert_with(Default::default);
@@ -395,6 +403,7 @@ impl Fragment {
             overlay(&mut base.statement_timeout, top.statement_timeout);
             overlay(&mut base.lock_timeout, top.lock_timeout);
             overlay(&mut base.connect_timeout, top.connect_timeout);
+            overlay(&mut base.max_connections, top.max_connections);
             if let Some(owners) = top.uuid_owner {
                 base.uuid_owner
                     .get_or_insert_with(Default::default)
@@ -474,6 +483,9 @@ impl Fragment {
                     .connect_timeout
                     .map_or(Duration::from_secs(10), |d| d.0),
                 timeout: server.timeout.map_or(Duration::from_secs(30), |d| d.0),
+                concurrency: server
+                    .concurrency
+                    .map_or(crate::checkin::DEFAULT_CONCURRENCY, |c| c.0),
             },
             odoo: OdooSettings {
                 version: odoo.version.and_then(|v| v.0),
@@ -486,6 +498,9 @@ impl Fragment {
                 statement_timeout: bounds.statement,
                 lock_timeout: bounds.lock,
                 connect_timeout: bounds.connect,
+                max_connections: postgres
+                    .max_connections
+                    .map_or(crate::pg::DEFAULT_MAX_CONNECTIONS, |count| count.0),
                 databases: names(postgres.databases),
                 exclude: names(postgres.exclude),
                 uuid_owner: postgres
@@ -714,6 +729,41 @@ impl<'de> Deserialize<'de> for PgConnection {
 #[derive(Debug)]
 struct DatabaseName(String);
 
+/// `[server] concurrency`: 1 (one database at a time) to 64.
+#[derive(Debug, Clone, Copy)]
+struct Concurrency(usize);
+
+impl<'de> Deserialize<'de> for Concurrency {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let count = i64::deserialize(d)?;
+        match usize::try_from(count) {
+            Ok(count @ 1..=64) => Ok(Concurrency(count)),
+            _ => Err(serde::de::Error::custom(format!(
+                "invalid concurrency {count}: write a number from 1 to 64 (the default is {})",
+                crate::checkin::DEFAULT_CONCURRENCY
+            ))),
+        }
+    }
+}
+
+/// `[postgres] max_connections`: at least 2, because one task may need a
+/// second connection (to name who holds a lock) while holding its first.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionCount(usize);
+
+impl<'de> Deserialize<'de> for ConnectionCount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let count = i64::deserialize(d)?;
+        match usize::try_from(count) {
+            Ok(count @ 2..=1000) => Ok(ConnectionCount(count)),
+            _ => Err(serde::de::Error::custom(format!(
+                "invalid max_connections {count}: write a number from 2 to 1000 (the default is {})",
+                crate::pg::DEFAULT_MAX_CONNECTIONS
+            ))),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for DatabaseName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         from_validated_str(d, |text| {
@@ -846,6 +896,32 @@ mod tests {
         );
         let (_, key, _) = invalid("[postgres]\nlock_timeout = \"0s\"\n");
         assert_eq!(key, "postgres.lock_timeout");
+    }
+
+    #[test]
+    fn concurrency_is_read_and_bounded() {
+        assert_eq!(parse("").unwrap().server.concurrency, 8);
+        let s = parse("[server]\nconcurrency = 1\n").unwrap();
+        assert_eq!(s.server.concurrency, 1);
+        for bad in ["0", "65", "-1"] {
+            let (_, key, message) = invalid(&format!("[server]\nconcurrency = {bad}\n"));
+            assert_eq!(key, "server.concurrency", "{bad}");
+            assert!(message.contains("from 1 to 64"), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn max_connections_is_read_and_bounded() {
+        assert_eq!(parse("").unwrap().postgres.max_connections, 8);
+        let s = parse("[postgres]\nmax_connections = 3\n").unwrap();
+        assert_eq!(s.postgres.max_connections, 3);
+        for bad in ["1", "0", "-4", "1001", "\"8\""] {
+            let (_, key, message) = invalid(&format!("[postgres]\nmax_connections = {bad}\n"));
+            assert_eq!(key, "postgres.max_connections", "{bad}");
+            if bad != "\"8\"" {
+                assert!(message.contains("from 2 to 1000"), "{bad}: {message}");
+            }
+        }
     }
 
     #[test]

@@ -425,6 +425,7 @@ mod tests {
         let status = |format| Request::Status {
             databases: vec![],
             json: false,
+            timeout_ms: None,
             format,
         };
         assert_eq!(
@@ -442,6 +443,7 @@ mod tests {
             Request::Status {
                 databases: vec![],
                 json: true,
+                timeout_ms: None,
                 format: Format::Text
             }
         );

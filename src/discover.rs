@@ -52,6 +52,24 @@ pub struct Discovery {
 /// A database named in `databases` that is missing or not an Odoo database is an
 /// error; when scanning the whole cluster such databases are skipped.
 pub async fn discover(settings: &PostgresSettings) -> Result<Discovery, Failure> {
+    discover_since(settings, &Discovery::default()).await
+}
+
+/// [`discover`], reusing what `previous` learnt: a database that checked in
+/// then (an Odoo database, neither neutralized nor a copy of a shared UUID)
+/// and is still there under the same name and oid is not connected to again.
+/// On a cluster of a thousand databases the hourly rediscovery then costs one
+/// catalogue query, not a thousand logins. A database dropped and restored
+/// under its name gets a new oid, so it is probed again; a change inside a
+/// reused database (a new UUID, neutralization) is seen by its next check-in,
+/// which reads its identity again ([`identity`]). Databases that do not
+/// check in are few and probed every time, so a copy given a new UUID, or a
+/// database Odoo is still creating, is picked up at the next rediscovery.
+pub async fn discover_since(
+    settings: &PostgresSettings,
+    previous: &Discovery,
+) -> Result<Discovery, Failure> {
+    let reusable = &previous.reusable(&settings.uuid_owner);
     let all = list_cluster(settings).await?;
     let explicit = !settings.databases.is_empty();
     for name in &settings.databases {
@@ -79,6 +97,9 @@ pub async fn discover(settings: &PostgresSettings) -> Result<Discovery, Failure>
     .collect();
     let probes = stream::iter(candidates)
         .map(|(name, oid)| async move {
+            if let Some(db) = reusable.get(name.as_str()).filter(|db| db.oid == oid) {
+                return (name, Ok(Some((*db).clone())));
+            }
             let result = match probe(settings, &name, oid).await {
                 Err(failure) => {
                     Err(pg::name_lock_holders(failure, &settings.connection, &name).await)
@@ -107,6 +128,18 @@ pub async fn discover(settings: &PostgresSettings) -> Result<Discovery, Failure>
 }
 
 impl Discovery {
+    /// The databases of this discovery a later one may reuse without
+    /// connecting: those that check in, by name.
+    fn reusable(&self, owners: &BTreeMap<String, String>) -> BTreeMap<&str, &Database> {
+        let shares = uuid_shares(&self.cluster, owners);
+        self.cluster
+            .iter()
+            .filter(|db| !db.neutralized)
+            .filter(|db| !matches!(shares.get(&db.name), Some(UuidShare::Copy { .. })))
+            .map(|db| (db.name.as_str(), db))
+            .collect()
+    }
+
     /// Keeps only the databases named (on the command line); `cluster` stays whole.
     /// A name outside the configuration's scope is an error that says why.
     pub fn narrow(
@@ -176,10 +209,23 @@ async fn probe(
     oid: u32,
 ) -> Result<Option<Database>, Failure> {
     let client = pg::connect(&settings.connection, name).await?;
+    identity(&client, name, oid)
+        .await
+        .map_err(|e| pg::explain_query(&e, name, &settings.connection))
+}
+
+/// Reads the identity of the database `client` is connected to (named `name`,
+/// of oid `oid`), or `None` when it is not an Odoo database: the check of
+/// discovery, and of every check-in, which may use an identity discovery read
+/// long ago.
+pub async fn identity(
+    client: &tokio_postgres::Client,
+    name: &str,
+    oid: u32,
+) -> Result<Option<Database>, tokio_postgres::Error> {
     let has_table = client
         .query_one("SELECT to_regclass('ir_config_parameter') IS NOT NULL", &[])
-        .await
-        .map_err(|e| pg::explain_query(&e, name, &settings.connection))?;
+        .await?;
     if !has_table.get::<_, bool>(0) {
         return Ok(None);
     }
@@ -192,8 +238,7 @@ async fn probe(
               WHERE key IN ('database.uuid', 'database.create_date', 'database.is_neutralized')",
             &[],
         )
-        .await
-        .map_err(|e| pg::explain_query(&e, name, &settings.connection))?;
+        .await?;
     let uuid: Option<String> = row.get(0);
     Ok(uuid.filter(|u| !u.is_empty()).map(|uuid| Database {
         name: name.to_string(),

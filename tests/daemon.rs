@@ -815,6 +815,121 @@ fn databases_appear_once_the_role_is_granted_without_a_restart() {
     daemon.wait_for_log("database scheduled");
 }
 
+/// Sessions PostgreSQL counted for `db` (`pg_stat_database.sessions`, counted
+/// when a session ends).
+fn sessions(db: &TestDb) -> i64 {
+    let text = common::db::psql(
+        "postgres",
+        &format!(
+            "SELECT sessions FROM pg_stat_database WHERE datname = '{}'",
+            db.name
+        ),
+    );
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("sessions of {}: {text:?}", db.name))
+}
+
+/// Waits (bounded) until `db` has had more than `before` sessions.
+fn wait_for_sessions_above(db: &TestDb, before: i64) -> i64 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = sessions(db);
+        if now > before {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "{} had no new session", db.name);
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Issue 15: a rediscovery connects to no database it already knows
+/// unchanged. `check-now --database A` rediscovers first: A gets its
+/// check-in's session, and B, known and unchanged, none.
+#[test]
+fn rediscovery_does_not_connect_to_known_unchanged_databases() {
+    let server = ValidationServer::start(ServerOptions::default());
+    server.set_behaviour(Behaviour::Reply(a1_reply()));
+    let a = TestDb::unique_copy_of(Fixture::A);
+    let b = TestDb::unique_copy_of(Fixture::A);
+    let env = Env::new();
+    env.write_config(&server, &[&a, &b]);
+    env.seed_recent_success(&a);
+    env.seed_recent_success(&b);
+    let daemon = Daemon::start(&env);
+    assert_eq!(daemon.ping()["databases"], 2);
+    let (a_before, b_before) = (sessions(&a), sessions(&b));
+
+    let checked = run(cli(
+        &env.config,
+        &["check-now", "--database", &a.name, "--json"],
+    ));
+    assert_eq!(checked.code, 0, "{checked:?}");
+    assert_eq!(checked.results()[0]["ok"], true, "{checked:?}");
+    // A's check-in session ended after any probe of B would have.
+    let a_after = wait_for_sessions_above(&a, a_before);
+    assert_eq!(a_after, a_before + 1, "A: its check-in's session only");
+    assert_eq!(sessions(&b), b_before, "B was connected to");
+}
+
+/// A database changed in place after discovery (a new UUID, then
+/// neutralized) sends nothing under its old identity: the check-in sees it,
+/// the daemon discovers it again, and it checks in under the new one.
+#[test]
+fn a_database_changed_since_discovery_is_discovered_again_before_it_sends() {
+    let server = ValidationServer::start(ServerOptions::default());
+    server.set_behaviour(Behaviour::Reply(a1_reply()));
+    let db = TestDb::unique_copy_of(Fixture::A);
+    let env = Env::new();
+    env.write_config(&server, &[&db]);
+    env.seed_recent_success(&db);
+    let daemon = Daemon::start(&env);
+    assert_eq!(daemon.ping()["databases"], 1);
+    let old = uuid_of(&db);
+    let new = "5e1f0000-0000-4000-8000-00000000c0de";
+    db.psql(&format!(
+        "UPDATE ir_config_parameter SET value = '{new}' WHERE key = 'database.uuid'"
+    ));
+
+    let changed = run(cli(&env.config, &["check-now", "--json"]));
+    let result = &changed.results()[0];
+    // check-now rediscovers first, so the change may be seen there already;
+    // either way nothing goes out under the old UUID.
+    assert!(
+        result["uuid"] == new || result["skipped"] == "identity_changed",
+        "{changed:?}"
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| !r.arg0.as_deref().unwrap_or_default().contains(&old)),
+        "sent under the old UUID"
+    );
+    let again = run(cli(&env.config, &["check-now", "--json"]));
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.results()[0]["uuid"], new, "{again:?}");
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.arg0.as_deref().unwrap_or_default().contains(new)),
+        "checked in under the new UUID"
+    );
+
+    let sent = server.requests().len();
+    db.psql(
+        "INSERT INTO ir_config_parameter (key, value) VALUES ('database.is_neutralized', 'true')",
+    );
+    let neutralized = run(cli(&env.config, &["check-now", "--json"]));
+    assert_eq!(
+        neutralized.results()[0]["skipped"],
+        "neutralized",
+        "{neutralized:?}"
+    );
+    assert_eq!(server.requests().len(), sent, "a neutralized copy sent");
+}
+
 /// Issue item 5: SIGHUP with a broken file keeps the running configuration;
 /// SIGHUP with a good one applies it (a database added is scheduled and checks in).
 #[test]

@@ -166,6 +166,7 @@ async fn discovery_finds_odoo_databases_and_flags_neutralized_ones() {
         statement_timeout: dbcheckin::pg::Bounds::DEFAULT.statement,
         lock_timeout: dbcheckin::pg::Bounds::DEFAULT.lock,
         connect_timeout: dbcheckin::pg::Bounds::DEFAULT.connect,
+        max_connections: dbcheckin::pg::DEFAULT_MAX_CONNECTIONS,
     };
 
     let found = discover::discover(&settings(vec![a.name.clone(), b.name.clone()], vec![]))

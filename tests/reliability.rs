@@ -286,6 +286,150 @@ fn a_lock_against_writers_fails_applying_the_reply_and_writes_nothing() {
     );
 }
 
+/// Samples, until stopped, how many connections dbcheckin holds open in
+/// `databases`; returns the most seen at once.
+struct ConnectionWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    most: std::thread::JoinHandle<i64>,
+}
+
+impl ConnectionWatch {
+    fn start(databases: Vec<String>) -> ConnectionWatch {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let most = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let (client, connection) = tokio_postgres::connect(
+                    &format!("{} application_name=connection-watch", connection_string()),
+                    tokio_postgres::NoTls,
+                )
+                .await
+                .expect("the watch connects");
+                tokio::spawn(connection);
+                let mut most = 0;
+                // Bounded: the test stops it, and the run it watches is bounded.
+                for _ in 0..30_000 {
+                    if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let row = client
+                        .query_one(
+                            "SELECT count(*) FROM pg_stat_activity \
+                              WHERE application_name = 'dbcheckin' AND datname = ANY($1)",
+                            &[&databases],
+                        )
+                        .await
+                        .expect("pg_stat_activity");
+                    most = most.max(row.get::<_, i64>(0));
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                most
+            })
+        });
+        ConnectionWatch { stop, most }
+    }
+
+    fn most(self) -> i64 {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.most.join().expect("the watch ends")
+    }
+}
+
+/// Five databases whose reply waits on a lock keep every check-in's
+/// connection open for the lock bound: with `max_connections = 2`, never
+/// more than two are open at once, and two are (the check-ins overlap).
+#[test]
+fn a_process_never_holds_more_connections_than_max_connections() {
+    let server = ValidationServer::start(ServerOptions {
+        behaviour: changing_reply(),
+        ..ServerOptions::default()
+    });
+    let dbs: Vec<TestDb> = (0..5).map(|_| TestDb::unique_copy_of(Fixture::A)).collect();
+    let names: Vec<&str> = dbs.iter().map(|db| db.name.as_str()).collect();
+    let setup = Setup::new(
+        &server,
+        &names,
+        "lock_timeout = \"2s\"\nstatement_timeout = \"10s\"\nmax_connections = 2",
+    );
+    let _holders: Vec<LockHolder> = dbs
+        .iter()
+        .map(|db| {
+            LockHolder::take(
+                &db.name,
+                "odoo-cron",
+                "LOCK TABLE ir_config_parameter IN SHARE MODE",
+            )
+        })
+        .collect();
+    let watch = ConnectionWatch::start(names.iter().map(|n| n.to_string()).collect());
+    let (run, _) = run_bounded(
+        setup.command(&["check-now", "--direct", "--json"]),
+        Duration::from_secs(120),
+    );
+    let most = watch.most();
+    let results = run.results();
+    assert_eq!(results.len(), 5, "{run:?}");
+    for result in &results {
+        let message = result["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("lock_timeout"), "{result}");
+    }
+    assert!(
+        most <= 2,
+        "{most} connections open at once, over max_connections = 2"
+    );
+    assert_eq!(
+        most, 2,
+        "the check-ins ran one at a time: the watch proves nothing"
+    );
+}
+
+/// With replies that take 600 ms, five databases and `[server] concurrency
+/// = 2`: never more than two requests at the server at once (a request is
+/// in flight from its arrival until its reply, 600 ms later).
+#[test]
+fn a_whole_cluster_check_in_never_has_more_requests_in_flight_than_concurrency() {
+    const REPLY_AFTER: Duration = Duration::from_millis(600);
+    let server = ValidationServer::start(ServerOptions {
+        behaviour: Behaviour::Slow(REPLY_AFTER),
+        ..ServerOptions::default()
+    });
+    let dbs: Vec<TestDb> = (0..5).map(|_| TestDb::unique_copy_of(Fixture::A)).collect();
+    let names: Vec<&str> = dbs.iter().map(|db| db.name.as_str()).collect();
+    let setup = Setup::new(&server, &names, "");
+    let text = std::fs::read_to_string(&setup.config).expect("config");
+    std::fs::write(
+        &setup.config,
+        text.replacen("[server]\n", "[server]\nconcurrency = 2\n", 1),
+    )
+    .expect("config");
+    let (run, _) = run_bounded(
+        setup.command(&["check-now", "--direct", "--json"]),
+        Duration::from_secs(120),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let arrivals: Vec<Instant> = server.requests().iter().map(|r| r.received).collect();
+    assert_eq!(arrivals.len(), 5);
+    let most = arrivals
+        .iter()
+        .map(|start| {
+            arrivals
+                .iter()
+                .filter(|other| **other <= *start && *start < **other + REPLY_AFTER)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(
+        most <= 2,
+        "{most} requests in flight at once, over concurrency = 2"
+    );
+    assert_eq!(most, 2, "one request at a time: the test proves nothing");
+}
+
 fn require_root() {
     let uid = std::fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m))

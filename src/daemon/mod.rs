@@ -26,7 +26,7 @@ pub mod memory;
 mod notify;
 mod server;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::checkin::{CHECKIN_CONCURRENCY, CheckIn, Outcome};
+use crate::checkin::{CheckIn, Outcome, Skip};
 use crate::config::Settings;
 use crate::control::{self, InProgress, Reply, Work};
 use crate::discover::{self, Database, Discovery, UuidShare};
@@ -214,6 +214,7 @@ pub async fn run(
     let mut scheduler = Scheduler {
         config_path,
         timetable: Timetable::new(settings.schedule),
+        permits: Arc::new(Semaphore::new(settings.server.concurrency)),
         settings,
         checkin: Arc::new(checkin),
         store,
@@ -235,7 +236,8 @@ pub async fn run(
         ready: false,
         checkins_since: BTreeMap::new(),
         unrecorded: Unrecorded::new(),
-        permits: Arc::new(Semaphore::new(CHECKIN_CONCURRENCY)),
+        reuse_discovery: true,
+        stale: BTreeSet::new(),
         events,
         tracker,
         shutdown,
@@ -305,6 +307,13 @@ struct Scheduler {
     /// Databases whose last check-in was applied but could not be recorded
     /// (disk full, read-only, permissions), with the cause and the fix.
     unrecorded: Unrecorded,
+    /// Whether the next discovery may reuse what the last one found (see
+    /// [`discover::discover_since`]): not after a reload, whose connection
+    /// may lead to another server or role.
+    reuse_discovery: bool,
+    /// Databases a check-in found changed since discovery: the next one
+    /// probes them again.
+    stale: BTreeSet<String>,
     permits: Arc<Semaphore>,
     events: mpsc::Sender<Event>,
     tracker: TaskTracker,
@@ -440,6 +449,13 @@ impl Scheduler {
         // Not due again while this one runs (`next_wake` would spin on it).
         self.next_discovery = plus(now, DISCOVERY_PERIOD);
         let postgres = self.settings.postgres.clone();
+        let mut previous = if self.reuse_discovery {
+            self.discovery.clone()
+        } else {
+            Discovery::default()
+        };
+        let stale = std::mem::take(&mut self.stale);
+        previous.cluster.retain(|db| !stale.contains(&db.name));
         let store = self.store.clone();
         let scheduled: Vec<DbKey> = self.timetable.iter().map(|(key, _)| key.clone()).collect();
         let events = self.events.clone();
@@ -447,7 +463,7 @@ impl Scheduler {
         self.tracker.spawn(async move {
             let listed = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                listed = discover::discover(&postgres) => listed,
+                listed = discover::discover_since(&postgres, &previous) => listed,
             };
             let states = match &listed {
                 Ok(discovery) => {
@@ -508,7 +524,10 @@ impl Scheduler {
         };
         self.next_discovery = plus(Clock::system().now(), period);
         let discovery = match listed {
-            Ok(discovery) => *discovery,
+            Ok(discovery) => {
+                self.reuse_discovery = true;
+                *discovery
+            }
             Err(failure) => {
                 tracing::error!(kind = %failure.kind, "cannot list the databases: {failure}; keeping the {} known ones, trying again in {}", self.known.len(), humantime::format_duration(period));
                 return;
@@ -605,6 +624,12 @@ impl Scheduler {
     fn finished(&mut self, key: DbKey, started: OffsetDateTime, outcome: Box<Outcome>) {
         self.checkins_since.remove(&key);
         let now = Clock::system().now();
+        if matches!(
+            outcome.skipped,
+            Some(Skip::Neutralized | Skip::IdentityChanged)
+        ) {
+            self.rediscover_soon(&key.name);
+        }
         let rng = &mut self.rng;
         let schedule = if outcome.ok {
             self.timetable.succeeded(&key, now)
@@ -654,6 +679,14 @@ impl Scheduler {
                 }))
                 .await;
         });
+    }
+
+    /// A check-in found `name` changed since discovery (neutralized, a new
+    /// UUID): the next discovery, started now, probes it again rather than
+    /// reusing what it knew, and reschedules it under what it has become.
+    fn rediscover_soon(&mut self, name: &str) {
+        self.stale.insert(name.to_owned());
+        self.request_discovery();
     }
 
     fn recorded(
@@ -826,6 +859,7 @@ impl Scheduler {
                     "configuration reloaded from {}",
                     describe_sources(&self.settings.sources)
                 );
+                self.reuse_discovery = false;
                 self.request_discovery();
             }
         }
@@ -843,6 +877,16 @@ impl Scheduler {
         }
         if new.metrics.listen != self.settings.metrics.listen {
             tracing::warn!("[metrics] listen changed: it takes effect when the service restarts");
+        }
+        if new.server.concurrency != self.settings.server.concurrency {
+            tracing::warn!(
+                "[server] concurrency changed: it takes effect when the service restarts"
+            );
+        }
+        if new.postgres.max_connections != self.settings.postgres.max_connections {
+            tracing::warn!(
+                "[postgres] max_connections changed: it takes effect when the service restarts"
+            );
         }
     }
 

@@ -338,6 +338,8 @@ pub struct RecordedRequest {
     pub arg0: Option<String>,
     /// Percent-decoded `action` form field, if present.
     pub action: Option<String>,
+    /// When the whole request had arrived (before any delay of the behaviour).
+    pub received: std::time::Instant,
 }
 
 impl RecordedRequest {
@@ -834,6 +836,7 @@ impl Head {
             arg0: field("arg0"),
             action: field("action"),
             raw_body,
+            received: std::time::Instant::now(),
         }
     }
 }

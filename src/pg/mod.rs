@@ -3,13 +3,18 @@
 //! tokio-postgres reports "error connecting to server: No such file or directory";
 //! what a sysadmin needs is "is PostgreSQL running, and which setting to check".
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
 use crate::failure::{Failure, Kind};
+
+mod socket;
 
 /// The time bounds every connection carries: `[postgres] statement_timeout`,
 /// `lock_timeout` and `connect_timeout`. The first two travel in the startup
@@ -99,28 +104,75 @@ fn without_bounds(options: &str) -> Vec<String> {
     kept
 }
 
+/// `[postgres] max_connections` when the configuration does not set it.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8;
+
+/// The connections this process may hold open at once, and their bound.
+/// One process-wide budget, whatever opens them (discovery, check-ins,
+/// `status`, the expiry check): on a cluster of a thousand databases the
+/// daemon's tasks together must not take more of PostgreSQL's
+/// `max_connections` than the sysadmin allowed.
+static SLOTS: OnceLock<(usize, Arc<Semaphore>)> = OnceLock::new();
+
+fn slots() -> &'static (usize, Arc<Semaphore>) {
+    SLOTS.get_or_init(|| {
+        (
+            DEFAULT_MAX_CONNECTIONS,
+            Arc::new(Semaphore::new(DEFAULT_MAX_CONNECTIONS)),
+        )
+    })
+}
+
+/// Sets the process's connection bound (`[postgres] max_connections`). The
+/// first call wins: connections already open hold slots of the first budget,
+/// so the bound of a running process cannot change. Returns the bound in force.
+pub fn limit_connections(limit: usize) -> usize {
+    SLOTS
+        .get_or_init(|| (limit, Arc::new(Semaphore::new(limit))))
+        .0
+}
+
 /// Opens a connection to `dbname` with the configured connection settings and
 /// spawns its I/O task on the current runtime. Every connection carries the
-/// time bounds (the configured ones, else [`Bounds::DEFAULT`]).
+/// time bounds (the configured ones, else [`Bounds::DEFAULT`]), and holds one
+/// slot of the process's budget (see [`limit_connections`]) until it closes:
+/// waiting for a slot is queueing, not a failure. A caller holding a
+/// connection must not open a second one and wait on both (drop the first).
 pub async fn connect(base: &Config, dbname: &str) -> Result<Client, Failure> {
+    let slot = slots()
+        .1
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the connection budget is never closed");
     let mut config = base.clone();
     config.dbname(dbname);
     config.application_name("dbcheckin");
     let bounds = Bounds::of(base);
     bounds.apply(&mut config);
-    // tokio-postgres bounds only the socket's connect(): a server (or a
-    // stuck pooler) that accepts and never answers the startup would hang.
-    // The whole handshake gets connect_timeout, once per host tried.
+    // A server (or a stuck pooler) that accepts and never answers the
+    // startup would hang: the whole handshake gets connect_timeout, once per
+    // host tried. The socket is ours (see `socket`), so that closing waits
+    // for the backend to be gone.
     let hosts = u32::try_from(config.get_hosts().len().max(1)).unwrap_or(u32::MAX);
-    let (client, connection) =
-        match tokio::time::timeout(bounds.connect.saturating_mul(hosts), config.connect(NoTls))
+    let handshake = async {
+        let stream = socket::open(&config)
             .await
-        {
-            Ok(connected) => connected.map_err(|e| explain(&e, dbname, base))?,
+            .map_err(|e| explain_cause(&e.to_string(), dbname, base))?;
+        config
+            .connect_raw(socket::Closing::new(stream), NoTls)
+            .await
+            .map_err(|e| explain(&e, dbname, base))
+    };
+    let (client, connection) =
+        match tokio::time::timeout(bounds.connect.saturating_mul(hosts), handshake).await {
+            Ok(connected) => connected?,
             Err(_) => return Err(no_answer(dbname, base)),
         };
     let database = dbname.to_string();
     tokio::spawn(async move {
+        // The slot is free again only once the connection is closed.
+        let _slot = slot;
         if let Err(e) = connection.await {
             tracing::debug!(database, "PostgreSQL connection ended: {e}");
         }
@@ -203,7 +255,14 @@ pub fn explain(error: &tokio_postgres::Error, dbname: &str, config: &Config) -> 
             ),
         );
     }
-    let cause = root_cause(error);
+    explain_cause(&root_cause(error), dbname, config)
+}
+
+/// [`explain`] for a failure that is not PostgreSQL's own (no SQLSTATE):
+/// the socket, the handshake, a missing password.
+fn explain_cause(cause: &str, dbname: &str, config: &Config) -> Failure {
+    let role = role_of(config);
+    let server = describe_server(config);
     if cause.contains("password missing") {
         return Failure::new(
             Kind::Database,
