@@ -685,6 +685,9 @@ impl Scheduler {
     /// UUID): the next discovery, started now, probes it again rather than
     /// reusing what it knew, and reschedules it under what it has become.
     fn rediscover_soon(&mut self, name: &str) {
+        // Forgotten now too: should the next listing fail, the one after it
+        // still probes the database rather than reuse what it was.
+        self.discovery.cluster.retain(|db| db.name != name);
         self.stale.insert(name.to_owned());
         self.request_discovery();
     }
