@@ -22,11 +22,6 @@ use crate::reply::{self, Reply};
 use crate::transport::{self, Scheme, SendError, Transport};
 use crate::wire;
 
-/// `[server] concurrency` when the configuration does not set it: databases
-/// checked in at once, bounded so that a large cluster does not flood the
-/// validation server (each check-in has at most one request in flight).
-pub const DEFAULT_CONCURRENCY: usize = 8;
-
 /// The result for one database, as printed by `check-now --json` (and carried
 /// over the control socket, hence `Deserialize`).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+pub use crate::odoo::OdooSettings;
 use crate::schedule::ScheduleSettings;
 
 /// Where the configuration lives when neither `--config` nor `DBCHECKIN_CONFIG` says.
@@ -31,6 +32,10 @@ pub const DEFAULT_CONNECTION: &str = "host=/var/run/postgresql user=dbcheckin";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/dbcheckin";
 /// The daemon's control socket (systemd's `RuntimeDirectory=`).
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/dbcheckin/control.sock";
+/// `[server] concurrency` when the configuration does not set it: databases
+/// checked in at once, bounded so that a large cluster does not flood the
+/// validation server (each check-in has at most one request in flight).
+pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// A configuration problem; always names the file and, when known, line and key.
 #[derive(Debug, thiserror::Error)]
@@ -119,18 +124,6 @@ impl ServerSettings {
             ..self.clone()
         })
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct OdooSettings {
-    /// The `release.version` to report; `None` means detect it.
-    pub version: Option<String>,
-    /// Odoo's configuration files; empty means the first default that exists.
-    pub config: Vec<PathBuf>,
-    /// Directories holding Odoo's `odoo` package; empty means detect.
-    pub root: Vec<PathBuf>,
-    /// The Python that runs Odoo; `None` means detect.
-    pub python: Option<crate::odoo::python::PythonVersion>,
 }
 
 #[derive(Debug, Clone)]
@@ -483,9 +476,7 @@ impl Fragment {
                     .connect_timeout
                     .map_or(Duration::from_secs(10), |d| d.0),
                 timeout: server.timeout.map_or(Duration::from_secs(30), |d| d.0),
-                concurrency: server
-                    .concurrency
-                    .map_or(crate::checkin::DEFAULT_CONCURRENCY, |c| c.0),
+                concurrency: server.concurrency.map_or(DEFAULT_CONCURRENCY, |c| c.0),
             },
             odoo: OdooSettings {
                 version: odoo.version.and_then(|v| v.0),
@@ -740,7 +731,7 @@ impl<'de> Deserialize<'de> for Concurrency {
             Ok(count @ 1..=64) => Ok(Concurrency(count)),
             _ => Err(serde::de::Error::custom(format!(
                 "invalid concurrency {count}: write a number from 1 to 64 (the default is {})",
-                crate::checkin::DEFAULT_CONCURRENCY
+                DEFAULT_CONCURRENCY
             ))),
         }
     }

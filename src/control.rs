@@ -19,8 +19,31 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::checkin::Outcome;
-use crate::status::Format;
 use crate::transport::ProxyEnv;
+
+/// How `status` prints its report; the client names it, the daemon renders it.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// The summary line, then a block per database.
+    #[default]
+    Text,
+    /// One JSON document (the same as `--json`).
+    Json,
+    /// Prometheus text format with the metric names of the daemon's endpoint,
+    /// for node_exporter's textfile collector.
+    Prometheus,
+    /// The text, with Nagios performance data on the first line.
+    Nagios,
+}
+
+impl Format {
+    pub fn is_text(&self) -> bool {
+        *self == Format::Text
+    }
+}
 
 /// Longest request line accepted: requests are tiny, so anything longer is a
 /// confused or hostile peer.

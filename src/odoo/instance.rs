@@ -11,12 +11,12 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use super::OdooSettings;
 use super::addons::{AddonsPath, realpath};
 use super::conf::{self, OdooConf};
 use super::python::PythonVersion;
 use super::python::{self, PythonChoice};
 use super::release::{self as version, series_of_release};
-use crate::config::OdooSettings;
 use crate::sys::{self as user, User};
 
 /// Where Odoo looks for its configuration when none is given (first that exists).

@@ -6,7 +6,21 @@ pub mod instance;
 pub mod python;
 pub mod release;
 
+use std::path::PathBuf;
 use std::sync::Arc;
+
+/// The `[odoo]` section of dbcheckin's configuration: what to read, or detect.
+#[derive(Debug, Clone)]
+pub struct OdooSettings {
+    /// The `release.version` to report; `None` means detect it.
+    pub version: Option<String>,
+    /// Odoo's configuration files; empty means the first default that exists.
+    pub config: Vec<PathBuf>,
+    /// Directories holding Odoo's `odoo` package; empty means detect.
+    pub root: Vec<PathBuf>,
+    /// The Python that runs Odoo; `None` means detect.
+    pub python: Option<python::PythonVersion>,
+}
 
 /// Everything a run needs to know about Odoo on this host, found once.
 #[derive(Debug, Clone)]
@@ -17,7 +31,7 @@ pub struct Odoo {
 
 impl Odoo {
     /// Reads Odoo's configuration and code as `[odoo]` says (or detects them).
-    pub fn detect(settings: &crate::config::OdooSettings) -> Odoo {
+    pub fn detect(settings: &OdooSettings) -> Odoo {
         let host = instance::Host::detect(settings);
         let installed = host
             .instances

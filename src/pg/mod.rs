@@ -580,7 +580,7 @@ fn missing_grant(text: &str, role: &str) -> Option<String> {
     let role = quote_ident(role);
     let grant = match kind {
         "table" | "relation" => {
-            let privileges = crate::grant::table_privileges(name).unwrap_or("SELECT");
+            let privileges = crate::privileges::table_privileges(name).unwrap_or("SELECT");
             format!("GRANT {privileges} ON TABLE {name} TO {role}")
         }
         "sequence" => format!("GRANT USAGE ON SEQUENCE {name} TO {role}"),
