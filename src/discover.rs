@@ -337,6 +337,27 @@ fn owner_of(
     (oldest, OwnerRule::Oldest)
 }
 
+/// Discovers the databases of the configuration, narrowed to those named on
+/// the command line; a wrong name is an error rather than silently skipped.
+pub async fn select(postgres: &PostgresSettings, names: &[String]) -> Result<Discovery, Failure> {
+    let discovery = discover(postgres).await?.narrow(names, postgres)?;
+    let skipped = &discovery.skipped;
+    if discovery.databases.is_empty() {
+        let mut text = format!(
+            "no Odoo database found on the PostgreSQL server at {}",
+            pg::describe_server(&postgres.connection)
+        );
+        for (name, reason) in skipped {
+            text.push_str(&format!("\n  {name}: {reason}"));
+        }
+        return Err(Failure::new(Kind::NotOdoo, text));
+    }
+    for (name, reason) in skipped {
+        tracing::info!(database = %name, "skipped: {reason}");
+    }
+    Ok(discovery)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

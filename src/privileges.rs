@@ -73,9 +73,9 @@ mod tests {
     /// The SQL dbcheckin runs, as written in its sources.
     const SOURCES: [&str; 10] = [
         include_str!("discover.rs"),
-        include_str!("duplicate.rs"),
-        include_str!("register/store.rs"),
-        include_str!("register/mod.rs"),
+        include_str!("cmd/uuid.rs"),
+        include_str!("cmd/register/store.rs"),
+        include_str!("cmd/register/mod.rs"),
         include_str!("collect/mod.rs"),
         include_str!("status/gather.rs"),
         include_str!("apply/mod.rs"),

@@ -19,7 +19,7 @@ mod finding;
 mod http;
 mod probe;
 mod proxy;
-mod report;
+pub mod report;
 mod targets;
 mod tcp;
 mod tls;
@@ -31,43 +31,17 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use crate::config::{ServerSettings, Settings};
+use crate::config::ServerSettings;
 use crate::transport::ProxyEnv;
 
 pub use finding::{Check, Code, Finding, Severity, Step, Verdict};
 pub use report::{Report, TargetReport};
 
-/// Exit code when the diagnosis itself could not run (bad configuration, …).
-pub const EXIT_COULD_NOT_RUN: u8 = 3;
 /// The run's budget, in step timeouts: DNS, TCP, TLS and HTTP follow one
 /// another, but a run never takes longer than this many steps.
 const RUN_STEPS: u32 = 3;
 /// Where the system resolver's configuration lives.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
-
-#[derive(Debug, clap::Args)]
-pub struct DiagnoseArgs {
-    /// Timeout of each probe (DNS, TCP, TLS, HTTP); the whole run takes at most three of them
-    #[arg(long, default_value = "3s", value_parser = parse_timeout, value_name = "DURATION")]
-    timeout: Duration,
-    /// Also check services.openerp.com on ports 443 and 80, which older deployments use
-    #[arg(long)]
-    legacy: bool,
-    /// Print the report as JSON
-    #[arg(long, conflicts_with = "ticket")]
-    json: bool,
-    /// Print a block to paste into a firewall change request
-    #[arg(long)]
-    ticket: bool,
-}
-
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let timeout = humantime::parse_duration(text).map_err(|e| e.to_string())?;
-    if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(60) {
-        return Err("the timeout must be between 100ms and 60s".into());
-    }
-    Ok(timeout)
-}
 
 /// Why the diagnosis could not run at all (exit code 3).
 #[derive(Debug, thiserror::Error)]
@@ -106,36 +80,6 @@ impl Budget {
         self.step
             .min(self.end.saturating_duration_since(Instant::now()))
     }
-}
-
-/// Runs `diagnose` and prints its report; returns the exit code.
-pub async fn command(settings: Settings, args: DiagnoseArgs) -> u8 {
-    let options = Options {
-        timeout: args.timeout,
-        legacy: args.legacy,
-        resolv_conf: PathBuf::from(RESOLV_CONF),
-        control_socket: Some(settings.daemon.control_socket.clone()),
-    };
-    let report = match run(&settings.server, &options).await {
-        Ok(report) => report,
-        Err(e) => {
-            eprintln!("dbcheckin: diagnose could not run: {e}");
-            return EXIT_COULD_NOT_RUN;
-        }
-    };
-    let text = if args.json {
-        report::json(&report)
-    } else if args.ticket {
-        report::ticket(&report, &hostname())
-    } else {
-        report::human(&report)
-    };
-    // A closed stdout (`| head`) is not worth reporting.
-    let _ = std::io::Write::write_all(
-        &mut std::io::stdout().lock(),
-        format!("{}\n", text.trim_end()).as_bytes(),
-    );
-    report.verdict.exit_code()
 }
 
 /// Probes everything `server` implies and settles the verdict.
@@ -179,13 +123,4 @@ pub async fn run(server: &ServerSettings, options: &Options) -> Result<Report, D
         observed_at,
         nameservers: probed.nameservers,
     })
-}
-
-/// This host's name, for the ticket.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_string())
-        .ok()
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "this host".to_string())
 }

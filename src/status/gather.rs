@@ -4,9 +4,8 @@
 use super::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self};
 use std::path::Path;
-use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -19,53 +18,6 @@ use crate::discover::{self, Database, PROBE_CONCURRENCY, UuidShare};
 use crate::failure::{Failure, Kind};
 use crate::pg;
 use crate::state::{LoadOutcome, StateError, StateStore};
-
-/// The part of `status --timeout` left for the daemon's reply to travel back:
-/// the daemon reads for the timeout less this.
-const REPLY_MARGIN: Duration = Duration::from_millis(500);
-
-/// Prints the status of the selected databases and returns the monitoring exit
-/// code. The running daemon is asked first (over the control socket, which
-/// root and group `dbcheckin` may use): it has the databases' access, which
-/// the caller usually lacks. When no daemon answers, this process reads the
-/// databases and the state files itself. The output says which was used.
-///
-/// The whole never runs longer than `timeout`: the daemon reads for that long
-/// less [`REPLY_MARGIN`], direct reads for what is left of it, and what could
-/// not be read in time is UNKNOWN with the reason.
-pub async fn command(
-    settings: Settings,
-    databases: Vec<String>,
-    format: Format,
-    timeout: Duration,
-) -> u8 {
-    let deadline = Deadline::after(timeout);
-    let socket = settings.daemon.control_socket.clone();
-    let daemon_budget = timeout.saturating_sub(REPLY_MARGIN).max(REPLY_MARGIN);
-    let request = crate::control::Request::Status {
-        databases: databases.clone(),
-        json: false,
-        format,
-        timeout_ms: Some(u64::try_from(daemon_budget.as_millis()).unwrap_or(u64::MAX)),
-    };
-    let reason = match crate::control::request(&socket, &request, timeout).await {
-        Ok(crate::control::Reply::Status { exit_code, output }) => {
-            let _ = io::stdout().lock().write_all(output.as_bytes());
-            return exit_code;
-        }
-        Ok(other) => format!(
-            "the daemon on {} gave an unexpected reply: {other:?}",
-            socket.display()
-        ),
-        Err(e) => e.to_string(),
-    };
-    let source = Source::Direct { reason };
-    let unrecorded = Unrecorded::new();
-    let (text, code) = render(&settings, &databases, format, source, deadline, &unrecorded).await;
-    // A closed stdout (`| head`) is not worth reporting: the exit code stands.
-    let _ = io::stdout().lock().write_all(text.as_bytes());
-    code
-}
 
 /// Reads the selected databases and their state, and renders the report in
 /// `format` with its exit code. The daemon answers `status` requests with

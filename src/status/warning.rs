@@ -25,6 +25,17 @@ impl Severity {
         }
     }
 
+    /// The state a plugin exit code stands for; UNKNOWN for a code no
+    /// state has.
+    pub fn of_exit_code(code: u8) -> Severity {
+        match code {
+            0 => Severity::Ok,
+            1 => Severity::Warning,
+            2 => Severity::Critical,
+            _ => Severity::Unknown,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Severity::Ok => "OK",

@@ -13,11 +13,46 @@
 use serde::Serialize;
 use tokio_postgres::Config;
 
+use clap::Args;
+
+use super::{Exit, Selection};
 use crate::config::{PostgresSettings, Settings};
 use crate::discover;
 use crate::failure::{Failure, Kind};
+use crate::output;
 use crate::pg::{self, quote_ident};
 use crate::privileges::{SEQUENCES, TABLES};
+
+/// The arguments of `dbcheckin grant`.
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    /// The role to create and grant to (the user of [postgres] connection)
+    #[arg(long, value_name = "NAME")]
+    role: String,
+    #[command(flatten)]
+    selection: Selection,
+    /// The administrator to log in as [default: $PGUSER, else the system user]
+    #[arg(long, value_name = "NAME", env = "PGUSER")]
+    admin_user: Option<String>,
+    /// Only print the SQL (a psql script, one transaction per database); change nothing
+    #[arg(long)]
+    print: bool,
+    /// Print what was granted as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+impl From<GrantArgs> for Request {
+    fn from(args: GrantArgs) -> Self {
+        Request {
+            role: args.role,
+            databases: args.selection.databases,
+            admin_user: args.admin_user,
+            print: args.print,
+            json: args.json,
+        }
+    }
+}
 
 /// What the command line asks for.
 #[derive(Debug, Clone)]
@@ -95,8 +130,9 @@ pub struct Report {
     pub databases: Vec<DatabaseGrants>,
 }
 
-/// Runs `dbcheckin grant` and returns the exit code.
-pub async fn command(settings: &Settings, request: Request) -> Result<u8, Failure> {
+/// Exit 1 when a database could not be granted to.
+pub async fn run(settings: &Settings, args: GrantArgs) -> Result<Exit, Failure> {
+    let request = Request::from(args);
     validate_role(&request.role).map_err(|e| Failure::new(Kind::Config, e.to_string()))?;
     let admin = admin_settings(&settings.postgres, request.admin_user.as_deref());
     let discovery = discover::discover(&admin)
@@ -128,12 +164,8 @@ pub async fn command(settings: &Settings, request: Request) -> Result<u8, Failur
         (false, true) => render_sql(&report),
         (false, false) => render_human(&report),
     };
-    println!("{text}");
-    Ok(if report.databases.iter().all(|d| d.ok) {
-        0
-    } else {
-        1
-    })
+    output::print(&text);
+    Ok(Exit::failed_if(report.databases.iter().any(|d| !d.ok)))
 }
 
 /// The configured connection's server and entry database, logged in as the

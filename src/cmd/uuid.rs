@@ -9,20 +9,20 @@
 //! Subscription code and expiration stay, as Odoo keeps them on a duplicate.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::Exit;
 use crate::apply;
 use crate::collect;
 use crate::config::Settings;
 use crate::confirm::confirm;
 use crate::discover::{self, Database, OwnerRule, UuidShare};
 use crate::failure::{Failure, Kind};
-use crate::pg;
-use crate::status::mask_code;
+use crate::secret::mask_code;
+use crate::{output, pg};
 
 /// Version of the JSON documents of `uuid list` and `uuid regenerate`.
 const JSON_SCHEMA_VERSION: u32 = 1;
@@ -58,8 +58,8 @@ pub struct RegenerateArgs {
     json: bool,
 }
 
-/// Runs `dbcheckin uuid …`; returns the exit code.
-pub async fn command(settings: &Settings, command: UuidCommand) -> Result<u8, Failure> {
+/// Runs `dbcheckin uuid list` or `uuid regenerate`.
+pub async fn run(settings: &Settings, command: UuidCommand) -> Result<Exit, Failure> {
     match command {
         UuidCommand::List(args) => list(settings, args).await,
         UuidCommand::Regenerate(args) => regenerate(settings, args).await,
@@ -90,7 +90,7 @@ struct ListDocument<'a> {
     collisions: Vec<Collision<'a>>,
 }
 
-async fn list(settings: &Settings, args: ListArgs) -> Result<u8, Failure> {
+async fn list(settings: &Settings, args: ListArgs) -> Result<Exit, Failure> {
     let discovery = discover::discover(&settings.postgres).await?;
     let shares = discover::uuid_shares(&discovery.cluster, &settings.postgres.uuid_owner);
     let document = list_document(&discovery.cluster, &shares);
@@ -99,8 +99,8 @@ async fn list(settings: &Settings, args: ListArgs) -> Result<u8, Failure> {
     } else {
         list_text(&document)
     };
-    print(&text)?;
-    Ok(0)
+    output::print_raw(&text);
+    Ok(Exit::Success)
 }
 
 fn list_document<'a>(
@@ -290,7 +290,7 @@ struct Regenerated<'a> {
     enterprise_code: Option<String>,
 }
 
-async fn regenerate(settings: &Settings, args: RegenerateArgs) -> Result<u8, Failure> {
+async fn regenerate(settings: &Settings, args: RegenerateArgs) -> Result<Exit, Failure> {
     let discovery = discover::discover(&settings.postgres)
         .await?
         .narrow(std::slice::from_ref(&args.database), &settings.postgres)?;
@@ -305,7 +305,7 @@ async fn regenerate(settings: &Settings, args: RegenerateArgs) -> Result<u8, Fai
     let context = match decide(db, &share, args.force) {
         Decision::RefuseOwner { copies } => {
             eprintln!("{}", refuse_owner_text(db, &copies));
-            return Ok(1);
+            return Ok(Exit::Failed);
         }
         Decision::Proceed { context } => context,
     };
@@ -313,7 +313,7 @@ async fn regenerate(settings: &Settings, args: RegenerateArgs) -> Result<u8, Fai
     let question = format!("Give {} a new UUID?", db.name);
     if !confirm(&question, args.yes)? {
         eprintln!("Nothing changed.");
-        return Ok(1);
+        return Ok(Exit::Failed);
     }
     let identity = Identity::new();
     let code = write_identity(settings, db, &identity).await?;
@@ -331,8 +331,8 @@ async fn regenerate(settings: &Settings, args: RegenerateArgs) -> Result<u8, Fai
     } else {
         regenerated_text(&result)
     };
-    print(&text)?;
-    Ok(0)
+    output::print_raw(&text);
+    Ok(Exit::Success)
 }
 
 fn refuse_owner_text(db: &Database, copies: &[String]) -> String {
@@ -422,13 +422,6 @@ fn json_line<T: Serialize>(value: &T) -> String {
     let mut text = crate::json::line(value);
     text.push('\n');
     text
-}
-
-fn print(text: &str) -> Result<(), Failure> {
-    std::io::stdout()
-        .lock()
-        .write_all(text.as_bytes())
-        .map_err(|e| Failure::new(Kind::Config, format!("cannot write to stdout: {e}")))
 }
 
 #[cfg(test)]

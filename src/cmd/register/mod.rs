@@ -21,20 +21,18 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio_postgres::Client;
 
+use super::Exit;
 use crate::apply::ParamChange;
 use crate::checkin::{Outcome, OutcomeError};
-use crate::cli::{self, Selection};
 use crate::config::Settings;
 use crate::discover::{self, Database, UuidShare};
 use crate::failure::{Failure, Kind};
-use crate::{confirm, diagnose, pg, status};
+use crate::{confirm, diagnose, now, output, pg, status};
 
 use code::CodeError;
 use report::Registration;
 
 /// Exit code of a usage error: a bad code, a database that is not there or
-/// cannot be registered.
-const EXIT_USAGE: u8 = 2;
 /// Per-probe timeout of the diagnosis run after a network failure, as
 /// `dbcheckin diagnose`'s default: the whole diagnosis stays under 10 s.
 const DIAGNOSE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -101,28 +99,28 @@ fn code_from_stdin() -> Result<String, Stop> {
 
 /// Maps a command's end to the CLI's: a usage error is printed here with
 /// exit 2; any other failure goes back to the CLI, which prints it.
-fn finish(result: Result<u8, Stop>) -> Result<u8, Failure> {
+fn finish(result: Result<Exit, Stop>) -> Result<Exit, Failure> {
     match result {
         Ok(code) => Ok(code),
         Err(Stop::Usage(message)) => {
             eprintln!("dbcheckin: {message}");
-            Ok(EXIT_USAGE)
+            Ok(Exit::Usage)
         }
         Err(Stop::Failed(failure)) => Err(failure),
     }
 }
 
 /// `dbcheckin register CODE --database NAME`: exit 0 only when registered.
-pub async fn register(settings: Settings, args: RegisterArgs) -> Result<u8, Failure> {
+pub async fn register(settings: Settings, args: RegisterArgs) -> Result<Exit, Failure> {
     finish(register_inner(&settings, &args).await)
 }
 
 /// `dbcheckin unregister --database NAME`: exit 0 when removed or nothing to remove.
-pub async fn unregister(settings: Settings, args: UnregisterArgs) -> Result<u8, Failure> {
+pub async fn unregister(settings: Settings, args: UnregisterArgs) -> Result<Exit, Failure> {
     finish(unregister_inner(&settings, &args).await)
 }
 
-async fn register_inner(settings: &Settings, args: &RegisterArgs) -> Result<u8, Stop> {
+async fn register_inner(settings: &Settings, args: &RegisterArgs) -> Result<Exit, Stop> {
     let code = if args.code == "-" {
         code::clean(&code_from_stdin()?)?
     } else {
@@ -162,7 +160,7 @@ async fn register_inner(settings: &Settings, args: &RegisterArgs) -> Result<u8, 
     } else {
         registration.human(now)
     });
-    Ok(registration.exit_code())
+    Ok(registration.exit())
 }
 
 /// The database named on the command line, and the databases of the
@@ -211,10 +209,7 @@ fn query_failure(settings: &Settings, name: &str, error: &tokio_postgres::Error)
 
 /// Checks the database in through the daemon, or from this process.
 async fn check_in(settings: &Settings, name: &str) -> Result<Outcome, OutcomeError> {
-    let selection = Selection {
-        databases: vec![name.to_string()],
-    };
-    let outcomes = cli::check_in_now(settings, &selection, true).await?;
+    let outcomes = now::check_in_now(settings, &[name.to_string()], true).await?;
     outcomes
         .into_iter()
         .find(|outcome| outcome.database == name)
@@ -250,7 +245,7 @@ struct Removal {
     code: Option<String>,
 }
 
-async fn unregister_inner(settings: &Settings, args: &UnregisterArgs) -> Result<u8, Stop> {
+async fn unregister_inner(settings: &Settings, args: &UnregisterArgs) -> Result<Exit, Stop> {
     let (db, _) = target(settings, &args.database).await?;
     let name = &db.name;
     let mut client = connect(settings, name).await?;
@@ -266,7 +261,7 @@ async fn unregister_inner(settings: &Settings, args: &UnregisterArgs) -> Result<
         } else {
             text
         });
-        return Ok(0);
+        return Ok(Exit::Success);
     }
     let code = stored
         .code
@@ -284,7 +279,7 @@ async fn unregister_inner(settings: &Settings, args: &UnregisterArgs) -> Result<
         .join(" and ");
     if !confirm::confirm(&format!("Remove {what} from database {name}?"), args.yes)? {
         eprintln!("dbcheckin: nothing removed from {name}");
-        return Ok(1);
+        return Ok(Exit::Failed);
     }
     let changes = store::remove(&mut client)
         .await
@@ -295,7 +290,7 @@ async fn unregister_inner(settings: &Settings, args: &UnregisterArgs) -> Result<
     } else {
         removal_text(&removal)
     });
-    Ok(0)
+    Ok(Exit::Success)
 }
 
 fn removal(db: &Database, changes: &[ParamChange]) -> Removal {
@@ -337,7 +332,5 @@ fn json(value: &impl Serialize) -> String {
 }
 
 fn print(text: String) {
-    use std::io::Write;
-    // A closed stdout (`| head`) is not an error worth reporting.
-    let _ = writeln!(std::io::stdout().lock(), "{}", text.trim_end());
+    output::print(text.trim_end());
 }

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use super::store::{AlreadyLinked, Stored};
 use crate::checkin::{Outcome, OutcomeError};
+use crate::cmd::Exit;
 use crate::diagnose::{Finding, Report, Verdict};
 use crate::failure::Kind;
 use crate::status;
@@ -199,9 +200,9 @@ impl Registration {
         self.diagnose = diagnosis.ok();
     }
 
-    /// `register`'s exit code: 0 only for a registration that works.
-    pub fn exit_code(&self) -> u8 {
-        u8::from(self.outcome != OutcomeKind::Registered)
+    /// `register`'s exit: success only for a registration that works.
+    pub fn exit(&self) -> Exit {
+        Exit::failed_if(self.outcome != OutcomeKind::Registered)
     }
 
     fn causes_besides_network(&self, copies: &[String]) -> Vec<Cause> {
@@ -428,7 +429,7 @@ mod tests {
             &["copy"],
         );
         assert_eq!(
-            (r.outcome, r.registered, r.exit_code()),
+            (r.outcome, r.registered, r.exit().code()),
             (OutcomeKind::Registered, true, 0)
         );
         assert!(
@@ -471,7 +472,7 @@ mod tests {
             &[],
         );
         assert_eq!(
-            (r.outcome, r.registered, r.exit_code()),
+            (r.outcome, r.registered, r.exit().code()),
             (OutcomeKind::Expired, true, 1)
         );
         assert!(r.human(NOW).contains("This database has expired."));
@@ -486,7 +487,7 @@ mod tests {
         ] {
             let r = assess(Ok(ok_outcome()), s, &[]);
             assert_eq!(
-                (r.outcome, r.registered, r.exit_code()),
+                (r.outcome, r.registered, r.exit().code()),
                 (OutcomeKind::Unregistered, false, 1)
             );
             let causes: Vec<CauseKind> = r.causes.iter().map(|c| c.cause).collect();
