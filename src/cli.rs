@@ -196,6 +196,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
     fn journal_stream_must_name_stderr_itself() {
         assert!(names_stream("8:12345", 8, 12345));
         assert!(

@@ -15,13 +15,16 @@
 //! bits and strings holding lone surrogates.
 
 mod aliases;
+mod cursor;
 mod lexer;
 mod number;
 mod string;
+mod token;
 
 use std::borrow::Cow;
 
-use lexer::{Bracket, Lexer, Tok, Token};
+use lexer::Lexer;
+use token::{Bracket, Tok, Token};
 
 use super::Value;
 use super::repr::repr;

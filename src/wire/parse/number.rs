@@ -1,7 +1,8 @@
 //! Python number literals: decimal, `0x`/`0o`/`0b` integers and floats, with `_`
 //! separators allowed only between digits (and right after a base prefix), as in Python.
 
-use super::lexer::{Cursor, Mark, Tok};
+use super::cursor::{Cursor, Mark};
+use super::token::Tok;
 use super::{ParseError, quote_snippet};
 
 /// Lexes a number starting at a digit, or at a `.` followed by a digit.

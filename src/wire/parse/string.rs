@@ -1,7 +1,7 @@
 //! Python `str` literals: quotes, triple quotes, raw strings and every escape form.
 
 use super::aliases::NAME_ALIASES;
-use super::lexer::Cursor;
+use super::cursor::Cursor;
 use super::{ParseError, Pos, quote_snippet};
 use crate::wire::repr::is_in_python_ucd;
 
