@@ -47,8 +47,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::cloc::PythonVersion;
-use crate::cloc::pyspace::py_strip;
+use crate::odoo::pyspace::py_strip;
+use crate::odoo::python::PythonVersion;
 
 mod parser;
 mod paths;

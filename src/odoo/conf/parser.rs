@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::{ConfOption, ConfParseError, ConfParseErrorKind, OdooConf};
-use crate::cloc::pyspace::{is_py_space, py_strip};
+use crate::odoo::pyspace::{is_py_space, py_strip};
 
 /// One section while reading: options in order, each with its value lines.
 #[derive(Default)]

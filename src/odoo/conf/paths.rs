@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::cloc::PythonVersion;
-use crate::cloc::pyspace::py_strip;
+use crate::odoo::pyspace::py_strip;
+use crate::odoo::python::PythonVersion;
 
 /// What `os.path` needs to know about the Odoo process for
 /// [`normalize_path`]: dbcheckin does not run as Odoo's user, in Odoo's

@@ -1,5 +1,5 @@
 use super::*;
-use crate::cloc::oracle;
+use crate::odoo::oracle;
 use serde_json::{Value, json};
 
 /// Python side: each text read as Odoo reads its file (text mode:
