@@ -6,21 +6,20 @@
 //! depends on the Python that runs Odoo (its `ast` line numbers, its `pathlib`
 //! glob), so every entry point takes a [`PythonVersion`].
 //!
-//! Layers: [`pyspace`] (Python's whitespace), [`python`] (Python files),
-//! [`text`] (XML, JS, SCSS, CSS), [`glob`] (exclusion patterns).
+//! Layers: [`python`] (Python files), [`text`] (XML, JS, SCSS, CSS), [`glob`]
+//! (exclusion patterns); Python's whitespace is [`crate::odoo::pyspace`].
 
 pub mod book;
 pub mod count;
 pub mod database;
 pub mod glob;
 pub mod manifest;
-pub mod pyspace;
 pub mod python;
 pub mod text;
 pub mod walk;
 
 #[cfg(test)]
-pub(crate) mod oracle;
+pub(crate) use crate::odoo::oracle;
 
 pub use crate::odoo::python::PythonVersion;
 

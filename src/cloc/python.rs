@@ -36,8 +36,8 @@ mod tests;
 use ruff_python_ast::PythonVersion as RuffVersion;
 use ruff_python_parser::{Mode, ParseOptions};
 
-use super::pyspace::py_strip;
 use super::{FileError, Lines, PythonVersion};
+use crate::odoo::pyspace::py_strip;
 
 /// Counts `text` as Odoo's cloc does under CPython `version`: `total` is the
 /// number of `\n` in the stripped text plus one, `code` the number of

@@ -37,8 +37,8 @@
 //! final newline (a line comment stops before it, a string or block comment
 //! cannot close on it), so it is fed to the counter at the end.
 
-use super::pyspace::{is_py_space, py_strip};
 use super::{FileError, Lines};
+use crate::odoo::pyspace::{is_py_space, py_strip};
 
 /// Odoo's `MAX_LINE_SIZE` (17.0 and later), in characters: longer lines mark
 /// a JS/SCSS/CSS file as minified, recorded as an error instead of counted.

@@ -20,10 +20,20 @@
 //! waits (bounded) for check-ins in flight so that none is cut in the middle of
 //! writing its reply, which would anyway roll back: the reply is applied in one
 //! transaction.
+//!
+//! This module holds the loop and what it owns; the scheduler's work is split by
+//! what it handles: `discovery`, `checknow` (with the join/rerun rules in
+//! `joins`), `checkin`, `dbstate` (the state files), `reload`.
 
+mod checkin;
+mod checknow;
+mod dbstate;
+mod discovery;
 mod expiry;
+mod joins;
 pub mod memory;
 mod notify;
+mod reload;
 mod server;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -31,24 +41,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::OffsetDateTime;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 
-use crate::checkin::{CheckIn, Outcome, Skip};
+use crate::checkin::{CheckIn, Outcome};
 use crate::config::Settings;
 use crate::control::{self, InProgress, Reply, Work};
-use crate::discover::{self, Database, Discovery, UuidShare};
+use crate::discover::{Database, Discovery};
 use crate::failure::Failure;
-use crate::metrics::{self, CheckinResult, DbGauges, Metrics};
-use crate::record::{self, Attempt};
-use crate::schedule::{Clock, DbKey, History, Timetable};
+use crate::metrics::{self, Metrics};
+use crate::schedule::{Clock, DbKey, Timetable};
 use crate::state::{DbState, StateStore};
-use crate::status::{Unrecorded, parse_expiration, relative_text};
-use crate::transport::Scheme;
+use crate::status::{Unrecorded, relative_text};
+
+use checknow::{Pending, QueuedCheckNow};
+use joins::Joins;
+use reload::Loaded;
 
 /// How long a stop waits for check-ins in flight before giving up on them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
@@ -135,20 +146,6 @@ struct StatusView {
     unrecorded: Unrecorded,
 }
 
-/// A configuration read by a reload, ready to replace the running one.
-struct Loaded {
-    settings: Settings,
-    checkin: CheckIn,
-    store: StateStore,
-}
-
-/// A `check-now` waiting for a discovery to end.
-struct QueuedCheckNow {
-    databases: Vec<String>,
-    fresh: bool,
-    reply: oneshot::Sender<Result<Vec<Pending>, String>>,
-}
-
 /// The end of a check-in, in two steps; both are handled even while stopping.
 enum Done {
     /// The check-in ended (the state is not written yet).
@@ -165,13 +162,6 @@ enum Done {
         state: Option<Box<DbState>>,
         failure: Option<String>,
     },
-}
-
-/// One database's answer to a `check-now`: known at once (skipped), or when its
-/// check-in (new or joined) is recorded.
-enum Pending {
-    Ready(Box<Outcome>),
-    Waiting(oneshot::Receiver<Box<Outcome>>),
 }
 
 /// Runs the daemon until SIGTERM/SIGINT (or `shutdown` is cancelled).
@@ -220,8 +210,7 @@ pub async fn run(
         store,
         known: BTreeMap::new(),
         discovery: Discovery::default(),
-        waiters: HashMap::new(),
-        reruns: HashMap::new(),
+        joins: Joins::default(),
         last_ok: BTreeMap::new(),
         // Both are set when the first discovery ends (the expiration check needs
         // its databases).
@@ -279,10 +268,8 @@ struct Scheduler {
     known: BTreeMap<DbKey, Database>,
     /// The latest successful discovery, for `check-now` and the copies.
     discovery: Discovery,
-    /// `check-now` requests waiting for a check-in in flight.
-    waiters: HashMap<DbKey, Vec<oneshot::Sender<Box<Outcome>>>>,
-    /// Fresh `check-now` requests waiting for the check-in after the one in flight.
-    reruns: HashMap<DbKey, Vec<oneshot::Sender<Box<Outcome>>>>,
+    /// `check-now` requests waiting for a check-in (in flight, or the next one).
+    joins: Joins<Box<Outcome>>,
     /// Whether each database's latest check-in succeeded, for the status line.
     last_ok: BTreeMap<String, bool>,
     next_expiry_check: OffsetDateTime,
@@ -436,463 +423,6 @@ impl Scheduler {
         work
     }
 
-    /// Starts a discovery in the background, or, when one is in flight, asks
-    /// for one more after it (a request is never lost, and never doubles the
-    /// connections to PostgreSQL).
-    fn request_discovery(&mut self) {
-        if self.discovering.is_some() {
-            self.discover_again = true;
-            return;
-        }
-        let now = Clock::system().now();
-        self.discovering = Some(now);
-        // Not due again while this one runs (`next_wake` would spin on it).
-        self.next_discovery = plus(now, DISCOVERY_PERIOD);
-        let postgres = self.settings.postgres.clone();
-        let mut previous = if self.reuse_discovery {
-            self.discovery.clone()
-        } else {
-            Discovery::default()
-        };
-        let stale = std::mem::take(&mut self.stale);
-        previous.cluster.retain(|db| !stale.contains(&db.name));
-        let store = self.store.clone();
-        let scheduled: Vec<DbKey> = self.timetable.iter().map(|(key, _)| key.clone()).collect();
-        let events = self.events.clone();
-        let shutdown = self.shutdown.clone();
-        self.tracker.spawn(async move {
-            let listed = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                listed = discover::discover_since(&postgres, &previous) => listed,
-            };
-            let states = match &listed {
-                Ok(discovery) => {
-                    let new = new_keys(discovery, &postgres.uuid_owner, &scheduled);
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        states = read_states(store, new) => states,
-                    }
-                }
-                Err(_) => HashMap::new(),
-            };
-            let listed = listed.map(Box::new);
-            let _ = events.send(Event::Discovered { listed, states }).await;
-        });
-    }
-
-    /// A discovery ended: apply it, then serve the `check-now` requests that
-    /// waited for it, and start the next one if asked meanwhile.
-    fn discovered(
-        &mut self,
-        listed: Result<Box<Discovery>, Failure>,
-        states: HashMap<DbKey, Option<DbState>>,
-    ) {
-        self.discovering = None;
-        self.apply_discovery(listed, states);
-        if !self.ready {
-            self.ready = true;
-            // The first expiration check runs on the first listing.
-            let now = Clock::system().now();
-            self.next_expiry_check = now;
-            self.expiry_check_if_due(now);
-            notify::ready(&self.summary());
-        }
-        for queued in std::mem::take(&mut self.after_discovery) {
-            let answer = self.check_now_from_discovery(&queued.databases, queued.fresh);
-            let _ = queued.reply.send(answer);
-        }
-        if std::mem::take(&mut self.discover_again) {
-            self.after_discovery = std::mem::take(&mut self.after_next_discovery);
-            self.request_discovery();
-        }
-    }
-
-    /// Makes the timetable match a listing: new databases are scheduled (from
-    /// their recorded history, if any), dropped ones forgotten. When PostgreSQL
-    /// cannot be reached, the known databases are kept: their check-ins will
-    /// fail and retry, which `status` shows.
-    fn apply_discovery(
-        &mut self,
-        listed: Result<Box<Discovery>, Failure>,
-        mut states: HashMap<DbKey, Option<DbState>>,
-    ) {
-        let found_any = listed.as_ref().is_ok_and(|d| !d.databases.is_empty());
-        let period = if found_any {
-            DISCOVERY_PERIOD
-        } else {
-            self.settings.schedule.retry_min
-        };
-        self.next_discovery = plus(Clock::system().now(), period);
-        let discovery = match listed {
-            Ok(discovery) => {
-                self.reuse_discovery = true;
-                *discovery
-            }
-            Err(failure) => {
-                tracing::error!(kind = %failure.kind, "cannot list the databases: {failure}; keeping the {} known ones, trying again in {}", self.known.len(), humantime::format_duration(period));
-                return;
-            }
-        };
-        for (name, reason) in &discovery.skipped {
-            tracing::debug!(database = %name, "not an Odoo database to check in: {reason}");
-        }
-        let shares = discover::uuid_shares(&discovery.cluster, &self.settings.postgres.uuid_owner);
-        let known: BTreeMap<DbKey, Database> = discovery
-            .databases
-            .iter()
-            .filter(|db| checks_in(db, &shares))
-            .map(|db| (DbKey::new(&db.name, &db.uuid), db.clone()))
-            .collect();
-        let now = Clock::system().now();
-        let rng = &mut self.rng;
-        let change =
-            self.timetable
-                .rediscover(known.keys().cloned(), now, &mut || rng.f64(), |key| {
-                    states.get(key).and_then(|s| s.as_ref()).map(history)
-                });
-        for key in &change.removed {
-            tracing::info!(database = %key.name, uuid = %key.uuid, "database gone (dropped, renamed or new UUID): forgotten");
-            self.last_ok.remove(&key.name);
-            self.unrecorded.remove(&key.name);
-        }
-        for key in &change.added {
-            let due = self.timetable.get(key).map(|s| s.due());
-            tracing::info!(database = %key.name, uuid = %key.uuid, "database scheduled; next check-in {}", due.map_or_else(|| "?".into(), |d| relative_text(d, now)));
-            self.spawn_write_next_due(key.clone(), due);
-            if let Some(Some(state)) = states.remove(key) {
-                // After a restart, an upgrade or a reboot, STATUS= tells the
-                // recorded outcome rather than "none yet".
-                if let Some(ok) = recorded_ok(&state) {
-                    self.last_ok.insert(key.name.clone(), ok);
-                }
-                self.metrics
-                    .update_database(&key.name, &key.uuid, |gauges| {
-                        gauges_from_state(gauges, &state)
-                    });
-            }
-        }
-        for db in &discovery.databases {
-            if let Some(UuidShare::Copy { owner, .. }) = shares.get(&db.name) {
-                tracing::warn!(database = %db.name, uuid = %db.uuid, kind = "shared_uuid", "shares its UUID with {owner}, which checks in for both; fix: dbcheckin uuid regenerate --database {}", db.name);
-            }
-        }
-        let names: Vec<&str> = known.keys().map(|k| k.name.as_str()).collect();
-        self.metrics.retain_databases(&names);
-        if !change.added.is_empty() || !change.removed.is_empty() {
-            notify::status(&self.summary());
-        }
-        self.known = known;
-        self.discovery = discovery;
-    }
-
-    fn start(&mut self, key: &DbKey, now: OffsetDateTime) -> bool {
-        let Some(db) = self.known.get(key).cloned() else {
-            return false;
-        };
-        if !self.timetable.start(key, now) {
-            return false;
-        }
-        self.checkins_since.insert(key.clone(), now);
-        let checkin = self.checkin.clone();
-        let permits = self.permits.clone();
-        let events = self.events.clone();
-        let shutdown = self.shutdown.clone();
-        let key = key.clone();
-        let span = tracing::info_span!("checkin", database = %db.name, uuid = %db.uuid);
-        self.tracker.spawn(
-            async move {
-                let _permit = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    permit = permits.acquire_owned() => permit,
-                };
-                let started = OffsetDateTime::now_utc();
-                let outcome = checkin.run(&db, naive(started)).await;
-                let event = Event::Done(Done::Finished {
-                    key,
-                    started,
-                    outcome: Box::new(outcome),
-                });
-                let _ = events.send(event).await;
-            }
-            .instrument(span),
-        );
-        true
-    }
-
-    /// A check-in ended: move its schedule on, then write its state (off the
-    /// scheduler, which must not block on fsync).
-    fn finished(&mut self, key: DbKey, started: OffsetDateTime, outcome: Box<Outcome>) {
-        self.checkins_since.remove(&key);
-        let now = Clock::system().now();
-        if matches!(
-            outcome.skipped,
-            Some(Skip::Neutralized | Skip::IdentityChanged)
-        ) {
-            self.rediscover_soon(&key.name);
-        }
-        let rng = &mut self.rng;
-        let schedule = if outcome.ok {
-            self.timetable.succeeded(&key, now)
-        } else {
-            self.timetable.failed(&key, now, &mut || rng.f64())
-        };
-        let next_due = schedule.map(|s| s.due());
-        log_outcome(&outcome, next_due, now);
-        self.metrics.count_checkin(
-            if outcome.ok {
-                CheckinResult::Ok
-            } else {
-                CheckinResult::Failed
-            },
-            outcome.transport,
-        );
-        self.last_ok.insert(key.name.clone(), outcome.ok);
-        let store = self.store.clone();
-        let events = self.events.clone();
-        let attempt = Attempt {
-            started,
-            finished: now,
-            next_due,
-        };
-        self.tracker.spawn(async move {
-            let written = {
-                let outcome = outcome.clone();
-                tokio::task::spawn_blocking(move || record::record(&store, &outcome, attempt)).await
-            };
-            let (state, failure) = match written {
-                Ok(Ok(state)) => (state.map(Box::new), None),
-                Ok(Err(e)) => {
-                    tracing::error!(database = %key.name, "cannot record the check-in: {e}");
-                    (None, Some(e.to_string()))
-                }
-                Err(e) => {
-                    tracing::error!(database = %key.name, "recording the check-in failed: {e}");
-                    (None, Some(format!("the recording task failed: {e}")))
-                }
-            };
-            let _ = events
-                .send(Event::Done(Done::Recorded {
-                    key,
-                    outcome,
-                    state,
-                    failure,
-                }))
-                .await;
-        });
-    }
-
-    /// A check-in found `name` changed since discovery (neutralized, a new
-    /// UUID): the next discovery, started now, probes it again rather than
-    /// reusing what it knew, and reschedules it under what it has become.
-    fn rediscover_soon(&mut self, name: &str) {
-        // Forgotten now too: should the next listing fail, the one after it
-        // still probes the database rather than reuse what it was.
-        self.discovery.cluster.retain(|db| db.name != name);
-        self.stale.insert(name.to_owned());
-        self.request_discovery();
-    }
-
-    fn recorded(
-        &mut self,
-        key: DbKey,
-        outcome: Box<Outcome>,
-        state: Option<Box<DbState>>,
-        failure: Option<String>,
-    ) {
-        let recorded_ok = failure.is_none();
-        match failure {
-            Some(cause) => {
-                self.unrecorded.insert(key.name.clone(), cause);
-            }
-            None => {
-                self.unrecorded.remove(&key.name);
-            }
-        }
-        self.metrics
-            .update_database(&key.name, &key.uuid, |gauges| {
-                gauges.last_record_ok = Some(recorded_ok);
-                if let Some(state) = &state {
-                    gauges_from_state(gauges, state);
-                }
-                if let Some(users) = outcome.users {
-                    gauges.users = Some(users);
-                }
-                if let Some(date) = outcome.expiration_date.as_deref() {
-                    gauges.expiration = parse_expiration(date);
-                }
-            });
-        for waiter in self.waiters.remove(&key).unwrap_or_default() {
-            let _ = waiter.send(outcome.clone());
-        }
-        if let Some(reruns) = self.reruns.remove(&key) {
-            self.waiters.insert(key.clone(), reruns);
-            let now = Clock::system().now();
-            if self.timetable.forced(&key, now) {
-                self.start(&key, now);
-            }
-        }
-        notify::status(&self.summary());
-        if self.timetable.iter().all(|(_, s)| s.deadline().is_some()) {
-            memory::release_free_memory();
-        }
-    }
-
-    /// `check-now`: rediscover, then start (or join) a check-in of each selected
-    /// database. While a discovery is in flight (perhaps stuck on another
-    /// database), a request naming only databases already listed is served at
-    /// once from the latest listing; any other waits for a discovery that
-    /// starts after it, so a database created just before is found.
-    fn check_now(&mut self, request: QueuedCheckNow) {
-        let listed = |name: &String| self.discovery.databases.iter().any(|db| &db.name == name);
-        if self.discovering.is_some() {
-            if !request.databases.is_empty() && request.databases.iter().all(listed) {
-                let answer = self.check_now_from_discovery(&request.databases, request.fresh);
-                let _ = request.reply.send(answer);
-            } else {
-                self.after_next_discovery.push(request);
-                self.request_discovery();
-            }
-        } else {
-            self.after_discovery.push(request);
-            self.request_discovery();
-        }
-    }
-
-    /// Starts (or joins) a check-in of each selected database of the latest
-    /// listing, skipping slot and backoff. A `fresh` request never joins: it
-    /// waits for the check-in in flight, then gets one of its own.
-    fn check_now_from_discovery(
-        &mut self,
-        names: &[String],
-        fresh: bool,
-    ) -> Result<Vec<Pending>, String> {
-        let selected = self
-            .discovery
-            .clone()
-            .narrow(names, &self.settings.postgres)
-            .map_err(|failure| failure.message)?
-            .databases;
-        if selected.is_empty() {
-            return Err("no Odoo database to check in on this server".into());
-        }
-        let shares =
-            discover::uuid_shares(&self.discovery.cluster, &self.settings.postgres.uuid_owner);
-        let now = Clock::system().now();
-        let mut pending = Vec::with_capacity(selected.len());
-        for db in &selected {
-            pending.push(self.check_now_one(db, &shares, now, fresh));
-        }
-        Ok(pending)
-    }
-
-    fn check_now_one(
-        &mut self,
-        db: &Database,
-        shares: &BTreeMap<String, UuidShare>,
-        now: OffsetDateTime,
-        fresh: bool,
-    ) -> Pending {
-        if let Some(UuidShare::Copy { owner, .. }) = shares.get(&db.name) {
-            return Pending::Ready(Box::new(Outcome::shared_uuid_copy(db, owner)));
-        }
-        if db.neutralized {
-            return Pending::Ready(Box::new(Outcome::neutralized(db)));
-        }
-        let key = DbKey::new(&db.name, &db.uuid);
-        let (sender, receiver) = oneshot::channel();
-        if self.timetable.forced(&key, now) {
-            self.waiters.entry(key.clone()).or_default().push(sender);
-            self.start(&key, now);
-        } else if fresh {
-            tracing::info!(database = %db.name, "check-in already running: another follows it");
-            self.reruns.entry(key).or_default().push(sender);
-        } else {
-            tracing::info!(database = %db.name, "check-in already running: joined");
-            self.waiters.entry(key).or_default().push(sender);
-        }
-        Pending::Waiting(receiver)
-    }
-
-    /// SIGHUP: read the configuration again, off the loop (files, certificates
-    /// and the state directory may sit on a slow disk). One reload at a time;
-    /// SIGHUP meanwhile reads it once more afterwards.
-    fn reload(&mut self) {
-        if self.reloading.is_some() {
-            self.reload_again = true;
-            return;
-        }
-        notify::reloading();
-        self.reloading = Some(Clock::system().now());
-        let path = self.config_path.clone();
-        let events = self.events.clone();
-        self.tracker.spawn(async move {
-            let loaded = tokio::task::spawn_blocking(move || load_config(path))
-                .await
-                .unwrap_or_else(|e| Err(format!("reading the configuration failed: {e}")));
-            let _ = events.send(Event::Reloaded(loaded)).await;
-        });
-    }
-
-    /// A reload read the configuration. An invalid one is reported and the
-    /// running one kept: a typo must not stop the check-ins.
-    fn reloaded(&mut self, loaded: Result<Box<Loaded>, String>) {
-        self.reloading = None;
-        match loaded {
-            Err(message) => {
-                tracing::error!(
-                    kind = "config",
-                    "reload failed, keeping the running configuration: {message}"
-                );
-            }
-            Ok(loaded) => {
-                let Loaded {
-                    settings,
-                    checkin,
-                    store,
-                } = *loaded;
-                self.warn_restart_needed(&settings);
-                let now = Clock::system().now();
-                let rng = &mut self.rng;
-                self.timetable
-                    .reconfigure(settings.schedule, now, &mut || rng.f64());
-                self.settings = settings;
-                self.checkin = Arc::new(checkin);
-                self.store = store;
-                tracing::info!(
-                    "configuration reloaded from {}",
-                    describe_sources(&self.settings.sources)
-                );
-                self.reuse_discovery = false;
-                self.request_discovery();
-            }
-        }
-        notify::ready(&self.summary());
-        if std::mem::take(&mut self.reload_again) {
-            self.reload();
-        }
-    }
-
-    fn warn_restart_needed(&self, new: &Settings) {
-        if new.daemon.control_socket != self.settings.daemon.control_socket {
-            tracing::warn!(
-                "[daemon] control_socket changed: it takes effect when the service restarts"
-            );
-        }
-        if new.metrics.listen != self.settings.metrics.listen {
-            tracing::warn!("[metrics] listen changed: it takes effect when the service restarts");
-        }
-        if new.server.concurrency != self.settings.server.concurrency {
-            tracing::warn!(
-                "[server] concurrency changed: it takes effect when the service restarts"
-            );
-        }
-        if new.postgres.max_connections != self.settings.postgres.max_connections {
-            tracing::warn!(
-                "[postgres] max_connections changed: it takes effect when the service restarts"
-            );
-        }
-    }
-
     fn spawn_expiry_check(&self) {
         let databases: Vec<Database> = self.known.values().cloned().collect();
         let connection = self.settings.postgres.connection.clone();
@@ -900,19 +430,6 @@ impl Scheduler {
         self.tracker.spawn(async move {
             let dates = expiry::check_all(connection, databases).await;
             let _ = events.send(Event::Expirations(dates)).await;
-        });
-    }
-
-    fn spawn_write_next_due(&self, key: DbKey, due: Option<OffsetDateTime>) {
-        let store = self.store.clone();
-        self.tracker.spawn_blocking(move || {
-            let unchanged = matches!(store.load(&key.name, &key.uuid), Ok(Some(state)) if state.next_due == due);
-            if unchanged {
-                return;
-            }
-            if let Err(e) = store.update(&key.name, &key.uuid, |state| state.next_due = due) {
-                tracing::error!(database = %key.name, "cannot record the next check-in: {e}");
-            }
         });
     }
 
@@ -1016,153 +533,7 @@ impl Scheduler {
     }
 }
 
-/// Whether a discovered database checks in: not a neutralized copy, and not the
-/// copy of a UUID another database owns.
-fn checks_in(db: &Database, shares: &BTreeMap<String, UuidShare>) -> bool {
-    !db.neutralized && !matches!(shares.get(&db.name), Some(UuidShare::Copy { .. }))
-}
-
-/// What the state file knows, for a database's metrics.
-/// Whether the last recorded check-in succeeded; `None` when none is recorded.
-fn recorded_ok(state: &DbState) -> Option<bool> {
-    state.last_attempt?;
-    Some(state.consecutive_failures == 0 && state.last_success.is_some())
-}
-
-fn gauges_from_state(gauges: &mut DbGauges, state: &DbState) {
-    gauges.last_success = state.last_success;
-    gauges.last_attempt = state.last_attempt;
-    gauges.consecutive_failures = state.consecutive_failures;
-    let recorded_expiration = state
-        .last_result
-        .as_ref()
-        .and_then(|r| r.expiration_date.as_deref());
-    if let Some(date) = recorded_expiration {
-        gauges.expiration = parse_expiration(date);
-    }
-}
-
-/// Reads the configuration file and what depends on it, for a reload.
-fn load_config(path: Option<PathBuf>) -> Result<Box<Loaded>, String> {
-    let settings = Settings::load(path.as_deref()).map_err(|e| e.to_string())?;
-    let checkin = CheckIn::new(&settings).map_err(|f| f.message)?;
-    let store = StateStore::open(&settings.daemon.state_dir).map_err(|e| e.to_string())?;
-    Ok(Box::new(Loaded {
-        settings,
-        checkin,
-        store,
-    }))
-}
-
-/// The databases of a listing that check in and are not scheduled yet: the
-/// ones whose state files a discovery reads.
-fn new_keys(
-    discovery: &Discovery,
-    uuid_owner: &BTreeMap<String, String>,
-    scheduled: &[DbKey],
-) -> Vec<DbKey> {
-    let shares = discover::uuid_shares(&discovery.cluster, uuid_owner);
-    discovery
-        .databases
-        .iter()
-        .filter(|db| checks_in(db, &shares))
-        .map(|db| DbKey::new(&db.name, &db.uuid))
-        .filter(|key| !scheduled.contains(key))
-        .collect()
-}
-
-/// Reads these databases' state files off the scheduler (the disk may be slow).
-/// A file that cannot be read is logged and its database scheduled as new.
-async fn read_states(store: StateStore, keys: Vec<DbKey>) -> HashMap<DbKey, Option<DbState>> {
-    let read = tokio::task::spawn_blocking(move || {
-        keys.into_iter()
-            .map(|key| {
-                let state = match store.load(&key.name, &key.uuid) {
-                    Ok(state) => state,
-                    Err(e) => {
-                        tracing::error!(database = %key.name, "cannot read its state: {e}; scheduling it as new");
-                        None
-                    }
-                };
-                (key, state)
-            })
-            .collect()
-    });
-    read.await.unwrap_or_else(|e| {
-        tracing::error!("reading the state files failed: {e}; scheduling the new databases as new");
-        HashMap::new()
-    })
-}
-
-fn history(state: &DbState) -> History {
-    History {
-        last_success: state.last_success,
-        last_attempt: state.last_attempt,
-        consecutive_failures: state.consecutive_failures,
-    }
-}
-
-fn log_outcome(outcome: &Outcome, next_due: Option<OffsetDateTime>, now: OffsetDateTime) {
-    let next = next_due.map_or_else(|| "not scheduled".into(), |d| relative_text(d, now));
-    let database = outcome.database.as_str();
-    let uuid = outcome.uuid.as_deref().unwrap_or("");
-    match &outcome.error {
-        None => {
-            let transport = outcome.transport.map_or("", Scheme::as_str);
-            tracing::info!(
-                database,
-                uuid,
-                transport,
-                "check-in ok; expiration {}; next check-in {next}",
-                outcome.expiration_date.as_deref().unwrap_or("not set")
-            )
-        }
-        Some(error) => {
-            tracing::warn!(database, uuid, kind = %error.kind, "check-in failed: {}; retry {next}; run `dbcheckin diagnose` for the network", error.message)
-        }
-    }
-}
-
-fn describe_sources(sources: &[PathBuf]) -> String {
-    if sources.is_empty() {
-        "the built-in defaults (no configuration file)".into()
-    } else {
-        sources
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
 fn plus(at: OffsetDateTime, duration: Duration) -> OffsetDateTime {
     at.checked_add(time::Duration::try_from(duration).unwrap_or(time::Duration::MAX))
         .unwrap_or(at)
-}
-
-/// UTC without its offset, as Odoo's columns store it.
-fn naive(at: OffsetDateTime) -> PrimitiveDateTime {
-    let at = at.replace_nanosecond(0).unwrap_or(at);
-    PrimitiveDateTime::new(at.date(), at.time())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// STATUS= after a restart tells the recorded outcome (issue 12, finding 4).
-    #[test]
-    fn the_recorded_outcome_seeds_the_status_line() {
-        let at = OffsetDateTime::UNIX_EPOCH;
-        let mut state = DbState::new("prod", "u");
-        assert_eq!(recorded_ok(&state), None, "never attempted: none yet");
-        state.last_attempt = Some(at);
-        state.last_success = Some(at);
-        assert_eq!(recorded_ok(&state), Some(true));
-        state.consecutive_failures = 2;
-        assert_eq!(recorded_ok(&state), Some(false), "failing since");
-        state.consecutive_failures = 1;
-        state.last_success = None;
-        assert_eq!(recorded_ok(&state), Some(false), "never succeeded");
-    }
 }

@@ -3,8 +3,12 @@
 pub mod addons;
 pub mod conf;
 pub mod instance;
+pub mod pyspace;
 pub mod python;
 pub mod release;
+
+#[cfg(test)]
+pub(crate) mod oracle;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,5 +1,7 @@
-//! Test support: the real CPython interpreters that cloc's rules are checked
-//! against. The product never runs Python; tests do, as the oracle.
+//! Test support: the real CPython interpreters that cloc's rules and the
+//! `odoo.conf` reader are checked against. The product never runs Python;
+//! tests do, as the oracle. It lives beside [`super::python::PythonVersion`]
+//! so that `odoo` never needs `cloc`.
 //!
 //! Interpreters are looked up in `$DBCHECKIN_PYTHON_3_11` (one variable per
 //! version, full path), then under `~/.pyenv/versions/3.11.*/bin/python3`. A
@@ -10,7 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use super::PythonVersion;
+use super::python::PythonVersion;
 
 /// The interpreter of `version`, or a panic that says how to provide it.
 pub fn interpreter(version: PythonVersion) -> PathBuf {

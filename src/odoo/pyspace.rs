@@ -1,6 +1,8 @@
 //! Python's notion of whitespace, which cloc's `strip()`, `lstrip()` and `\s`
 //! use: `str.isspace`. Within latin-1 that is `\t \n \x0b \x0c \r \x1c \x1d
 //! \x1e \x1f space \x85 \xa0`; Rust's `char::is_whitespace` lacks `\x1c`–`\x1f`.
+//! It lives under `odoo` because `odoo.conf`'s reader strips the same way,
+//! and `odoo` must not depend on `cloc`.
 
 /// `str.isspace()` for one character: exact for latin-1 text, which is all
 /// cloc ever decodes.
