@@ -405,9 +405,7 @@ impl Scheduler {
         let entry = |what, database: Option<&str>, since: OffsetDateTime| InProgress {
             what,
             database: database.map(str::to_owned),
-            since: since
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
+            since: crate::timefmt::rfc3339(since),
             seconds: u64::try_from((now - since).whole_seconds()).unwrap_or(0),
         };
         let mut work = Vec::new();
