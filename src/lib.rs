@@ -5,6 +5,8 @@
 //! [`config`] → [`discover`] → [`collect`] → [`wire`] (encode) → [`transport`] →
 //! [`reply`] (parse and validate) → [`apply`], driven by [`checkin`] and the [`cli`].
 
+#![deny(unsafe_code)]
+
 pub mod admission;
 pub mod apply;
 pub mod checkin;
@@ -19,6 +21,7 @@ pub mod diagnose;
 pub mod discover;
 pub mod duplicate;
 pub mod failure;
+mod fnv;
 pub mod grant;
 pub mod json;
 pub mod maintenance;
@@ -31,6 +34,7 @@ pub mod reply;
 pub mod schedule;
 pub mod state;
 pub mod status;
+#[allow(unsafe_code)]
 pub mod sys;
 pub mod transport;
 pub mod wire;
