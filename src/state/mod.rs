@@ -27,6 +27,10 @@
 //!
 //! The API is blocking (file locks and `fsync`): call it from
 //! `tokio::task::spawn_blocking` in async code.
+//!
+//! Inside: `db` (the record types), `format` (the file's JSON layout),
+//! `names` (file names), `store` (load, update, list, remove), `lock`
+//! (locking and ownership), `files` (the directory, durable writes, fixes).
 
 mod db;
 mod files;
