@@ -359,46 +359,12 @@ pub fn authorize(stream: &UnixStream, socket: &Path) -> Result<(), String> {
 /// than from `/proc/PID/status` keeps the check working under systemd's
 /// `ProtectProc=invisible`, and cannot be fooled by a recycled pid.
 fn peer_groups(fd: RawFd) -> io::Result<Vec<u32>> {
-    const GID_SIZE: usize = std::mem::size_of::<libc::gid_t>();
-    let mut groups: Vec<libc::gid_t> = vec![0; 32];
-    loop {
-        let capacity = groups.len() * GID_SIZE;
-        let mut length = libc::socklen_t::try_from(capacity).map_err(io::Error::other)?;
-        // SAFETY: `fd` is an open socket borrowed for the call, and the kernel
-        // writes at most `length` bytes, the size of `groups`.
-        let status = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_PEERGROUPS,
-                groups.as_mut_ptr().cast(),
-                &mut length,
-            )
-        };
-        let needed = length as usize;
-        if status == 0 {
-            groups.truncate(needed / GID_SIZE);
-            return Ok(groups);
-        }
-        let error = io::Error::last_os_error();
-        // Too small a buffer: the kernel said how large it must be.
-        if error.raw_os_error() == Some(libc::ERANGE) && needed > capacity {
-            groups.resize(needed.div_ceil(GID_SIZE), 0);
-            continue;
-        }
-        return Err(error);
-    }
+    crate::sys::peer_groups(fd)
 }
 
-/// The name of a group, from `/etc/group`.
+/// The name of a group, through NSS (LDAP and sssd groups included).
 fn group_name(gid: u32) -> Option<String> {
-    let groups = std::fs::read_to_string("/etc/group").ok()?;
-    groups.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        let id: u32 = fields.nth(1)?.parse().ok()?;
-        (id == gid).then(|| name.to_string())
-    })
+    crate::sys::group_by_gid(gid)
 }
 
 /// Writes one reply line.
@@ -539,31 +505,16 @@ mod tests {
         socket: &Path,
         groups: &[u32],
     ) -> UnixStream {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: geteuid has no preconditions.
         assert_eq!(
-            unsafe { libc::geteuid() },
+            crate::sys::euid(),
             0,
             "this test must run as root (it sets a child's groups); CI runs as root"
         );
-        let groups: Vec<libc::gid_t> = groups.to_vec();
         let script =
             "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.recv(1)";
         let mut command = std::process::Command::new("python3");
         command.args(["-c", script]).arg(socket);
-        // SAFETY: between fork and exec the closure only makes async-signal-safe
-        // system calls on memory prepared before the fork.
-        unsafe {
-            command.pre_exec(move || {
-                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                    || libc::setgid(65534) != 0
-                    || libc::setuid(65534) != 0
-                {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        crate::sys::spawn_as(&mut command, 65534, 65534, groups);
         let mut child = command.spawn().expect("python3 runs (CI installs it)");
         let (stream, _) = listener.accept().await.expect("the child connects");
         child.kill().expect("stop the child");
@@ -614,7 +565,7 @@ mod tests {
     }
 
     #[test]
-    fn group_names_come_from_etc_group() {
+    fn group_names_come_from_nss() {
         assert_eq!(group_name(0).as_deref(), Some("root"));
         assert_eq!(group_name(u32::MAX - 7), None);
     }

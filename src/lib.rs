@@ -43,6 +43,8 @@
 //! | [`expiry`], [`timefmt`], [`secret`] | expiration rules, times for people, masked codes |
 //! | [`failure`], [`output`], [`json`], [`confirm`], [`sys`] | error kinds, stdout, JSON lines, prompts, libc |
 
+#![deny(unsafe_code)]
+
 pub mod admission;
 pub mod apply;
 pub mod checkin;
@@ -58,6 +60,7 @@ pub mod diagnose;
 pub mod discover;
 pub mod expiry;
 pub mod failure;
+mod fnv;
 pub mod json;
 pub mod metrics;
 pub mod now;
@@ -71,6 +74,7 @@ pub mod schedule;
 pub mod secret;
 pub mod state;
 pub mod status;
+#[allow(unsafe_code)]
 pub mod sys;
 pub mod timefmt;
 pub mod transport;

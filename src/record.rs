@@ -72,7 +72,7 @@ pub fn apply(state: &mut DbState, outcome: &Outcome, attempt: Attempt) {
     }
     if let Some(error) = &outcome.error {
         state.last_error = Some(ErrorRecord {
-            kind: error.kind.to_string(),
+            kind: error.kind.into(),
             message: error.message.clone(),
             at: attempt.finished,
         });
@@ -81,7 +81,7 @@ pub fn apply(state: &mut DbState, outcome: &Outcome, attempt: Attempt) {
 
 fn error_record(failure: &Failure, at: OffsetDateTime) -> ErrorRecord {
     ErrorRecord {
-        kind: failure.kind.to_string(),
+        kind: failure.kind.into(),
         message: failure.message.clone(),
         at,
     }

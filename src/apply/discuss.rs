@@ -300,15 +300,7 @@ fn tracking_message_id(res_id: i32, model: &str) -> String {
 
 /// `socket.gethostname()`.
 fn hostname() -> String {
-    let mut buffer = [0u8; 256];
-    // SAFETY: the buffer is valid for its whole length, and gethostname
-    // writes at most that many bytes.
-    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
-    if rc != 0 {
-        return "localhost".into();
-    }
-    let len = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-    String::from_utf8_lossy(&buffer[..len]).into_owned()
+    crate::sys::hostname().unwrap_or_else(|| "localhost".into())
 }
 
 #[cfg(test)]

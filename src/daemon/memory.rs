@@ -12,19 +12,10 @@
 
 /// Caps glibc's arenas; call once, before any thread starts.
 pub fn limit_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a glibc tunable; it has no preconditions.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
+    crate::sys::limit_malloc_arenas(2);
 }
 
 /// Returns free heap pages to the kernel (glibc only; elsewhere, nothing to do).
 pub fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks glibc's own allocator state, under its
-    // own locks; it has no preconditions and never touches live allocations.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    crate::sys::malloc_trim();
 }

@@ -7,8 +7,6 @@
 
 use serde::Serialize;
 
-use super::targets::Role;
-
 /// The stable code of a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,6 +106,28 @@ pub struct Finding {
     /// HTTPS is broken too); empty for findings whose severity is fixed.
     #[serde(skip)]
     pub blocks: Vec<Role>,
+}
+
+/// What a URL is for; it decides how much its failure matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// `[server] url`: what every check-in tries first.
+    Primary,
+    /// `[server] fallback_url`: used only when the primary gives no answer.
+    Fallback,
+    /// `services.openerp.com` (`--legacy`): what older deployments need.
+    Legacy,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Fallback => "fallback",
+            Role::Legacy => "legacy",
+        }
+    }
 }
 
 /// What a probe found wrong, before it is known which targets it blocks.

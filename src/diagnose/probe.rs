@@ -14,11 +14,11 @@ use tokio::net::TcpStream;
 
 use super::Budget;
 use super::dns::{self, Resolution};
-use super::finding::{Check, Code, Finding, Problem, Severity, Step};
+use super::finding::{Check, Code, Finding, Problem, Role, Severity, Step};
 use super::http::{self, Judged};
 use super::proxy::{self, Answer};
 use super::report::TargetReport;
-use super::targets::{Proxy, Role, Target, literal_address};
+use super::targets::{Proxy, Target, literal_address};
 use super::tcp::{self, Attempt, TcpFailure};
 use super::tls;
 

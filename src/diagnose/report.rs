@@ -8,8 +8,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::finding::{Check, Finding, Verdict};
-use super::targets::Role;
+use super::finding::{Check, Finding, Role, Verdict};
 
 /// Version of the JSON document; bumped only on an incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;

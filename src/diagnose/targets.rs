@@ -11,10 +11,9 @@ use std::sync::Arc;
 
 use reqwest::Url;
 use rustls::RootCertStore;
-use serde::Serialize;
 
 use super::DiagnoseError;
-use super::finding::{Check, Code, Finding, Severity, Step};
+use super::finding::{Check, Code, Finding, Role, Severity, Step};
 use crate::config::ServerSettings;
 use crate::transport::{self, ProxyEnv};
 
@@ -24,28 +23,6 @@ const LEGACY_URLS: [&str; 2] = [
     "https://services.openerp.com/publisher-warranty/",
     "http://services.openerp.com/publisher-warranty/",
 ];
-
-/// What a URL is for; it decides how much its failure matters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// `[server] url`: what every check-in tries first.
-    Primary,
-    /// `[server] fallback_url`: used only when the primary gives no answer.
-    Fallback,
-    /// `services.openerp.com` (`--legacy`): what older deployments need.
-    Legacy,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Primary => "primary",
-            Role::Fallback => "fallback",
-            Role::Legacy => "legacy",
-        }
-    }
-}
 
 /// An HTTP proxy a target goes through, and where that setting comes from.
 #[derive(Debug, Clone)]

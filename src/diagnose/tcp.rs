@@ -182,22 +182,13 @@ enum Stalled {
 fn stalled(fd: RawFd) -> Stalled {
     const SIZE: usize = std::mem::size_of::<libc::tcp_info>();
     let mut info = [0u8; SIZE];
-    let mut length = SIZE as libc::socklen_t;
-    // SAFETY: `fd` is an open socket (the pending connect owns it) and the
-    // kernel writes at most `length` bytes, the size of `info`.
-    let status = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            info.as_mut_ptr().cast(),
-            &mut length,
-        )
-    };
+    // `fd` is an open socket: the pending connect owns it.
+    let (length, result) =
+        crate::sys::getsockopt_bytes(fd, libc::IPPROTO_TCP, libc::TCP_INFO, &mut info);
+    let status = if result.is_ok() { 0 } else { -1 };
     let field = |offset: usize| -> Option<u32> {
         let bytes = info.get(offset..offset + 4)?;
-        (offset + 4 <= length as usize)
-            .then(|| u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+        (offset + 4 <= length).then(|| u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     };
     let attempts = info[std::mem::offset_of!(libc::tcp_info, tcpi_retransmits)];
     let handed_on = field(std::mem::offset_of!(libc::tcp_info, tcpi_total_retrans));

@@ -2,9 +2,8 @@
 //! the whole picture (a dead fallback is harmless while HTTPS works, fatal when
 //! it does not), so severities are settled here, once every probe is done.
 
-use super::finding::{Code, Finding, Severity, Verdict};
+use super::finding::{Code, Finding, Role, Severity, Verdict};
 use super::report::TargetReport;
-use super::targets::Role;
 
 /// Settles severities, adds `plain_http_only` when only the fallback works,
 /// merges duplicates, orders the findings, and returns the verdict with a

@@ -210,8 +210,7 @@ pub fn role_of(config: &Config) -> String {
 
 /// The name of the system user running this process, as `psql` defaults to it.
 pub fn system_user_name() -> String {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
+    let uid = crate::sys::euid();
     crate::sys::by_uid(uid).map_or_else(|| uid.to_string(), |user| user.name)
 }
 

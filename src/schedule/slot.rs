@@ -6,16 +6,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::{from_nanos, nanos};
-
-const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// FNV-1a, 64 bits, written out so that no dependency upgrade can ever change it.
-pub(super) fn fnv1a64(bytes: impl IntoIterator<Item = u8>) -> u64 {
-    bytes.into_iter().fold(FNV_OFFSET_BASIS, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
-    })
-}
+use crate::fnv::fnv1a64;
 
 /// MurmurHash3's 64-bit finalizer. FNV-1a alone mixes the last bytes of its input poorly
 /// into the high bits, and the slot is taken from the high bits; Odoo's UUIDs are

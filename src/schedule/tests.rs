@@ -1,4 +1,4 @@
-use super::slot::fnv1a64;
+use crate::fnv::fnv1a64;
 use super::*;
 use std::collections::BTreeSet;
 
