@@ -51,7 +51,7 @@ pub fn apply(state: &mut DbState, outcome: &Outcome, attempt: Attempt) {
         state.last_success = state.last_success.max(Some(attempt.finished));
         state.consecutive_failures = 0;
         state.last_result = Some(LastResult {
-            transport: outcome.transport.map(|s| s.as_str().to_owned()),
+            transport: outcome.transport.map(Into::into),
             url: outcome.url.clone(),
             http_status: outcome.http_status,
             expiration_date: outcome.expiration_date.clone(),
@@ -92,6 +92,7 @@ mod tests {
     use super::*;
     use crate::checkin::OutcomeError;
     use crate::failure::Kind;
+    use crate::state::Recorded;
     use crate::transport::Scheme;
     use time::macros::datetime;
 
@@ -135,7 +136,7 @@ mod tests {
         );
         assert_eq!(state.consecutive_failures, 0);
         let result = state.last_result.clone().unwrap();
-        assert_eq!(result.transport.as_deref(), Some("http"));
+        assert_eq!(result.transport, Some(Recorded::Known(Scheme::Http)));
         assert_eq!(result.fallback_reason.unwrap().kind, "refused");
         apply(
             &mut state,

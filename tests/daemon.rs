@@ -599,7 +599,7 @@ fn scheduled_first_check_in_happens_by_itself() {
     assert_eq!(state.consecutive_failures, 0);
     let result = state.last_result.expect("last_result recorded");
     assert_eq!(result.expiration_date.as_deref(), Some(A1_EXPIRATION));
-    assert_eq!(result.transport.as_deref(), Some("https"));
+    assert_eq!(result.transport.as_ref().map(|t| t.as_str()), Some("https"));
     assert!(
         state.next_due > state.last_success,
         "the next check-in is planned after this one: {:?}",

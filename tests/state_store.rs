@@ -305,7 +305,7 @@ fn unknown_fields_and_missing_optional_fields_are_tolerated() {
     assert_eq!(state.consecutive_failures, 0);
     assert_eq!(state.last_error, None);
     let result = state.last_result.expect("last_result");
-    assert_eq!(result.transport.as_deref(), Some("https"));
+    assert_eq!(result.transport.as_ref().map(|t| t.as_str()), Some("https"));
     assert_eq!(result.http_status, Some(200));
     assert_eq!(result.url, None);
     assert!(result.messages.is_empty());

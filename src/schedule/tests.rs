@@ -1,5 +1,5 @@
-use crate::fnv::fnv1a64;
 use super::*;
+use crate::fnv::fnv1a64;
 use std::collections::BTreeSet;
 
 use time::macros::datetime;

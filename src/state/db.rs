@@ -63,10 +63,8 @@ impl DbState {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LastResult {
-    /// `"https"` or `"http"` (the plain-HTTP fallback): a [`Scheme`]'s
-    /// name, see [`LastResult::scheme`]. Still text because `status` reads
-    /// it as text; it becomes an `Option<Recorded<Scheme>>` once it does not.
-    pub transport: Option<String>,
+    /// `"https"` or `"http"` (the plain-HTTP fallback).
+    pub transport: Option<Recorded<Scheme>>,
     /// The URL that answered.
     pub url: Option<String>,
     pub http_status: Option<u16>,
@@ -83,13 +81,6 @@ pub struct LastResult {
     /// What the Enterprise `maintenance` key reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<crate::cloc::book::Summary>,
-}
-
-impl LastResult {
-    /// The protocol that carried the exchange, as recorded.
-    pub fn scheme(&self) -> Option<Recorded<Scheme>> {
-        self.transport.as_deref().map(Recorded::from)
-    }
 }
 
 /// A failure as recorded: its stable kind, the human message and when it

@@ -233,7 +233,10 @@ const TRANSPORTS: [(&str, Scheme); 2] = [("https", Scheme::Https), ("http", Sche
 fn files_written_before_typed_values_load_typed_and_write_back_unchanged() {
     let state = decode(WRITTEN_BEFORE.as_bytes()).unwrap();
     let result = state.last_result.as_ref().unwrap();
-    assert_eq!(result.scheme(), Some(Recorded::Known(Scheme::Http)));
+    assert_eq!(
+        result.transport.clone(),
+        Some(Recorded::Known(Scheme::Http))
+    );
     assert_eq!(result.fallback_reason.as_ref().unwrap().kind, Kind::Timeout);
     assert_eq!(state.last_error.as_ref().unwrap().kind, Kind::Tls);
     assert_eq!(
@@ -242,7 +245,7 @@ fn files_written_before_typed_values_load_typed_and_write_back_unchanged() {
     );
     let minimal = decode(MINIMAL_BEFORE.as_bytes()).unwrap();
     assert_eq!(
-        minimal.last_result.as_ref().unwrap().scheme(),
+        minimal.last_result.as_ref().unwrap().transport.clone(),
         Some(Recorded::Known(Scheme::Https))
     );
     assert_eq!(
@@ -261,10 +264,13 @@ fn files_written_before_typed_values_load_typed_and_write_back_unchanged() {
                 );
             let state = decode(text.as_bytes()).unwrap();
             let result = state.last_result.as_ref().unwrap();
-            assert_eq!(result.scheme().and_then(|s| s.known()), Some(scheme));
             assert_eq!(
-                result.transport.as_deref().map(str::parse),
-                Some(Ok(scheme))
+                result.transport.clone().and_then(|s| s.known()),
+                Some(scheme)
+            );
+            assert_eq!(
+                result.transport.as_ref().map(Recorded::as_str),
+                Some(transport)
             );
             let fallback = &result.fallback_reason.as_ref().unwrap().kind;
             assert_eq!(fallback.known(), Some(kind), "{name}");

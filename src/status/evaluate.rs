@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 use crate::collect::UserCounts;
 use crate::discover::{OwnerRule, UuidShare};
 use crate::schedule::{self, ScheduleSettings};
-use crate::state::{DbState, ErrorRecord};
+use crate::state::{DbState, ErrorRecord, Recorded};
+use crate::transport::Scheme;
 
 /// What was read live from the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +111,7 @@ pub struct DbStatus {
     #[serde(serialize_with = "rfc3339_option")]
     pub last_success: Option<OffsetDateTime>,
     /// `https` or `http` (the plain-HTTP fallback) of the last successful exchange.
-    pub transport: Option<String>,
+    pub transport: Option<Recorded<Scheme>>,
     pub consecutive_failures: u32,
     pub last_error: Option<ErrorRecord>,
     /// The URL of the last successful exchange and where it came from.
@@ -365,7 +366,7 @@ fn last_failure(state: &DbState) -> Warning {
     match &state.last_error {
         // Not sent at all, by design, until the code can be counted: the
         // vendor hears nothing from this database.
-        Some(error) if error.kind == crate::failure::Kind::OdooCode.as_str() => Warning::new(
+        Some(error) if error.kind == crate::failure::Kind::OdooCode => Warning::new(
             Severity::Critical,
             Code::OdooCodeUnreadable,
             "not sent: its custom code cannot be counted here",
@@ -400,7 +401,7 @@ fn last_failure(state: &DbState) -> Warning {
 fn plain_http(state: &DbState) -> Option<Warning> {
     let result = state.last_result.as_ref()?;
     let reason = result.fallback_reason.as_ref()?;
-    if result.transport.as_deref() != Some("http") {
+    if result.transport != Some(Recorded::Known(Scheme::Http)) {
         return None;
     }
     Some(Warning::new(

@@ -6,6 +6,8 @@ use time::OffsetDateTime;
 
 use crate::collect::UserCounts;
 use crate::discover::UuidShare;
+use crate::state::Recorded;
+use crate::transport::Scheme;
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
@@ -310,9 +312,9 @@ fn last_success_text(db: &DbStatus, now: OffsetDateTime) -> String {
     let Some(at) = db.last_success else {
         return "never".to_string();
     };
-    match db.transport.as_deref() {
-        Some("https") => format!("{} via HTTPS", when_text(at, now)),
-        Some("http") => format!("{} via plain HTTP", when_text(at, now)),
+    match &db.transport {
+        Some(Recorded::Known(Scheme::Https)) => format!("{} via HTTPS", when_text(at, now)),
+        Some(Recorded::Known(Scheme::Http)) => format!("{} via plain HTTP", when_text(at, now)),
         Some(other) => format!("{} via {other}", when_text(at, now)),
         None => when_text(at, now),
     }

@@ -15,8 +15,9 @@ use crate::collect::UserCounts;
 use crate::discover::{OwnerRule, UuidShare};
 use crate::schedule::ScheduleSettings;
 use crate::state::LastResult;
-use crate::state::{DbState, ErrorRecord};
+use crate::state::{DbState, ErrorRecord, Recorded};
 use crate::timefmt::*;
+use crate::transport::Scheme;
 use time::macros::datetime;
 
 const NOW: OffsetDateTime = datetime!(2026-05-04 12:00:00 UTC);
@@ -189,7 +190,7 @@ fn healthy_database_is_ok() {
     assert_eq!(status.status, Severity::Ok, "{:?}", status.warnings);
     assert!(status.warnings.is_empty());
     assert_eq!(status.subscription_code.as_deref(), Some("M-…0042"));
-    assert_eq!(status.transport.as_deref(), Some("https"));
+    assert_eq!(status.transport, Some(Recorded::Known(Scheme::Https)));
     assert_eq!(status.banner, None);
     // 255.5 days to 2027-01-15 00:00: rounded half up.
     assert_eq!(status.days_left, Some(256));
