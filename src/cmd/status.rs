@@ -73,8 +73,8 @@ pub async fn run(settings: Settings, args: StatusArgs) -> Exit {
     };
     let source = Source::Direct { reason };
     let unrecorded = Unrecorded::new();
-    let (text, code) =
+    let (text, state) =
         status::render(&settings, &databases, format, source, deadline, &unrecorded).await;
     output::print_raw(&text);
-    Exit::Status(Severity::of_exit_code(code))
+    Exit::Status(state)
 }

@@ -199,7 +199,7 @@ impl Connection {
                     in_progress: view.in_progress,
                 };
                 // Read here, in the connection's task: the scheduler goes on.
-                let (output, exit_code) = crate::status::render(
+                let (output, state) = crate::status::render(
                     &view.settings,
                     &databases,
                     format,
@@ -208,7 +208,10 @@ impl Connection {
                     &view.unrecorded,
                 )
                 .await;
-                Reply::Status { exit_code, output }
+                Reply::Status {
+                    exit_code: state.exit_code(),
+                    output,
+                }
             }
             Request::Ping => {
                 let (reply, answer) = oneshot::channel();

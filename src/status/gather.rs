@@ -29,7 +29,7 @@ pub async fn render(
     source: Source,
     deadline: Deadline,
     unrecorded: &Unrecorded,
-) -> (String, u8) {
+) -> (String, Severity) {
     let now = OffsetDateTime::now_utc();
     let report = match gather(settings, databases, now, deadline, unrecorded).await {
         Ok(statuses) => Report {
@@ -46,9 +46,9 @@ pub async fn render(
         },
     };
     match format {
-        Format::Text => (render_human(&report, now), report.status().exit_code()),
-        Format::Json => (render_json(&report), report.status().exit_code()),
-        Format::Nagios => (render_nagios(&report, now), report.status().exit_code()),
+        Format::Text => (render_human(&report, now), report.status()),
+        Format::Json => (render_json(&report), report.status()),
+        Format::Nagios => (render_nagios(&report, now), report.status()),
         Format::Prometheus => render_prometheus(&report),
     }
 }

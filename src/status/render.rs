@@ -171,10 +171,10 @@ fn perf_label(text: &str) -> String {
 /// once printed, whatever the databases' state (that is in the metrics);
 /// 3 (UNKNOWN) when the databases could not be read, with the reason as a
 /// comment, so a script writing the collector's file keeps the previous one.
-pub fn render_prometheus(report: &Report) -> (String, u8) {
+pub fn render_prometheus(report: &Report) -> (String, Severity) {
     if let Some(error) = &report.error {
         let text = format!("# dbcheckin status: {}\n", one_line(error));
-        return (text, Severity::Unknown.exit_code());
+        return (text, Severity::Unknown);
     }
     let metrics = crate::metrics::Metrics::new();
     for db in &report.databases {
@@ -193,7 +193,7 @@ pub fn render_prometheus(report: &Report) -> (String, u8) {
         };
         metrics.set_database(&db.database, &db.uuid, gauges);
     }
-    (metrics.render_textfile(), Severity::Ok.exit_code())
+    (metrics.render_textfile(), Severity::Ok)
 }
 
 fn render_db(db: &DbStatus, now: OffsetDateTime) -> String {

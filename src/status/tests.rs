@@ -547,8 +547,8 @@ fn prometheus_output_leaves_out_databases_that_do_not_check_in() {
         error: None,
         source: None,
     };
-    let (text, code) = render_prometheus(&report);
-    assert_eq!(code, 0);
+    let (text, state) = render_prometheus(&report);
+    assert_eq!(state.exit_code(), 0);
     assert!(text.contains("\ndbcheckin_databases 1\n"), "{text}");
     assert!(
         text.contains(
@@ -565,8 +565,9 @@ fn prometheus_output_leaves_out_databases_that_do_not_check_in() {
         databases: Vec::new(),
         ..report
     };
+    let (text, state) = render_prometheus(&failed);
     assert_eq!(
-        render_prometheus(&failed),
+        (text, state.exit_code()),
         ("# dbcheckin status: cannot connect\n".to_string(), 3)
     );
 }
