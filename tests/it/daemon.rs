@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::cli::{Run, with_config as cli};
 use crate::common::config::{ConfigBuilder, ODOO_VERSION};
-use crate::common::db::{Fixture, TestDb, pg_host, pg_port, pg_user};
+use crate::common::db::{Fixture, TestDb, pg_host, pg_port, pg_user, silent_postgresql};
 use crate::common::lock::LockHolder;
 use crate::common::replies::{reply_sim, reply_text};
 use crate::common::role::TestRole;
@@ -1678,18 +1678,7 @@ fn a_check_in_not_recorded_shows_in_status_and_metrics_until_recording_resumes()
 /// promptly on SIGTERM instead of waiting for it.
 #[test]
 fn a_silent_postgresql_at_startup_does_not_keep_the_daemon_from_answering() {
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = silent.local_addr().expect("address").port();
-    // Accepts, holds every connection open, says nothing.
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in silent.incoming() {
-            match stream {
-                Ok(stream) => held.push(stream),
-                Err(_) => break,
-            }
-        }
-    });
+    let port = silent_postgresql();
     let server = ValidationServer::start(ServerOptions::default());
     let env = Env::new();
     env.config_for(&server, &[])

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::cli::{self, Run, drain, run_bounded};
 use crate::common::config::{ConfigBuilder, ODOO_VERSION};
-use crate::common::db::{Fixture, TestDb, connection_string};
+use crate::common::db::{Fixture, TestDb, connection_string, silent_postgresql};
 use crate::common::lock::LockHolder;
 use crate::common::replies::{reply_sim, reply_text};
 use crate::common::root::{SmallFs, require_root};
@@ -754,18 +754,7 @@ fn a_line_separator_in_a_company_name_or_a_server_message_keeps_one_json_record(
 /// socket's connect, so without the handshake bound this hangs forever.
 #[test]
 fn a_server_that_accepts_and_never_answers_fails_within_connect_timeout() {
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = silent.local_addr().expect("address").port();
-    // Accepts, holds every connection open, says nothing.
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in silent.incoming() {
-            match stream {
-                Ok(stream) => held.push(stream),
-                Err(_) => break,
-            }
-        }
-    });
+    let port = silent_postgresql();
     let server = ValidationServer::start(ServerOptions::default());
     let dir = tempfile::tempdir().expect("temp dir");
     // No `databases`: the listing itself must be bounded.

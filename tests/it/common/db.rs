@@ -37,6 +37,24 @@ pub fn pg_user() -> String {
     std::env::var("PGUSER").unwrap_or_else(|_| "postgres".into())
 }
 
+/// The port of a "PostgreSQL" on 127.0.0.1 that accepts connections and never
+/// answers (a stuck pooler, a half-dead server): every connection is held open
+/// and nothing is said, for the rest of the test process.
+pub fn silent_postgresql() -> u16 {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            match stream {
+                Ok(stream) => held.push(stream),
+                Err(_) => break,
+            }
+        }
+    });
+    port
+}
+
 /// The libpq connection string dbcheckin should use in tests.
 pub fn connection_string() -> String {
     format!("host={} port={} user={}", pg_host(), pg_port(), pg_user())
