@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::cli::{self, Run, drain, run_bounded};
 use crate::common::config::{ConfigBuilder, ODOO_VERSION};
-use crate::common::db::{Fixture, TestDb, connection_string, silent_postgresql};
+use crate::common::db::{Fixture, TestDb, connection_string, psql_with, silent_postgresql};
 use crate::common::lock::LockHolder;
 use crate::common::replies::{reply_sim, reply_text};
 use crate::common::root::{SmallFs, require_root};
@@ -1261,27 +1261,7 @@ impl TempCluster {
     }
 
     fn psql(&self, database: &str, sql: &str) -> String {
-        let output = self
-            .command("psql")
-            .args([
-                "-X",
-                "-q",
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                database,
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("psql runs");
-        assert!(
-            output.status.success(),
-            "psql {sql:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("UTF-8")
+        psql_with(self.command("psql"), database, sql)
     }
 
     /// Restores fixture `fixture` as `database` (the fixture's own restore script).

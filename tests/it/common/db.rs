@@ -60,7 +60,8 @@ pub fn connection_string() -> String {
     format!("host={} port={} user={}", pg_host(), pg_port(), pg_user())
 }
 
-fn pg_command(program: &str) -> Command {
+/// `program` (psql, createdb, a restore script) pointed at the test cluster.
+pub fn pg_command(program: &str) -> Command {
     let mut command = Command::new(program);
     command
         .env("PGHOST", pg_host())
@@ -85,7 +86,12 @@ fn run(mut command: Command, what: &str) -> Output {
 
 /// Runs SQL with psql in `database` and returns the unaligned, tuples-only output.
 pub fn psql(database: &str, sql: &str) -> String {
-    let mut command = pg_command("psql");
+    psql_with(pg_command("psql"), database, sql)
+}
+
+/// [`psql`] with `command` (psql, its server chosen by its environment:
+/// another cluster than the test cluster).
+pub fn psql_with(mut command: Command, database: &str, sql: &str) -> String {
     command.args([
         "-X",
         "-q",

@@ -2,10 +2,10 @@
 //! all`) holds them for minutes.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::time::Duration;
 
-use super::db::{pg_host, pg_port, pg_user};
+use super::db::pg_command;
 
 /// How long taking the lock may take before the test fails.
 const TAKE_LIMIT: Duration = Duration::from_secs(30);
@@ -33,11 +33,8 @@ impl LockHolder {
     /// Opens a session named `application` in `database` that runs `sql` in an
     /// open transaction; returns once the statement completed (bounded).
     pub fn take(database: &str, application: &str, sql: &str) -> LockHolder {
-        let mut child = Command::new("psql")
+        let mut child = pg_command("psql")
             .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", database])
-            .env("PGHOST", pg_host())
-            .env("PGPORT", pg_port())
-            .env("PGUSER", pg_user())
             .env("PGAPPNAME", application)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
