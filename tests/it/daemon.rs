@@ -135,14 +135,13 @@ impl Env {
     /// replies used here) and at exactly `databases`; new databases check in
     /// within a second. Tests change it with `set` before `write`.
     fn config_for(&self, server: &ValidationServer, databases: &[&TestDb]) -> ConfigBuilder {
-        let names: Vec<&str> = databases.iter().map(|d| d.name.as_str()).collect();
         ConfigBuilder::new(self.dir.path())
             .state_dir(&self.state_dir)
             .set("daemon", "control_socket", &self.socket)
             .server(server)
             .set("server", "timeout", "20s")
             .odoo_version(ODOO_VERSION)
-            .databases(&names)
+            .test_databases(databases)
             .set("schedule", "first_delay", "1s")
     }
 

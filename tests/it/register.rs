@@ -83,12 +83,11 @@ struct Env {
 impl Env {
     fn new(server: &ValidationServer, databases: &[&TestDb]) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
-        let names: Vec<&str> = databases.iter().map(|d| d.name.as_str()).collect();
         let config = ConfigBuilder::new(dir.path())
             .server(server)
             .set("server", "timeout", "10s")
             .odoo_version(ODOO_VERSION)
-            .databases(&names)
+            .test_databases(databases)
             .write(&dir.path().join("config.toml"));
         Env { dir, config }
     }

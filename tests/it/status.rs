@@ -61,10 +61,9 @@ impl Setup {
     /// no daemon listens: these tests read directly, even on a host where the
     /// packaged daemon runs.
     fn builder(&self, databases: &[&TestDb]) -> ConfigBuilder {
-        let names: Vec<&str> = databases.iter().map(|d| d.name.as_str()).collect();
         ConfigBuilder::new(self.dir.path())
             .state_dir(&self.state_dir())
-            .databases(&names)
+            .test_databases(databases)
     }
 
     /// Writes the configuration for `databases`, returns its path.

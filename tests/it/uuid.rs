@@ -20,14 +20,13 @@ struct Env {
 impl Env {
     fn new(server: &ValidationServer, databases: &[&TestDb]) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
-        let names: Vec<&str> = databases.iter().map(|d| d.name.as_str()).collect();
         // The binary's default bounds, not the 2 s of `server()`.
         let config = ConfigBuilder::new(dir.path())
             .server(server)
             .unset("server", "connect_timeout")
             .unset("server", "timeout")
             .odoo_version("18.0")
-            .databases(&names)
+            .test_databases(databases)
             .write(&dir.path().join("config.toml"));
         Env { _dir: dir, config }
     }

@@ -6,7 +6,7 @@
 //! ConfigBuilder::new(dir.path())            // [daemon] paths inside dir
 //!     .server(&server)                      // the test validation server, HTTPS only
 //!     .odoo_version(ODOO_VERSION)           // [odoo] version
-//!     .databases(&[&db.name])               // [postgres] the test cluster, these databases
+//!     .test_databases(&[&db])               // [postgres] the test cluster, these copies
 //!     .set("server", "timeout", "20s")      // any key
 //!     .write(&dir.path().join("config.toml"));
 //! ```
@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::db::connection_string;
+use super::db::{TestDb, connection_string};
 use super::validation_server::ValidationServer;
 
 /// The Odoo version most tests announce: the fixtures' `18.0-20250506`.
@@ -169,6 +169,12 @@ impl ConfigBuilder {
     /// these databases (none: every Odoo database of the cluster).
     pub fn databases(self, databases: &[&str]) -> ConfigBuilder {
         self.postgres(&connection_string(), databases)
+    }
+
+    /// [`ConfigBuilder::databases`] for these copies.
+    pub fn test_databases(self, databases: &[&TestDb]) -> ConfigBuilder {
+        let names: Vec<&str> = databases.iter().map(|db| db.name.as_str()).collect();
+        self.databases(&names)
     }
 
     /// `[postgres] connection`.
