@@ -7,7 +7,7 @@
 //!
 //! Run: `cargo bench --bench checkin`. Numbers go to docs/performance.md.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::path::Path;

@@ -11,7 +11,7 @@
 //! Run: `cargo bench --bench daemon` (about two minutes). Numbers go to
 //! docs/performance.md.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@
 //! default 127.0.0.1:5432 as `postgres`).
 
 /// The test support the demo needs (not `cli`, which exists for integration tests only).
-#[path = "../tests/common"]
+#[path = "../tests/it/common"]
 #[allow(dead_code)]
 mod common {
     pub mod db;

@@ -215,7 +215,7 @@ pub(super) fn is_in_python_ucd(c: char) -> bool {
 /// CPython 3.11.7 (`unicodedata.unidata_version == '14.0.0'`) with the crate's
 /// `get_general_category(c) != Unassigned`; the crate only ever had *more* assigned
 /// characters, and no assigned character changed between printable and non-printable.
-/// `tests/wire_python.rs` re-checks every code point against the local `python3`.
+/// `tests/it/wire_python.rs` re-checks every code point against the local `python3`.
 #[rustfmt::skip]
 const ASSIGNED_AFTER_UNICODE_14: &[(u32, u32)] = &[
     (0x00897, 0x00897), (0x00CF3, 0x00CF3), (0x00ECE, 0x00ECE), (0x01B4E, 0x01B4F),

@@ -1,5 +1,6 @@
 #![allow(dead_code)]
 pub mod cli;
+pub mod config;
 pub mod db;
 pub mod endpoint;
 pub mod lock;
@@ -9,5 +10,7 @@ pub mod others;
 pub mod promtool;
 pub mod proxy;
 pub mod registry;
+pub mod replies;
 pub mod role;
+pub mod root;
 pub mod validation_server;

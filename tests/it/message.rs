@@ -1,9 +1,7 @@
 //! The message and the request body, against what real Odoo 18 produced for the
 //! fixture databases (`shared/fixtures/odoo/<db>.message.json`, `.post_body.txt`).
 
-mod common;
-
-use common::db::{Fixture, TestDb, connection_string, fixtures_dir};
+use crate::common::db::{Fixture, TestDb, connection_string, fixtures_dir};
 use dbcheckin::checkin::request_body;
 use dbcheckin::collect::{self, version::VersionPolicy};
 use dbcheckin::config::PostgresSettings;

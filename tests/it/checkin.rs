@@ -2,15 +2,17 @@
 //! holding copies of real Odoo databases, and the test validation server over
 //! real TLS and plain HTTP, with faults injected.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::cli::{self, Run, run};
-use common::db::{Fixture, TestDb, connection_string, fixtures_dir};
-use common::proxy::{ProxyMode, TestProxy};
-use common::validation_server::{Behaviour, CertKind, ServerOptions, Transport, ValidationServer};
+use crate::common::cli::{self, Run, run};
+use crate::common::config::{ConfigBuilder, ODOO_VERSION};
+use crate::common::db::{Fixture, TestDb};
+use crate::common::proxy::{ProxyMode, TestProxy};
+use crate::common::replies::{database_params, expected_params, reply_sim};
+use crate::common::validation_server::{
+    Behaviour, CertKind, ServerOptions, Transport, ValidationServer,
+};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -21,29 +23,24 @@ struct Setup {
     config: PathBuf,
 }
 
-fn setup(server: &ValidationServer, databases: &[&str], fallback: bool, extra: &str) -> Setup {
+fn setup(
+    server: &ValidationServer,
+    databases: &[&str],
+    fallback: bool,
+    proxy: Option<&str>,
+) -> Setup {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("config.toml");
-    let fallback_url = if fallback {
-        server.http_url()
-    } else {
-        String::new()
-    };
-    let names: Vec<String> = databases.iter().map(|d| format!("{d:?}")).collect();
-    let text = format!(
-        "[server]\nurl = {:?}\nfallback_url = {:?}\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"2s\"\n{extra}\n\
-         [odoo]\nversion = \"18.0-20250506\"\n\
-         [postgres]\nconnection = {:?}\ndatabases = [{}]\n\
-         [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
-        server.https_url(),
-        fallback_url,
-        server.ca_file().display().to_string(),
-        connection_string(),
-        names.join(", "),
-        dir.path().join("state"),
-        dir.path().join("control.sock"),
-    );
-    std::fs::write(&config, text).expect("write config");
+    let mut config = ConfigBuilder::new(dir.path())
+        .server(server)
+        .odoo_version(ODOO_VERSION)
+        .databases(databases);
+    if fallback {
+        config = config.set("server", "fallback_url", server.http_url());
+    }
+    if let Some(proxy) = proxy {
+        config = config.set("server", "proxy", proxy);
+    }
+    let config = config.write(&dir.path().join("config.toml"));
     Setup { _dir: dir, config }
 }
 
@@ -69,44 +66,6 @@ fn check_now_json(setup: &Setup) -> Run {
     dbcheckin(&setup.config, &["check-now", "--direct", "--json"])
 }
 
-fn reply_sim(name: &str) -> Value {
-    let path = fixtures_dir()
-        .join("reply_sim")
-        .join(format!("reply_sim.{name}.json"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).expect("reply_sim JSON")
-}
-
-/// `database.%` rows as (key, value, create_uid, write_uid), sorted by key.
-fn database_rows(db: &TestDb) -> Vec<(String, String, i64, i64)> {
-    db.psql("SELECT key, value, create_uid, write_uid FROM ir_config_parameter WHERE key LIKE 'database.%' ORDER BY key")
-        .lines()
-        .map(|line| {
-            let f: Vec<&str> = line.split('|').collect();
-            (f[0].into(), f[1].into(), f[2].parse().unwrap(), f[3].parse().unwrap())
-        })
-        .collect()
-}
-
-fn expected_rows(rows: &Value) -> Vec<(String, String, i64, i64)> {
-    let mut out: Vec<_> = rows
-        .as_array()
-        .expect("rows")
-        .iter()
-        .map(|r| {
-            (
-                r["key"].as_str().unwrap().to_string(),
-                r["value"].as_str().unwrap().to_string(),
-                r["create_uid"].as_i64().unwrap(),
-                r["write_uid"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 /// (key, id, create_date, write_date) of one parameter.
 fn row_identity(db: &TestDb, key: &str) -> String {
     db.psql(&format!("SELECT id || '|' || create_date || '|' || write_date FROM ir_config_parameter WHERE key = '{key}'"))
@@ -116,8 +75,8 @@ fn row_identity(db: &TestDb, key: &str) -> String {
 fn play_scenario(server: &ValidationServer, db: &TestDb, setup: &Setup, scenario: &str) {
     let sim = reply_sim(scenario);
     assert_eq!(
-        database_rows(db),
-        expected_rows(&sim["database_params_before"]),
+        database_params(db),
+        expected_params(&sim["database_params_before"]),
         "{scenario}: the copy does not start from the recorded state"
     );
     let before_ids: Vec<(String, String)> = sim["database_params_before"]
@@ -141,9 +100,9 @@ fn play_scenario(server: &ValidationServer, db: &TestDb, setup: &Setup, scenario
     assert_eq!(result["transport"], "https", "{result}");
     assert_eq!(result["http_status"], 200, "{result}");
 
-    let after = expected_rows(&sim["database_params_after"]);
+    let after = expected_params(&sim["database_params_after"]);
     assert_eq!(
-        database_rows(db),
+        database_params(db),
         after,
         "{scenario}: rows differ from what Odoo left"
     );
@@ -187,7 +146,7 @@ fn play_scenario(server: &ValidationServer, db: &TestDb, setup: &Setup, scenario
     assert!(
         arg0.starts_with(&format!(
             "{{'dbuuid': '{}'",
-            database_rows(db)
+            database_params(db)
                 .iter()
                 .find(|r| r.0 == "database.uuid")
                 .unwrap()
@@ -203,7 +162,7 @@ fn play_scenario(server: &ValidationServer, db: &TestDb, setup: &Setup, scenario
 fn reply_sim_a1_sample_leaves_odoos_rows() {
     let server = ValidationServer::start(ServerOptions::default());
     let db = TestDb::copy_of(Fixture::A);
-    let setup = setup(&server, &[&db.name], true, "");
+    let setup = setup(&server, &[&db.name], true, None);
     play_scenario(&server, &db, &setup, "A1_sample");
 }
 
@@ -212,7 +171,7 @@ fn reply_sim_a1_sample_leaves_odoos_rows() {
 fn reply_sim_b_scenarios_in_sequence_leave_odoos_rows() {
     let server = ValidationServer::start(ServerOptions::default());
     let db = TestDb::copy_of(Fixture::B);
-    let setup = setup(&server, &[&db.name], true, "");
+    let setup = setup(&server, &[&db.name], true, None);
     let code_identity = row_identity(&db, "database.enterprise_code");
     play_scenario(&server, &db, &setup, "B1_full");
     let (id, created, _) = split3(&row_identity(&db, "database.enterprise_code"));
@@ -239,7 +198,7 @@ fn split3(text: &str) -> (String, String, String) {
 fn applying_bumps_odoos_cache_signaling_and_writes_in_one_transaction() {
     let server = ValidationServer::start(ServerOptions::default());
     let db = TestDb::copy_of(Fixture::A);
-    let setup = setup(&server, &[&db.name], false, "");
+    let setup = setup(&server, &[&db.name], false, None);
     let before: i64 = db
         .psql("SELECT last_value FROM base_cache_signaling_default")
         .trim()
@@ -290,7 +249,7 @@ fn odoo16_single_cache_sequence_is_bumped() {
     let server = ValidationServer::start(ServerOptions::default());
     let db = TestDb::copy_of(Fixture::A);
     db.psql("DROP SEQUENCE base_cache_signaling_default; CREATE SEQUENCE base_cache_signaling; SELECT nextval('base_cache_signaling');");
-    let setup = setup(&server, &[&db.name], false, "");
+    let setup = setup(&server, &[&db.name], false, None);
     server.set_behaviour(Behaviour::Reply(
         reply_sim("A1_sample")["reply_text"]
             .as_str()
@@ -319,7 +278,7 @@ fn assert_fault(
         server.set_behaviour(b);
     }
     let db = TestDb::copy_of(Fixture::A);
-    let setup = setup(&server, &[&db.name], fallback, "");
+    let setup = setup(&server, &[&db.name], fallback, None);
     let before = db.params_snapshot();
     let run = check_now_json(&setup);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
@@ -347,7 +306,7 @@ fn http_500_is_http_status_and_never_falls_back() {
         Behaviour::Status(500, "Internal Server Error".into()),
     );
     let db = TestDb::copy_of(Fixture::A);
-    let setup = setup(&server, &[&db.name], true, "");
+    let setup = setup(&server, &[&db.name], true, None);
     let before = db.params_snapshot();
     let run = check_now_json(&setup);
     assert_eq!(run.code, 1);
@@ -490,7 +449,7 @@ fn closed_https_port_falls_back_to_plain_http_and_says_so() {
             .into(),
     ));
     let db = TestDb::copy_of(Fixture::A);
-    let setup = setup(&server, &[&db.name], true, "");
+    let setup = setup(&server, &[&db.name], true, None);
     let run = check_now_json(&setup);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let result = single_result(&run);
@@ -524,7 +483,7 @@ fn tls_failure_falls_back_to_plain_http() {
         ..Default::default()
     });
     let db = TestDb::copy_of(Fixture::A);
-    let setup = setup(&server, &[&db.name], true, "");
+    let setup = setup(&server, &[&db.name], true, None);
     let run = check_now_json(&setup);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let result = single_result(&run);
@@ -539,7 +498,7 @@ fn neutralized_copy_is_never_sent() {
     db.psql(
         "INSERT INTO ir_config_parameter (key, value) VALUES ('database.is_neutralized', 'true')",
     );
-    let setup = setup(&server, &[&db.name], true, "");
+    let setup = setup(&server, &[&db.name], true, None);
     let run = check_now_json(&setup);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let result = single_result(&run);
@@ -561,7 +520,7 @@ fn human_output_names_each_database_and_result() {
     ));
     let a = TestDb::copy_of(Fixture::A);
     let b = TestDb::copy_of(Fixture::B);
-    let setup = setup(&server, &[&a.name, &b.name], false, "");
+    let setup = setup(&server, &[&a.name, &b.name], false, None);
     let run = dbcheckin(&setup.config, &["check-now", "--direct"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
@@ -587,7 +546,7 @@ fn one_failing_database_does_not_stop_the_others() {
     let server = ValidationServer::start(ServerOptions::default());
     let a = TestDb::copy_of(Fixture::A);
     let b = TestDb::copy_of(Fixture::B);
-    let setup = setup(&server, &[&a.name, &b.name], false, "");
+    let setup = setup(&server, &[&a.name, &b.name], false, None);
     b.psql("REVOKE ALL ON ir_config_parameter FROM PUBLIC; ALTER TABLE res_users RENAME TO res_users_gone;");
     let run = check_now_json(&setup);
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -608,12 +567,7 @@ fn configured_proxy_carries_the_https_check_in() {
     let server = ValidationServer::start(ServerOptions::default());
     let proxy = TestProxy::start(ProxyMode::Forward);
     let db = TestDb::copy_of(Fixture::A);
-    let setup = setup(
-        &server,
-        &[&db.name],
-        false,
-        &format!("proxy = {:?}", proxy.url()),
-    );
+    let setup = setup(&server, &[&db.name], false, Some(&proxy.url()));
     let run = check_now_json(&setup);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(single_result(&run)["transport"], "https");
@@ -631,7 +585,7 @@ fn proxy_from_the_environment_is_honoured_and_no_proxy_bypasses_it() {
     let server = ValidationServer::start(ServerOptions::default());
     let proxy = TestProxy::start(ProxyMode::Forward);
     let db = TestDb::copy_of(Fixture::A);
-    let setup = setup(&server, &[&db.name], false, "");
+    let setup = setup(&server, &[&db.name], false, None);
     let args = ["check-now", "--direct", "--json"];
 
     let run = dbcheckin_with_env(&setup.config, &args, &[("HTTPS_PROXY", &proxy.url())]);
@@ -654,12 +608,7 @@ fn assert_proxy_failure(mode: ProxyMode, needle: &str) {
     let server = ValidationServer::start(ServerOptions::default());
     let proxy = TestProxy::start(mode);
     let db = TestDb::copy_of(Fixture::A);
-    let setup = setup(
-        &server,
-        &[&db.name],
-        false,
-        &format!("proxy = {:?}", proxy.url()),
-    );
+    let setup = setup(&server, &[&db.name], false, Some(&proxy.url()));
     let before = db.params_snapshot();
     let run = check_now_json(&setup);
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -694,12 +643,7 @@ fn unreachable_proxy_is_blamed_not_the_server() {
         format!("http://{}", listener.local_addr().unwrap())
     };
     let db = TestDb::copy_of(Fixture::A);
-    let setup = setup(
-        &server,
-        &[&db.name],
-        false,
-        &format!("proxy = {dead_proxy:?}"),
-    );
+    let setup = setup(&server, &[&db.name], false, Some(&dead_proxy));
     let run = check_now_json(&setup);
     assert_eq!(run.code, 1);
     let result = single_result(&run);

@@ -234,19 +234,18 @@ async fn shutdown_drops_a_stuck_connection_after_the_drain_timeout() {
 // `status --format prometheus` (node_exporter's textfile collector).
 // ---------------------------------------------------------------------------------------------
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::Mutex;
 
-use common::cli::{Run, run as run_cli, with_config};
-use common::db::fixtures_dir;
-use common::db::{Fixture, TestDb, connection_string};
-use common::promtool::{check_metrics, sample_shapes};
-use common::validation_server::{Behaviour, ServerOptions, ValidationServer};
+use crate::common::cli::{Run, run as run_cli, with_config};
+use crate::common::config::{ConfigBuilder, ODOO_VERSION};
+use crate::common::db::{Fixture, TestDb};
+use crate::common::promtool::{check_metrics, sample_shapes};
+use crate::common::replies::reply_text;
+use crate::common::validation_server::{Behaviour, ServerOptions, ValidationServer};
 
 /// Bound of the waits on the daemon: startup, its first check-in.
 const DAEMON_WAIT: Duration = Duration::from_secs(60);
@@ -405,37 +404,21 @@ async fn scrape_after_first_check_in(daemon: &RealDaemon, address: SocketAddr) -
 #[tokio::test]
 async fn the_rules_and_the_textfile_use_what_a_real_daemon_exports() {
     // The recorded reply of Odoo's server to fixture A: it sets an expiration date.
-    let sample = read(&fixtures_dir().join("reply_sim/reply_sim.A1_sample.json"));
-    let sample: serde_json::Value = serde_json::from_str(&sample).expect("reply_sim JSON");
-    let reply = sample["reply_text"]
-        .as_str()
-        .expect("reply_text")
-        .to_string();
+    let reply = reply_text("A1_sample");
     let server = ValidationServer::start(ServerOptions {
         behaviour: Behaviour::Reply(reply),
         ..ServerOptions::default()
     });
     let db = TestDb::copy_of(Fixture::A);
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"20s\"\n\
-             [odoo]\nversion = \"18.0-20250506\"\n\
-             [postgres]\nconnection = {:?}\ndatabases = [{:?}]\n\
-             [schedule]\nfirst_delay = \"1s\"\n\
-             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n\
-             [metrics]\nlisten = \"127.0.0.1:0\"\n",
-            server.https_url(),
-            server.ca_file().display().to_string(),
-            connection_string(),
-            db.name,
-            dir.path().join("state"),
-            dir.path().join("control.sock"),
-        ),
-    )
-    .expect("write config");
+    let config = ConfigBuilder::new(dir.path())
+        .server(&server)
+        .set("server", "timeout", "20s")
+        .odoo_version(ODOO_VERSION)
+        .databases(&[&db.name])
+        .set("schedule", "first_delay", "1s")
+        .set("metrics", "listen", "127.0.0.1:0")
+        .write(&dir.path().join("config.toml"));
     let mut daemon = RealDaemon::start(&config);
     let address = daemon.metrics_address().await;
     let scrape = scrape_after_first_check_in(&daemon, address).await;

@@ -2,7 +2,7 @@
 //! share the cluster, so each has a unique name and is dropped at the end,
 //! even when the test fails.
 
-use super::db::{TestDb, pg_host, pg_port, pg_user, psql};
+use super::db::{TestDb, pg_command, psql};
 
 /// A role that exists only for one test: on drop, its privileges are revoked
 /// in every database it was given (`DROP OWNED BY`), then it is dropped.
@@ -43,10 +43,7 @@ impl TestRole {
 impl Drop for TestRole {
     fn drop(&mut self) {
         let quiet = |database: &str, sql: &str| {
-            let _ = std::process::Command::new("psql")
-                .env("PGHOST", pg_host())
-                .env("PGPORT", pg_port())
-                .env("PGUSER", pg_user())
+            let _ = pg_command("psql")
                 .args(["-X", "-q", "-d", database, "-c", sql])
                 .output();
         };

@@ -6,16 +6,15 @@
 //! Every finding code that can be produced on one machine is produced here by
 //! the condition it names; docs/diagnose.md lists which test does it.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::endpoint::{Endpoint, Reply};
-use common::netns::{DnsMode, DnsServer, Net, SERVER_V4, SERVER_V6};
-use common::proxy::{ProxyMode, TestProxy};
-use common::validation_server::{
+use crate::common::config::ConfigBuilder;
+use crate::common::endpoint::{Endpoint, Reply};
+use crate::common::netns::{DnsMode, DnsServer, Net, SERVER_V4, SERVER_V6};
+use crate::common::proxy::{ProxyMode, TestProxy};
+use crate::common::validation_server::{
     self, CertKind, ServerOptions, UNTRUSTED_CA_NAME, ValidationServer,
 };
 use serde_json::Value;
@@ -140,30 +139,40 @@ impl Setup {
         self.dir.path().join(name)
     }
 
-    /// `[server]` with these keys (TOML lines), and the rest pointing here.
-    fn config(&self, server: &str) -> PathBuf {
-        let path = self.path("config.toml");
-        let text = format!(
-            "[server]\n{server}\n[daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n[postgres]\nconnection = \"host=127.0.0.1 port=1 user=nobody connect_timeout=1\"\n",
-            self.path("state"),
-            self.path("control.sock"),
-        );
-        std::fs::write(&path, text).expect("write config");
-        path
+    /// `[server]` with these keys, and the rest pointing here.
+    fn config(&self, server: &[(&str, String)]) -> PathBuf {
+        let config = ConfigBuilder::new(self.dir.path())
+            .connection("host=127.0.0.1 port=1 user=nobody connect_timeout=1");
+        server
+            .iter()
+            .fold(config, |config, (key, value)| {
+                config.set("server", key, value)
+            })
+            .write(&self.path("config.toml"))
     }
 
-    fn diagnose(&self, server: &str, args: &[&str], env: &[(&str, &str)]) -> Diagnosis {
+    fn diagnose(
+        &self,
+        server: &[(&str, String)],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Diagnosis {
         run(Command::new(BIN), &self.config(server), args, env)
     }
 }
 
-fn urls(server: &ValidationServer) -> String {
-    format!(
-        "url = {:?}\nfallback_url = {:?}\nca_file = {:?}",
-        server.https_url(),
-        server.http_url(),
-        server.ca_file()
-    )
+/// `[server]` keys pointing at `server`, HTTPS with the plain-HTTP fallback.
+fn urls(server: &ValidationServer) -> Vec<(&'static str, String)> {
+    vec![
+        ("url", server.https_url()),
+        ("fallback_url", server.http_url()),
+        ("ca_file", server.ca_file().display().to_string()),
+    ]
+}
+
+/// `[server]` keys for `url` alone, no fallback.
+fn only(url: String) -> Vec<(&'static str, String)> {
+    vec![("url", url), ("fallback_url", String::new())]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -305,10 +314,10 @@ fn tls_name_mismatch_names_the_certificate_names() {
 #[test]
 fn tls_handshake_reset_is_a_failed_handshake() {
     let (_endpoint, address) = Endpoint::loopback(None, Reply::ResetAfterRead);
-    let url = format!(
-        "url = \"https://localhost:{}/publisher-warranty/\"\nfallback_url = \"\"",
+    let url = only(format!(
+        "https://localhost:{}/publisher-warranty/",
         address.port()
-    );
+    ));
     let diagnosis = Setup::new().diagnose(&url, &["--json"], &[]);
     diagnosis.assert(2, "unreachable");
     let message = diagnosis.finding("tls_handshake_failed")["message"].to_string();
@@ -318,7 +327,7 @@ fn tls_handshake_reset_is_a_failed_handshake() {
 fn through_proxy(mode: ProxyMode, env: &[(&str, &str)]) -> (Diagnosis, TestProxy) {
     let server = ValidationServer::start(ServerOptions::default());
     let proxy = TestProxy::start(mode);
-    let server_keys = format!("{}\nproxy = {:?}", urls(&server), proxy.url());
+    let server_keys = [urls(&server), vec![("proxy", proxy.url())]].concat();
     let diagnosis = Setup::new().diagnose(&server_keys, &["--json"], env);
     (diagnosis, proxy)
 }
@@ -371,7 +380,7 @@ fn proxy_unreachable() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let server_keys = format!("{}\nproxy = \"http://{closed}\"", urls(&server));
+    let server_keys = [urls(&server), vec![("proxy", format!("http://{closed}"))]].concat();
     let diagnosis = Setup::new().diagnose(&server_keys, &["--json"], &[]);
     diagnosis.assert(2, "unreachable");
     let message = diagnosis.finding("proxy_unreachable")["message"].to_string();
@@ -392,7 +401,7 @@ fn no_proxy_bypass_is_reported() {
 #[test]
 fn captive_portal_html_instead_of_the_validation_server() {
     let (_portal, address) = Endpoint::loopback(None, Reply::portal());
-    let url = format!("url = \"http://{address}/publisher-warranty/\"\nfallback_url = \"\"");
+    let url = only(format!("http://{address}/publisher-warranty/"));
     let diagnosis = Setup::new().diagnose(&url, &["--json"], &[]);
     diagnosis.assert(2, "unreachable");
     let message = diagnosis.finding("captive_portal")["message"].to_string();
@@ -403,7 +412,7 @@ fn captive_portal_html_instead_of_the_validation_server() {
 fn clock_skew_of_an_hour() {
     let reply = Reply::validation_with_clock(time::Duration::hours(1));
     let (_server, address) = Endpoint::loopback(None, reply);
-    let url = format!("url = \"http://{address}/publisher-warranty/\"\nfallback_url = \"\"");
+    let url = only(format!("http://{address}/publisher-warranty/"));
     let diagnosis = Setup::new().diagnose(&url, &["--json"], &[]);
     diagnosis.assert(1, "degraded");
     let finding = diagnosis.finding("clock_skew");
@@ -423,10 +432,11 @@ fn http_status_on_a_wrong_path() {
     let url = server
         .https_url()
         .replace("/publisher-warranty/", "/wrong-path/");
-    let keys = format!(
-        "url = {url:?}\nfallback_url = \"\"\nca_file = {:?}",
-        server.ca_file()
-    );
+    let keys = [
+        only(url),
+        vec![("ca_file", server.ca_file().display().to_string())],
+    ]
+    .concat();
     let diagnosis = Setup::new().diagnose(&keys, &["--json"], &[]);
     diagnosis.assert(2, "unreachable");
     let finding = diagnosis.finding("http_status");
@@ -439,7 +449,7 @@ fn http_status_on_a_wrong_path() {
 #[test]
 fn http_no_response_when_the_connection_closes_unanswered() {
     let (_endpoint, address) = Endpoint::loopback(None, Reply::CloseAfterRead);
-    let url = format!("url = \"http://{address}/publisher-warranty/\"\nfallback_url = \"\"");
+    let url = only(format!("http://{address}/publisher-warranty/"));
     let diagnosis = Setup::new().diagnose(&url, &["--json"], &[]);
     diagnosis.assert(2, "unreachable");
     diagnosis.finding("http_no_response");
@@ -451,11 +461,11 @@ fn ca_file_unusable_means_no_check_in_can_start() {
     let setup = Setup::new();
     let bad = setup.path("not-a-ca.pem");
     std::fs::write(&bad, "this is not PEM\n").unwrap();
-    let keys = format!(
-        "url = {:?}\nfallback_url = {:?}\nca_file = {bad:?}",
-        server.https_url(),
-        server.http_url()
-    );
+    let keys = vec![
+        ("url", server.https_url()),
+        ("fallback_url", server.http_url()),
+        ("ca_file", bad.display().to_string()),
+    ];
     let diagnosis = setup.diagnose(&keys, &["--json"], &[]);
     diagnosis.assert(2, "unreachable");
     assert_eq!(diagnosis.finding("ca_file_unusable")["severity"], "error");
@@ -586,9 +596,11 @@ impl Lab {
         );
         let ca_file = setup.path("ca.pem");
         std::fs::write(&ca_file, &ca.cert_pem).expect("write CA");
-        let config = setup.config(&format!(
-            "url = \"https://{NAME}/publisher-warranty/\"\nfallback_url = \"http://{NAME}/publisher-warranty/\"\nca_file = {ca_file:?}"
-        ));
+        let config = setup.config(&[
+            ("url", format!("https://{NAME}/publisher-warranty/")),
+            ("fallback_url", format!("http://{NAME}/publisher-warranty/")),
+            ("ca_file", ca_file.display().to_string()),
+        ]);
         net.set_resolver(&format!("nameserver {SERVER_V4}\n"), &Lab::hosts(true));
         Lab {
             net,

@@ -37,12 +37,31 @@ pub fn pg_user() -> String {
     std::env::var("PGUSER").unwrap_or_else(|_| "postgres".into())
 }
 
+/// The port of a "PostgreSQL" on 127.0.0.1 that accepts connections and never
+/// answers (a stuck pooler, a half-dead server): every connection is held open
+/// and nothing is said, for the rest of the test process.
+pub fn silent_postgresql() -> u16 {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            match stream {
+                Ok(stream) => held.push(stream),
+                Err(_) => break,
+            }
+        }
+    });
+    port
+}
+
 /// The libpq connection string dbcheckin should use in tests.
 pub fn connection_string() -> String {
     format!("host={} port={} user={}", pg_host(), pg_port(), pg_user())
 }
 
-fn pg_command(program: &str) -> Command {
+/// `program` (psql, createdb, a restore script) pointed at the test cluster.
+pub fn pg_command(program: &str) -> Command {
     let mut command = Command::new(program);
     command
         .env("PGHOST", pg_host())
@@ -67,7 +86,12 @@ fn run(mut command: Command, what: &str) -> Output {
 
 /// Runs SQL with psql in `database` and returns the unaligned, tuples-only output.
 pub fn psql(database: &str, sql: &str) -> String {
-    let mut command = pg_command("psql");
+    psql_with(pg_command("psql"), database, sql)
+}
+
+/// [`psql`] with `command` (psql, its server chosen by its environment:
+/// another cluster than the test cluster).
+pub fn psql_with(mut command: Command, database: &str, sql: &str) -> String {
     command.args([
         "-X",
         "-q",

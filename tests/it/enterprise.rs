@@ -3,14 +3,13 @@
 //! a skeleton Odoo installation built by the fixtures' `make_odoo_tree.sh`,
 //! and the test validation server. The bytes must be those Odoo POSTed.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::cli::{self, Run, run};
-use common::db::{Fixture, TestDb, connection_string};
-use common::odoo_tree::{OdooTree, expected, shift_logins};
-use common::validation_server::{Behaviour, ServerOptions, ValidationServer};
+use crate::common::cli::{self, Run, run};
+use crate::common::config::ConfigBuilder;
+use crate::common::db::{Fixture, TestDb, connection_string};
+use crate::common::odoo_tree::{OdooTree, expected, shift_logins};
+use crate::common::validation_server::{Behaviour, ServerOptions, ValidationServer};
 
 /// A restored case with its installation and a dbcheckin configuration.
 struct Case {
@@ -36,27 +35,22 @@ impl Case {
             tree,
             config,
         };
-        case.write_config(&case.tree.odoo_toml(python), server);
+        let config = case.tree.configure(case.config(), python);
+        let config = match server {
+            Some(server) => with_server(config, server),
+            None => config,
+        };
+        case.write_config(&config);
         case
     }
 
-    fn write_config(&self, odoo: &str, server: Option<&ValidationServer>) {
-        let server = server.map_or_else(String::new, |s| {
-            format!(
-                "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"5s\"\n",
-                s.https_url(),
-                s.ca_file().display().to_string()
-            )
-        });
-        let dir = self.tree.dir.path();
-        let text = format!(
-            "{server}{odoo}[postgres]\nconnection = {:?}\ndatabases = [{:?}]\n[daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
-            connection_string(),
-            self.db.name,
-            dir.join("state").display().to_string(),
-            dir.join("control.sock").display().to_string(),
-        );
-        std::fs::write(&self.config, text).expect("write config");
+    /// This database and the daemon's paths, no `[odoo]` and no `[server]`.
+    fn config(&self) -> ConfigBuilder {
+        ConfigBuilder::new(self.tree.dir.path()).databases(&[&self.db.name])
+    }
+
+    fn write_config(&self, config: &ConfigBuilder) {
+        config.write(&self.config);
     }
 
     fn dbcheckin(&self, args: &[&str]) -> Run {
@@ -186,12 +180,11 @@ fn without_odoo_code_an_enterprise_database_is_not_sent() {
     let case = Case::with_server(Fixture::E2, "3.11", Some(&server));
     let empty = case.tree.dir.path().join("no-odoo-here");
     std::fs::create_dir_all(&empty).unwrap();
-    let odoo = format!(
-        "[odoo]\nconfig = {:?}\nroot = {:?}\n",
-        empty.join("missing.conf").display().to_string(),
-        empty.display().to_string()
-    );
-    case.write_config(&odoo, Some(&server));
+    let config = case
+        .config()
+        .set("odoo", "config", empty.join("missing.conf"))
+        .set("odoo", "root", &empty);
+    case.write_config(&with_server(config, &server));
     let out = case.dbcheckin(&["check-now", "--direct", "--json"]);
     assert_ne!(out.code, 0);
     let result = &out.results()[0];
@@ -276,14 +269,13 @@ fn a_source_checkout_release_is_sent_as_plus_e() {
 fn two_instances_of_one_series_are_ambiguous_unless_db_name_says() {
     let case = Case::new(Fixture::E1, "3.11");
     let second = OdooTree::for_case(Fixture::E1);
-    let odoo = format!(
-        "[odoo]\nconfig = [{:?}, {:?}]\nroot = [{:?}, {:?}]\npython = \"3.11\"\n",
-        case.tree.conf.display().to_string(),
-        second.conf.display().to_string(),
-        case.tree.root.display().to_string(),
-        second.root.display().to_string(),
-    );
-    case.write_config(&odoo, None);
+    let both = |a: &Path, b: &Path| vec![a.display().to_string(), b.display().to_string()];
+    let config = case
+        .config()
+        .set("odoo", "config", both(&case.tree.conf, &second.conf))
+        .set("odoo", "root", both(&case.tree.root, &second.root))
+        .set("odoo", "python", "3.11");
+    case.write_config(&config);
     let out = case.dbcheckin(&["message", "--wire"]);
     assert!(
         out.stderr.contains("several Odoo 18.0 instances"),
@@ -300,11 +292,11 @@ fn two_instances_of_one_series_are_ambiguous_unless_db_name_says() {
 fn a_malformed_odoo_conf_is_named_and_the_database_is_not_sent() {
     let case = Case::new(Fixture::E1, "3.11");
     std::fs::write(&case.tree.conf, "addons_path = /x\n[options\n").unwrap();
-    let odoo = format!(
-        "[odoo]\nconfig = {:?}\npython = \"3.11\"\n",
-        case.tree.conf.display().to_string()
-    );
-    case.write_config(&odoo, None);
+    let odoo = case
+        .config()
+        .set("odoo", "config", &case.tree.conf)
+        .set("odoo", "python", "3.11");
+    case.write_config(&odoo);
     let out = case.dbcheckin(&["message", "--wire"]);
     assert!(
         out.stderr.contains(&case.tree.conf.display().to_string()),
@@ -314,8 +306,7 @@ fn a_malformed_odoo_conf_is_named_and_the_database_is_not_sent() {
     assert!(!out.stdout.contains("maintenance"), "{}", out.stdout);
     // With the code found (here named), the code alone is not enough: its
     // configuration says where the custom modules are.
-    let odoo = format!("{odoo}root = {:?}\n", case.tree.root.display().to_string());
-    case.write_config(&odoo, None);
+    case.write_config(&odoo.set("odoo", "root", &case.tree.root));
     let out = case.dbcheckin(&["message", "--wire"]);
     assert!(!out.stdout.contains("maintenance"), "{}", out.stdout);
     assert!(
@@ -323,6 +314,11 @@ fn a_malformed_odoo_conf_is_named_and_the_database_is_not_sent() {
         "{}",
         out.stderr
     );
+}
+
+/// `config` pointing at the test validation server (HTTPS only, 5 s bound).
+fn with_server(config: ConfigBuilder, server: &ValidationServer) -> ConfigBuilder {
+    config.server(server).set("server", "timeout", "5s")
 }
 
 fn append(file: &Path, text: &str) {
@@ -526,12 +522,14 @@ fn odoos_publisher_warranty_url_is_used_https_first_and_status_says_so() {
             server.http_port()
         ),
     );
-    let odoo = format!(
-        "{}[server]\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"5s\"\n",
-        case.tree.odoo_toml("3.11"),
-        server.ca_file().display().to_string()
-    );
-    case.write_config(&odoo, None);
+    // No `[server] url`: Odoo's.
+    let odoo = case
+        .tree
+        .configure(case.config(), "3.11")
+        .set("server", "ca_file", server.ca_file())
+        .set("server", "connect_timeout", "2s")
+        .set("server", "timeout", "5s");
+    case.write_config(&odoo);
     let out = case.dbcheckin(&["check-now", "--direct", "--json"]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let result = &out.results()[0];
@@ -560,11 +558,10 @@ fn odoos_publisher_warranty_url_is_used_https_first_and_status_says_so() {
         status.stdout
     );
     // An explicit [server] url wins over Odoo's.
-    let explicit = format!(
-        "{odoo}url = {:?}\nfallback_url = \"\"\n",
-        server.https_url()
-    );
-    case.write_config(&explicit, None);
+    let explicit = odoo
+        .set("server", "url", server.https_url())
+        .set("server", "fallback_url", "");
+    case.write_config(&explicit);
     let out = case.dbcheckin(&["check-now", "--direct", "--json"]);
     let result = &out.results()[0];
     assert_eq!(
@@ -579,8 +576,11 @@ fn odoos_publisher_warranty_url_is_used_https_first_and_status_says_so() {
 #[test]
 fn status_is_critical_for_an_enterprise_database_without_its_code() {
     let case = Case::new(Fixture::E2, "3.11");
-    let odoo = "[odoo]\nconfig = \"/nonexistent/odoo.conf\"\nroot = \"/nonexistent\"\n";
-    case.write_config(odoo, None);
+    let odoo = case
+        .config()
+        .set("odoo", "config", "/nonexistent/odoo.conf")
+        .set("odoo", "root", "/nonexistent");
+    case.write_config(&odoo);
     let failed = case.dbcheckin(&["check-now", "--direct", "--json"]);
     assert_eq!(failed.results()[0]["error"]["kind"], "odoo_code");
     let status = case.dbcheckin(&["status"]);

@@ -1,16 +1,14 @@
-//! Self-test of the validation-server test double (`tests/common/validation_server.rs`).
+//! Self-test of the validation-server test double (`tests/it/common/validation_server.rs`).
 //!
 //! Other tests diagnose dbcheckin's behaviour *against* this double, so its own behaviour must
 //! be pinned down first, with a raw client (tokio + tokio-rustls) that hides nothing.
-
-mod common;
 
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::validation_server::{
+use crate::common::validation_server::{
     Behaviour, CertKind, DEFAULT_REPLY, GARBAGE_BODY, HTML_BLOCK_PAGE, MAX_BODY,
     RESET_ANNOUNCED_LENGTH, ServerOptions, Transport, UNTRUSTED_CA_NAME, ValidationServer,
     generate_ca, server_config_from_pem,

@@ -1,8 +1,6 @@
 //! The daemon's per-database state files: atomic, serialized across threads and
 //! processes, and never fatal when corrupt.
 
-mod common;
-
 use std::collections::HashSet;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -11,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier, Mutex};
 
+use crate::common::config::ConfigBuilder;
+use crate::common::root::is_root;
 use dbcheckin::state::{DbState, ErrorRecord, LastResult, LoadOutcome, StateError, StateStore};
 use time::macros::datetime;
 
@@ -352,7 +352,7 @@ fn two_processes_never_lose_an_update() {
     let store = StateStore::open(dir.path()).unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
-            "child_process_increments",
+            "state_store::child_process_increments",
             "--exact",
             "--nocapture",
             "--test-threads=1",
@@ -364,7 +364,7 @@ fn two_processes_never_lose_an_update() {
         .expect("spawn the child test process");
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    // The harness prints `test child_process_increments ... ` before it.
+    // The harness prints `test state_store::child_process_increments ... ` before it.
     while !line.trim_end().ends_with(CHILD_READY) {
         line.clear();
         assert_ne!(
@@ -580,32 +580,16 @@ fn a_forbidden_directory_names_the_user_and_the_fix() {
     assert!(text.contains("install -d -o dbcheckin"), "{text}");
 }
 
-fn is_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        == Some("0")
-}
-
 /// Starts `dbcheckin run` as nobody with `state_dir` = `dir` and returns its
 /// stderr: the daemon must refuse to start and say why.
 fn open_as_nobody(parent: &std::path::Path, dir: &std::path::Path) -> String {
     use std::os::unix::process::CommandExt;
-    let config = parent.join("config.toml");
-    fs::write(
-        &config,
-        format!(
-            "[daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
-            dir,
-            parent.join("control.sock")
-        ),
-    )
-    .unwrap();
+    let config = ConfigBuilder::new(parent)
+        .state_dir(dir)
+        .write(&parent.join("config.toml"));
     fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
     // A copy of the binary nobody can reach wherever the checkout sits.
-    let reachable = common::others::ForOthers::new();
+    let reachable = crate::common::others::ForOthers::new();
     let output = std::process::Command::new(&reachable.bin)
         .args(["--config", &config.display().to_string(), "run"])
         .uid(65534)

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::config::ConfigBuilder;
 use super::db::{Fixture, TestDb, enterprise_fixtures_dir};
 
 pub struct OdooTree {
@@ -49,12 +50,11 @@ impl OdooTree {
     }
 
     /// `[odoo]` keys pointing at this installation, run by `python`.
-    pub fn odoo_toml(&self, python: &str) -> String {
-        format!(
-            "[odoo]\nconfig = {:?}\nroot = {:?}\npython = {python:?}\n",
-            self.conf.display().to_string(),
-            self.root.display().to_string()
-        )
+    pub fn configure(&self, config: ConfigBuilder, python: &str) -> ConfigBuilder {
+        config
+            .set("odoo", "config", &self.conf)
+            .set("odoo", "root", &self.root)
+            .set("odoo", "python", python)
     }
 }
 

@@ -28,7 +28,15 @@ impl ForOthers {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
             .expect("chmod the directory for others");
         let bin = dir.path().join("dbcheckin");
-        std::fs::copy(BIN, &bin).expect("copy the binary");
+        // Copied by cp, not here: a file this process holds open for writing
+        // is inherited by whatever another test thread forks meanwhile, and
+        // executing it then fails with ETXTBSY ("Text file busy").
+        let copied = std::process::Command::new("cp")
+            .arg(BIN)
+            .arg(&bin)
+            .status()
+            .expect("run cp");
+        assert!(copied.success(), "copy the binary: {copied}");
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))
             .expect("chmod the binary");
         ForOthers { dir, bin }

@@ -3,14 +3,13 @@
 //! full check-in, `status` and `message`. Roles are cluster-wide, so each test
 //! drops its own at the end, even when it fails.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::cli::{self, Run, run};
-use common::db::{Fixture, TestDb, fixtures_dir, pg_host, pg_port, pg_user, psql};
-use common::role::TestRole;
-use common::validation_server::{Behaviour, ServerOptions, ValidationServer};
+use crate::common::cli::{self, Run, run};
+use crate::common::config::{ConfigBuilder, ODOO_VERSION};
+use crate::common::db::{Fixture, TestDb, fixtures_dir, pg_host, pg_port, pg_user, psql};
+use crate::common::role::TestRole;
+use crate::common::validation_server::{Behaviour, ServerOptions, ValidationServer};
 
 /// A config whose connection logs in as `role`.
 struct Setup {
@@ -24,22 +23,13 @@ fn setup(server: &ValidationServer, role: &str, database: &str) -> Setup {
 
 /// Like [`setup`], for these databases (none: the whole cluster).
 fn setup_for(server: &ValidationServer, role: &str, databases: &[&str]) -> Setup {
-    let databases: Vec<String> = databases.iter().map(|d| format!("{d:?}")).collect();
-    let databases = databases.join(", ");
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("config.toml");
     let connection = format!("host={} port={} user={role}", pg_host(), pg_port());
-    let text = format!(
-        "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"2s\"\n\
-         [odoo]\nversion = \"18.0-20250506\"\n\
-         [postgres]\nconnection = {connection:?}\ndatabases = [{databases}]\n\
-         [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
-        server.https_url(),
-        server.ca_file().display().to_string(),
-        dir.path().join("state"),
-        dir.path().join("control.sock"),
-    );
-    std::fs::write(&config, text).expect("write config");
+    let config = ConfigBuilder::new(dir.path())
+        .server(server)
+        .odoo_version(ODOO_VERSION)
+        .postgres(&connection, databases)
+        .write(&dir.path().join("config.toml"));
     Setup { _dir: dir, config }
 }
 

@@ -8,7 +8,7 @@
 //! It drives the real [`Timetable`] in an event loop: jump to the next deadline, check in
 //! what is due (in zero time), reschedule. No sleeping, and every input is seeded, so the
 //! numbers are a property of the algorithm, the same on every run. They are reported in
-//! `docs/scheduling.md`; run `cargo test --test fleet_sim -- --nocapture` to print them.
+//! `docs/scheduling.md`; run `cargo test --test it fleet_sim:: -- --nocapture` to print them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;

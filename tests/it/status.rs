@@ -5,15 +5,14 @@
 //! Every test lists its databases explicitly: copies of one fixture share its
 //! UUID, and other tests run at the same time.
 
-mod common;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::cli::{self, Run, run};
-use common::db::{Fixture, TestDb, connection_string};
-use common::lock::TableLock;
+use crate::common::cli::{self, Run, run, run_bounded};
+use crate::common::config::ConfigBuilder;
+use crate::common::db::{Fixture, TestDb};
+use crate::common::lock::LockHolder;
 use dbcheckin::state::{DbState, ErrorRecord, LastResult, StateStore};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
@@ -58,24 +57,22 @@ impl Setup {
         self.dir.path().join("state")
     }
 
-    /// Writes the configuration for `databases` plus `extra` TOML, returns its path.
-    fn config(&self, databases: &[&TestDb], extra: &str) -> PathBuf {
-        let names: Vec<String> = databases.iter().map(|d| format!("{:?}", d.name)).collect();
-        self.config_with(&connection_string(), &names.join(", "), extra)
+    /// The configuration for `databases`. A control socket of its own, where
+    /// no daemon listens: these tests read directly, even on a host where the
+    /// packaged daemon runs.
+    fn builder(&self, databases: &[&TestDb]) -> ConfigBuilder {
+        ConfigBuilder::new(self.dir.path())
+            .state_dir(&self.state_dir())
+            .test_databases(databases)
     }
 
-    fn config_with(&self, connection: &str, names: &str, extra: &str) -> PathBuf {
-        // A control socket of its own, where no daemon listens: these tests
-        // read directly, even on a host where the packaged daemon runs.
-        let text = format!(
-            "[postgres]\nconnection = {connection:?}\ndatabases = [{names}]\n\
-             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n{extra}",
-            self.state_dir().display().to_string(),
-            self.dir.path().join("control.sock").display().to_string()
-        );
-        let path = self.dir.path().join("config.toml");
-        std::fs::write(&path, text).expect("write config");
-        path
+    /// Writes the configuration for `databases`, returns its path.
+    fn config(&self, databases: &[&TestDb]) -> PathBuf {
+        self.write(&self.builder(databases))
+    }
+
+    fn write(&self, config: &ConfigBuilder) -> PathBuf {
+        config.write(&self.dir.path().join("config.toml"))
     }
 
     fn store(&self) -> StateStore {
@@ -176,7 +173,7 @@ fn ok_when_recently_checked_in_and_far_from_expiring_and_nothing_is_written() {
     set_expiration(&db, Duration::days(200), "renewal");
     let setup = Setup::new();
     setup.record_success(&db, Duration::hours(1));
-    let config = setup.config(&[&db], "");
+    let config = setup.config(&[&db]);
     let before = db.params_snapshot();
 
     let human = status(&config, &[]);
@@ -217,7 +214,7 @@ fn warning_with_odoos_exact_banner_ten_days_before_expiry() {
     let setup = Setup::new();
     setup.record_success(&a, Duration::hours(1));
     setup.record_success(&b, Duration::hours(1));
-    let config = setup.config(&[&a, &b], "");
+    let config = setup.config(&[&a, &b]);
 
     let run = status(&config, &["--json"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
@@ -266,7 +263,7 @@ fn warning_when_the_last_check_in_failed() {
             at: OffsetDateTime::now_utc() - Duration::minutes(10),
         });
     });
-    let run = status(&setup.config(&[&db], ""), &["--json"]);
+    let run = status(&setup.config(&[&db]), &["--json"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let entry = database(&run.json(), &db.name).clone();
     assert_eq!(codes(&entry), [pair("last_check_in_failed", "warning")]);
@@ -298,7 +295,7 @@ fn warning_when_plain_http_carried_the_check_in() {
             ..LastResult::default()
         });
     });
-    let config = setup.config(&[&db], "");
+    let config = setup.config(&[&db]);
     let run = status(&config, &["--json"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let entry = database(&run.json(), &db.name).clone();
@@ -319,7 +316,7 @@ fn critical_when_expired() {
     set_expiration(&db, -Duration::days(2), "renewal");
     let setup = Setup::new();
     setup.record_success(&db, Duration::hours(1));
-    let run = status(&setup.config(&[&db], ""), &["--json"]);
+    let run = status(&setup.config(&[&db]), &["--json"]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     let json = run.json();
     assert_eq!(json["status"], "critical");
@@ -338,7 +335,7 @@ fn shared_uuid_copy_is_critical_and_its_owner_is_warned() {
     let (owner, copy) = (&first, &second);
     let setup = Setup::new();
     setup.record_success(owner, Duration::hours(1));
-    let config = setup.config(&[&first, &second], "");
+    let config = setup.config(&[&first, &second]);
 
     let run = status(&config, &["--json"]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
@@ -399,7 +396,7 @@ fn critical_when_no_success_for_more_than_two_intervals() {
     let setup = Setup::new();
     setup.record_success(&db, Duration::hours(3));
     let run = status(
-        &setup.config(&[&db], "[schedule]\ninterval = \"1h\"\n"),
+        &setup.write(&setup.builder(&[&db]).set("schedule", "interval", "1h")),
         &["--json"],
     );
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
@@ -418,7 +415,7 @@ fn unknown_when_the_state_file_is_corrupt() {
     let setup = Setup::new();
     let path = setup.store().file_path(&db.name, &uuid_of(&db));
     std::fs::write(&path, b"{ this is not JSON").expect("write corrupt file");
-    let run = status(&setup.config(&[&db], ""), &["--json"]);
+    let run = status(&setup.config(&[&db]), &["--json"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     let json = run.json();
     assert_eq!(json["status"], "unknown");
@@ -436,7 +433,11 @@ fn unknown_when_the_state_file_is_corrupt() {
 #[test]
 fn unknown_when_postgresql_is_unreachable() {
     let setup = Setup::new();
-    let config = setup.config_with("host=127.0.0.1 port=1 user=postgres", "", "");
+    let config = setup.write(
+        &setup
+            .builder(&[])
+            .connection("host=127.0.0.1 port=1 user=postgres"),
+    );
     let human = status(&config, &[]);
     assert_eq!(human.code, 3, "{}{}", human.stdout, human.stderr);
     let line = first_line(&human);
@@ -471,7 +472,7 @@ fn an_unreadable_database_is_unknown_but_ranks_below_a_warning() {
     setup.record_success(&broken, Duration::hours(1));
     setup.record_success(&failing, Duration::hours(20));
     setup.record(&failing, |s| s.consecutive_failures = 1);
-    let config = setup.config(&[&broken, &failing], "");
+    let config = setup.config(&[&broken, &failing]);
 
     let run = status(&config, &["--json"]);
     // WARNING outranks UNKNOWN (monitoring-plugins' max_state_alt).
@@ -505,7 +506,7 @@ fn json_schema_and_the_subscription_code_is_masked() {
     set_expiration(&db, Duration::days(100), "renewal");
     let setup = Setup::new();
     setup.record_success(&db, Duration::minutes(30));
-    let config = setup.config(&[&db], "");
+    let config = setup.config(&[&db]);
 
     let run = status(&config, &["--json"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -587,7 +588,7 @@ fn json_schema_and_the_subscription_code_is_masked() {
 fn without_a_state_directory_nothing_is_scheduled_and_none_is_created() {
     let db = TestDb::copy_of(Fixture::B);
     let setup = Setup::new();
-    let config = setup.config(&[&db], "");
+    let config = setup.config(&[&db]);
     let run = status(&config, &[]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(
@@ -620,14 +621,14 @@ fn an_unreadable_state_directory_is_unknown_for_every_database() {
     let setup = Setup::new();
     setup.record_success(&a, Duration::hours(1));
     setup.record_success(&b, Duration::hours(1));
-    let config = setup.config(&[&a, &b], "");
+    let config = setup.config(&[&a, &b]);
     let state_dir = setup.state_dir();
     // The state directory stays 0750 (owner and group only). As root, the
     // binary runs as nobody, outside the group; otherwise the directory is
     // closed to its owner, this user.
     let as_root = std::fs::metadata(setup.dir.path()).expect("stat").uid() == 0;
     // A copy of the binary nobody can reach wherever the checkout sits.
-    let reachable = common::others::ForOthers::new();
+    let reachable = crate::common::others::ForOthers::new();
     let mut command = if as_root {
         for (path, mode) in [(setup.dir.path(), 0o755), (config.as_path(), 0o644)] {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
@@ -676,7 +677,7 @@ fn a_neutralized_copy_is_ok_with_a_note() {
     set_param(&db, "database.is_neutralized", "True");
     set_expiration(&db, -Duration::days(5), "trial");
     let setup = Setup::new();
-    let config = setup.config(&[&db], "");
+    let config = setup.config(&[&db]);
     let run = status(&config, &["--json"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let entry = database(&run.json(), &db.name).clone();
@@ -697,7 +698,7 @@ fn an_unparseable_expiration_date_is_a_warning_naming_the_value() {
     set_param(&db, "database.expiration_date", "next tuesday");
     let setup = Setup::new();
     setup.record_success(&db, Duration::hours(1));
-    let run = status(&setup.config(&[&db], ""), &["--json"]);
+    let run = status(&setup.config(&[&db]), &["--json"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let entry = database(&run.json(), &db.name).clone();
     assert_eq!(codes(&entry), [pair("expiration_date_invalid", "warning")]);
@@ -721,19 +722,15 @@ fn status_timeout_makes_a_locked_database_unknown_with_the_reason() {
     let setup = Setup::new();
     setup.record_success(&locked, Duration::hours(1));
     setup.record_success(&fine, Duration::hours(1));
-    let config = setup.config(&[&locked, &fine], "");
-    let text = std::fs::read_to_string(&config).expect("read config");
-    std::fs::write(
-        &config,
-        text.replace(
-            "[daemon]",
-            "lock_timeout = \"300s\"\nstatement_timeout = \"600s\"\n[daemon]",
-        ),
-    )
-    .expect("long bounds");
-    let _lock = TableLock::take(&locked.name, "res_users");
+    let config = setup.write(
+        &setup
+            .builder(&[&locked, &fine])
+            .set("postgres", "lock_timeout", "300s")
+            .set("postgres", "statement_timeout", "600s"),
+    );
+    let _lock = LockHolder::exclusive(&locked.name, "res_users");
 
-    let run = run_within(
+    let (run, _) = run_bounded(
         cli::with_config(&config, &["status", "--json", "--timeout", "2"]),
         std::time::Duration::from_secs(60),
     );
@@ -747,32 +744,6 @@ fn status_timeout_makes_a_locked_database_unknown_with_the_reason() {
         "{entry}"
     );
     assert_eq!(database(&json, &fine.name)["status"], "ok", "{json}");
-}
-
-/// Runs `command`, failing the test if it is still running after `limit` (it
-/// is killed then): a bounded wait for the exit, not a timing assertion.
-fn run_within(mut command: Command, limit: std::time::Duration) -> Run {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    let deadline = std::time::Instant::now() + limit;
-    while child.try_wait().expect("try_wait").is_none() {
-        if std::time::Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} still running after {limit:?}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("collect the output");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -816,7 +787,7 @@ fn nagios_format_has_perfdata_on_the_first_line_and_the_same_exit_code() {
         s.last_attempt = Some(OffsetDateTime::now_utc());
         s.consecutive_failures = 3;
     });
-    let config = setup.config(&[&a, &b], "");
+    let config = setup.config(&[&a, &b]);
 
     let text = status(&config, &[]);
     let nagios = status(&config, &["--format", "nagios"]);
@@ -893,14 +864,14 @@ fn prometheus_format_is_the_endpoints_metrics_for_the_databases_that_check_in() 
         .expect("state recorded")
         .last_success
         .expect("success recorded");
-    let config = setup.config(&[&owner, &copy], "");
+    let config = setup.config(&[&owner, &copy]);
 
     // The copy is CRITICAL in status; the metrics still print, exit 0.
     let text = status(&config, &[]);
     assert_eq!(text.code, 2, "{}", text.stdout);
     let run = status(&config, &["--format", "prometheus"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    common::promtool::check_metrics(&run.stdout);
+    crate::common::promtool::check_metrics(&run.stdout);
     let uuid = uuid_of(&owner);
     let series = |name: &str| format!("\n{name}{{database=\"{}\",uuid=\"{uuid}\"}} ", owner.name);
     let expected = [
@@ -940,7 +911,7 @@ fn prometheus_format_is_the_endpoints_metrics_for_the_databases_that_check_in() 
     );
 
     // Nothing readable: UNKNOWN, and no metrics a script would install.
-    let broken = setup.config_with("host=127.0.0.1 port=1", "\"x\"", "");
+    let broken = setup.write(&setup.builder(&[]).postgres("host=127.0.0.1 port=1", &["x"]));
     let failed = status(&broken, &["--format", "prometheus"]);
     assert_eq!(failed.code, 3, "{}", failed.stdout);
     assert!(
@@ -956,7 +927,7 @@ fn status_shows_odoos_own_cron_its_url_and_the_https_fix() {
     let db = TestDb::copy_of(Fixture::A);
     let setup = Setup::new();
     setup.record_success(&db, Duration::hours(1));
-    let config = setup.config(&[&db], "");
+    let config = setup.config(&[&db]);
     let before = db.params_snapshot();
 
     let json = status(&config, &["--json"]).json();
@@ -1017,13 +988,13 @@ fn status_shows_odoos_own_cron_its_url_and_the_https_fix() {
 #[test]
 fn odoos_cron_url_comes_from_its_configuration() {
     let db = TestDb::copy_of(Fixture::E2);
-    let tree = common::odoo_tree::OdooTree::for_case(Fixture::E2);
+    let tree = crate::common::odoo_tree::OdooTree::for_case(Fixture::E2);
     let mut conf = std::fs::read_to_string(&tree.conf).expect("read odoo.conf");
     conf.push_str("publisher_warranty_url = https://services.odoo.com/publisher-warranty/\n");
     std::fs::write(&tree.conf, conf).expect("write odoo.conf");
     let setup = Setup::new();
     setup.record_success(&db, Duration::hours(1));
-    let config = setup.config(&[&db], &tree.odoo_toml("3.11"));
+    let config = setup.write(&tree.configure(setup.builder(&[&db]), "3.11"));
 
     let json = status(&config, &["--json"]).json();
     let cron = &database(&json, &db.name)["odoo_cron"];

@@ -8,8 +8,6 @@
 //! loop. A test that cannot run (not root, binary not reachable) fails and says
 //! why: nothing skips.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -21,11 +19,16 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::cli::{Run, with_config as cli};
-use common::db::{Fixture, TestDb, connection_string, fixtures_dir, pg_host, pg_port, pg_user};
-use common::lock::TableLock;
-use common::role::TestRole;
-use common::validation_server::{Behaviour, RecordedRequest, ServerOptions, ValidationServer};
+use crate::common::cli::{Run, with_config as cli};
+use crate::common::config::{ConfigBuilder, ODOO_VERSION};
+use crate::common::db::{Fixture, TestDb, pg_host, pg_port, pg_user, silent_postgresql};
+use crate::common::lock::LockHolder;
+use crate::common::replies::{reply_sim, reply_text};
+use crate::common::role::TestRole;
+use crate::common::root::{SmallFs, require_root};
+use crate::common::validation_server::{
+    Behaviour, RecordedRequest, ServerOptions, ValidationServer,
+};
 use dbcheckin::state::{DbState, StateStore};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -48,20 +51,8 @@ const A1_EXPIRATION: &str = "2027-01-15 00:00:00";
 // Fixtures: replies, database rows
 // ---------------------------------------------------------------------------------------------
 
-fn reply_sim(name: &str) -> Value {
-    let path = fixtures_dir()
-        .join("reply_sim")
-        .join(format!("reply_sim.{name}.json"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).expect("reply_sim JSON")
-}
-
 fn a1_reply() -> String {
-    reply_sim("A1_sample")["reply_text"]
-        .as_str()
-        .expect("reply_text")
-        .to_string()
+    reply_text("A1_sample")
 }
 
 /// `database.%` parameters as sorted (key, value) pairs.
@@ -142,35 +133,21 @@ impl Env {
 
     /// Points at `server` (HTTPS, no fallback, a timeout well above the slow
     /// replies used here) and at exactly `databases`; new databases check in
-    /// within a second.
-    fn write_config(&self, server: &ValidationServer, databases: &[&TestDb]) {
-        self.write_config_as(server, databases, &connection_string(), "");
+    /// within a second. Tests change it with `set` before `write`.
+    fn config_for(&self, server: &ValidationServer, databases: &[&TestDb]) -> ConfigBuilder {
+        ConfigBuilder::new(self.dir.path())
+            .state_dir(&self.state_dir)
+            .set("daemon", "control_socket", &self.socket)
+            .server(server)
+            .set("server", "timeout", "20s")
+            .odoo_version(ODOO_VERSION)
+            .test_databases(databases)
+            .set("schedule", "first_delay", "1s")
     }
 
-    /// Like [`Env::write_config`], logging in with `connection`, with `schedule`
-    /// lines added to `[schedule]`.
-    fn write_config_as(
-        &self,
-        server: &ValidationServer,
-        databases: &[&TestDb],
-        connection: &str,
-        schedule: &str,
-    ) {
-        let names: Vec<String> = databases.iter().map(|d| format!("{:?}", d.name)).collect();
-        let text = format!(
-            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"20s\"\n\
-             [odoo]\nversion = \"18.0-20250506\"\n\
-             [postgres]\nconnection = {:?}\ndatabases = [{}]\n\
-             [schedule]\nfirst_delay = \"1s\"\n{schedule}\
-             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
-            server.https_url(),
-            server.ca_file().display().to_string(),
-            connection,
-            names.join(", "),
-            self.state_dir,
-            self.socket,
-        );
-        std::fs::write(&self.config, text).expect("write config");
+    /// Writes [`Env::config_for`] as it is.
+    fn write_config(&self, server: &ValidationServer, databases: &[&TestDb]) {
+        self.config_for(server, databases).write(&self.config);
     }
 
     fn store(&self) -> StateStore {
@@ -800,7 +777,10 @@ fn databases_appear_once_the_role_is_granted_without_a_restart() {
     let role = TestRole::named(&[&db]);
     let env = Env::new();
     let connection = format!("host={} port={} user={}", pg_host(), pg_port(), role.name);
-    env.write_config_as(&server, &[&db], &connection, "retry_min = \"1s\"\n");
+    env.config_for(&server, &[&db])
+        .postgres(&connection, &[&db.name])
+        .set("schedule", "retry_min", "1s")
+        .write(&env.config);
     let daemon = Daemon::start(&env);
     daemon.wait_for_log("cannot list the databases");
     assert!(server.requests().is_empty());
@@ -818,7 +798,7 @@ fn databases_appear_once_the_role_is_granted_without_a_restart() {
 /// Sessions PostgreSQL counted for `db` (`pg_stat_database.sessions`, counted
 /// when a session ends).
 fn sessions(db: &TestDb) -> i64 {
-    let text = common::db::psql(
+    let text = crate::common::db::psql(
         "postgres",
         &format!(
             "SELECT sessions FROM pg_stat_database WHERE datname = '{}'",
@@ -1203,17 +1183,6 @@ fn kill_9_during_check_ins_never_corrupts_the_state_nor_loses_a_success() {
     );
 }
 
-/// Fails (never skips) when the test cannot do what it must.
-fn require_root() {
-    let uid = std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-        .expect("stat /proc/self");
-    assert_eq!(
-        uid, 0,
-        "this test must run as root: it starts a client as nobody (uid 65534) to check the socket's access control"
-    );
-}
-
 /// The command, run as nobody:nogroup (no supplementary groups: std drops them).
 fn as_nobody(mut command: Command) -> Run {
     command.uid(65534).gid(65534).current_dir("/");
@@ -1225,7 +1194,7 @@ fn as_nobody(mut command: Command) -> Run {
 /// SO_PEERCRED check; no check-in happens either way.
 #[test]
 fn a_peer_outside_the_socket_group_is_refused() {
-    require_root();
+    require_root("it starts a client as nobody (uid 65534) to check the socket's access control");
     let server = ValidationServer::start(ServerOptions::default());
     let db = TestDb::copy_of(Fixture::A);
     let env = Env::new();
@@ -1234,19 +1203,19 @@ fn a_peer_outside_the_socket_group_is_refused() {
     std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755))
         .expect("chmod the temp dir");
     assert!(
-        common::others::searchable_by_others(env.dir.path()),
+        crate::common::others::searchable_by_others(env.dir.path()),
         "nobody must reach the socket in {}: set TMPDIR to a directory others can search",
         env.dir.path().display()
     );
     // Wherever the checkout sits (under a 0700 directory too), nobody runs a
     // copy of the binary and reads a copy of the configuration placed where
     // it can reach them.
-    let others = common::others::ForOthers::new();
+    let others = crate::common::others::ForOthers::new();
     let config = others.copy(&env.config);
     let as_nobody_cli = |args: &[&str]| {
         let mut command = Command::new(&others.bin);
         command.arg("--config").arg(&config).args(args);
-        for var in common::cli::INHERITED {
+        for var in crate::common::cli::INHERITED {
             command.env_remove(var);
         }
         as_nobody(command)
@@ -1383,12 +1352,14 @@ fn startup_lists_the_databases_once() {
     let db = TestDb::copy_of(Fixture::A);
     let env = Env::new();
     // Nothing listens on port 1: every listing fails at once.
-    env.write_config_as(
-        &server,
-        &[&db],
-        "host=127.0.0.1 port=1 user=nobody connect_timeout=2",
-        "retry_min = \"1h\"\n",
-    );
+    env.config_for(&server, &[&db])
+        .set(
+            "postgres",
+            "connection",
+            "host=127.0.0.1 port=1 user=nobody connect_timeout=2",
+        )
+        .set("schedule", "retry_min", "1h")
+        .write(&env.config);
     let daemon = Daemon::start(&env);
     daemon.wait_for_log("cannot list the databases");
     // Each ping is a turn of the scheduler's loop: a wake-up due at startup
@@ -1488,16 +1459,10 @@ fn a_discovery_stuck_behind_a_lock_does_not_stall_the_daemon() {
     let locked = TestDb::copy_of(Fixture::B);
     let other = TestDb::copy_of(Fixture::A);
     let env = Env::new();
-    env.write_config(&server, &[&locked, &other]);
-    let config = std::fs::read_to_string(&env.config).expect("read config");
-    std::fs::write(
-        &env.config,
-        config.replace(
-            "[schedule]",
-            "lock_timeout = \"300s\"\nstatement_timeout = \"600s\"\n[schedule]",
-        ),
-    )
-    .expect("long bounds");
+    env.config_for(&server, &[&locked, &other])
+        .set("postgres", "lock_timeout", "300s")
+        .set("postgres", "statement_timeout", "600s")
+        .write(&env.config);
     env.seed_recent_success(&locked);
     env.seed_recent_success(&other);
     let notify_path = env.dir.path().join("notify.sock");
@@ -1512,7 +1477,7 @@ fn a_discovery_stuck_behind_a_lock_does_not_stall_the_daemon() {
     );
     assert_eq!(daemon.ping()["databases"], 2);
 
-    let _lock = TableLock::take(&locked.name, "ir_config_parameter");
+    let _lock = LockHolder::exclusive(&locked.name, "ir_config_parameter");
     // A reload lists the databases again: that discovery waits on the lock.
     daemon.signal("HUP");
     let deadline = Instant::now() + WAIT;
@@ -1603,56 +1568,6 @@ fn a_discovery_stuck_behind_a_lock_does_not_stall_the_daemon() {
     }
 }
 
-/// A 256 KiB tmpfs mounted (as root) on `dir`, unmounted on drop.
-struct SmallFs {
-    dir: PathBuf,
-}
-
-impl SmallFs {
-    fn mount(dir: &Path) -> SmallFs {
-        let uid = std::fs::metadata("/proc/self")
-            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-            .expect("stat /proc/self");
-        assert_eq!(uid, 0, "this test must run as root: it mounts a tmpfs");
-        std::fs::create_dir_all(dir).expect("mount point");
-        let mut mount = Command::new("mount");
-        mount
-            .args(["-t", "tmpfs", "-o", "size=256k,mode=0750", "dbcheckin-test"])
-            .arg(dir);
-        let mounted = run(mount);
-        assert_eq!(mounted.code, 0, "mount a tmpfs: {mounted:?}");
-        SmallFs {
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    /// Fills the file system: a file grows until ENOSPC.
-    fn fill(&self) {
-        let mut filler = std::fs::File::create(self.dir.join("filler")).expect("filler");
-        let block = vec![0u8; 4096];
-        loop {
-            match filler.write(&block) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{e}");
-                    break;
-                }
-            }
-        }
-    }
-
-    fn free(&self) {
-        std::fs::remove_file(self.dir.join("filler")).expect("remove filler");
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
-
 /// `GET /metrics` over plain HTTP/1.0 on loopback: the body.
 fn scrape(address: std::net::SocketAddr) -> String {
     let mut stream = std::net::TcpStream::connect(address).expect("connect to metrics");
@@ -1681,12 +1596,11 @@ fn a_check_in_not_recorded_shows_in_status_and_metrics_until_recording_resumes()
     server.set_behaviour(Behaviour::Reply(a1_reply()));
     let db = TestDb::copy_of(Fixture::A);
     let env = Env::new();
-    let fs = SmallFs::mount(&env.state_dir);
-    env.write_config(&server, &[&db]);
+    let fs = SmallFs::mount_on(&env.state_dir);
     let metrics = free_port();
-    let mut config = std::fs::read_to_string(&env.config).expect("read config");
-    config.push_str(&format!("[metrics]\nlisten = \"{metrics}\"\n"));
-    std::fs::write(&env.config, config).expect("metrics config");
+    env.config_for(&server, &[&db])
+        .set("metrics", "listen", metrics.to_string())
+        .write(&env.config);
     env.seed_recent_success(&db);
     let daemon = Daemon::start(&env);
     let check_now = || {
@@ -1763,32 +1677,13 @@ fn a_check_in_not_recorded_shows_in_status_and_metrics_until_recording_resumes()
 /// promptly on SIGTERM instead of waiting for it.
 #[test]
 fn a_silent_postgresql_at_startup_does_not_keep_the_daemon_from_answering() {
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = silent.local_addr().expect("address").port();
-    // Accepts, holds every connection open, says nothing.
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in silent.incoming() {
-            match stream {
-                Ok(stream) => held.push(stream),
-                Err(_) => break,
-            }
-        }
-    });
+    let port = silent_postgresql();
     let server = ValidationServer::start(ServerOptions::default());
     let env = Env::new();
-    env.write_config_as(
-        &server,
-        &[],
-        &format!("host=127.0.0.1 port={port} user=postgres"),
-        "",
-    );
-    let config = std::fs::read_to_string(&env.config).expect("read config");
-    std::fs::write(
-        &env.config,
-        config.replace("[schedule]", "connect_timeout = \"600s\"\n[schedule]"),
-    )
-    .expect("long handshake bound");
+    env.config_for(&server, &[])
+        .postgres(&format!("host=127.0.0.1 port={port} user=postgres"), &[])
+        .set("postgres", "connect_timeout", "600s")
+        .write(&env.config);
     let mut daemon = Daemon::start_answering(&env, &[]);
     let pong = daemon.ping();
     assert!(discovering(&pong), "{pong}");

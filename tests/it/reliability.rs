@@ -3,93 +3,56 @@
 //! user, a full or read-only disk, line breaks JSON Lines readers split on.
 //! Every wait is bounded: a stuck run is killed and fails the test.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::cli::{self, Run};
-use common::db::{Fixture, TestDb, connection_string, fixtures_dir, pg_host, pg_port, pg_user};
-use common::validation_server::{Behaviour, ServerOptions, ValidationServer};
+use crate::common::cli::{self, Run, drain, run_bounded};
+use crate::common::config::{ConfigBuilder, ODOO_VERSION};
+use crate::common::db::{Fixture, TestDb, connection_string, psql_with, silent_postgresql};
+use crate::common::lock::LockHolder;
+use crate::common::replies::{reply_sim, reply_text};
+use crate::common::root::{SmallFs, require_root};
+use crate::common::validation_server::{Behaviour, ServerOptions, ValidationServer};
 
 /// The reply Odoo's server gave in a recorded scenario: it changes parameters.
 fn changing_reply() -> Behaviour {
-    let path = fixtures_dir()
-        .join("reply_sim")
-        .join("reply_sim.A1_sample.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let sim: serde_json::Value = serde_json::from_str(&text).expect("reply_sim JSON");
-    Behaviour::Reply(sim["reply_text"].as_str().expect("reply_text").to_string())
+    Behaviour::Reply(reply_text("A1_sample"))
 }
 
-/// Runs `command`, killing it when it has not finished after `limit`.
-/// Returns the run and how long it took.
-fn run_bounded(mut command: Command, limit: Duration) -> (Run, Duration) {
-    let started = Instant::now();
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    let out = drain(child.stdout.take().expect("stdout"));
-    let err = drain(child.stderr.take().expect("stderr"));
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{command:?} still running after {limit:?}: stdout {:?} stderr {:?}",
-                out.recv_timeout(Duration::from_secs(5)).unwrap_or_default(),
-                err.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let elapsed = started.elapsed();
-    let text = |rx: mpsc::Receiver<String>| {
-        rx.recv_timeout(Duration::from_secs(10))
-            .expect("output closed with the process")
-    };
-    (
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout: text(out),
-            stderr: text(err),
-        },
-        elapsed,
-    )
+/// What these tests point at: `server` (HTTPS only, 5 s bound) and exactly
+/// `databases`, the daemon's paths in `dir`.
+fn test_config(dir: &Path, server: &ValidationServer, databases: &[&str]) -> ConfigBuilder {
+    ConfigBuilder::new(dir)
+        .server(server)
+        .set("server", "timeout", "5s")
+        .odoo_version(ODOO_VERSION)
+        .databases(databases)
 }
 
-fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
-    });
-    rx
-}
-
-/// A config file in a temp dir for `databases`, with `postgres_extra` added to `[postgres]`.
+/// A config file in a temp dir for `databases`.
 struct Setup {
     _dir: tempfile::TempDir,
     config: PathBuf,
 }
 
 impl Setup {
-    fn new(server: &ValidationServer, databases: &[&str], postgres_extra: &str) -> Setup {
+    fn new(server: &ValidationServer, databases: &[&str]) -> Setup {
+        Setup::with(server, databases, |config| config)
+    }
+
+    /// [`test_config`] changed by `change`.
+    fn with(
+        server: &ValidationServer,
+        databases: &[&str],
+        change: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+    ) -> Setup {
         let dir = tempfile::tempdir().expect("temp dir");
-        let state = dir.path().join("state");
-        Setup::with_state_dir(dir, state, server, databases, postgres_extra)
+        let config = change(test_config(dir.path(), server, databases))
+            .write(&dir.path().join("config.toml"));
+        Setup { _dir: dir, config }
     }
 
     fn with_state_dir(
@@ -97,23 +60,10 @@ impl Setup {
         state: PathBuf,
         server: &ValidationServer,
         databases: &[&str],
-        postgres_extra: &str,
     ) -> Setup {
-        let config = dir.path().join("config.toml");
-        let names: Vec<String> = databases.iter().map(|d| format!("{d:?}")).collect();
-        let text = format!(
-            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"5s\"\n\
-             [odoo]\nversion = \"18.0-20250506\"\n\
-             [postgres]\nconnection = {:?}\ndatabases = [{}]\n{postgres_extra}\n\
-             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
-            server.https_url(),
-            server.ca_file().display().to_string(),
-            connection_string(),
-            names.join(", "),
-            state,
-            dir.path().join("control.sock"),
-        );
-        std::fs::write(&config, text).expect("write config");
+        let config = test_config(dir.path(), server, databases)
+            .state_dir(&state)
+            .write(&dir.path().join("config.toml"));
         Setup { _dir: dir, config }
     }
 
@@ -122,65 +72,15 @@ impl Setup {
     }
 }
 
-/// A psql session that took a lock and keeps it until dropped.
-struct LockHolder {
-    child: Child,
-    stdin: std::process::ChildStdin,
-    pid: String,
-}
-
-impl LockHolder {
-    /// Opens a session named `application` in `database` that runs `sql`
-    /// in an open transaction; returns once the statement completed.
-    fn take(database: &str, application: &str, sql: &str) -> LockHolder {
-        let mut child = Command::new("psql")
-            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", database])
-            .env("PGHOST", pg_host())
-            .env("PGPORT", pg_port())
-            .env("PGUSER", pg_user())
-            .env("PGAPPNAME", application)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("psql runs");
-        let mut stdin = child.stdin.take().expect("stdin");
-        writeln!(
-            stdin,
-            "BEGIN;\n{sql};\nSELECT 'holding ' || pg_backend_pid();"
-        )
-        .expect("psql reads");
-        stdin.flush().expect("flush");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(pid) = line.strip_prefix("holding ") {
-                    let _ = tx.send(pid.to_string());
-                }
-            }
-        });
-        let pid = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the session took the lock");
-        LockHolder { child, stdin, pid }
-    }
-}
-
-impl Drop for LockHolder {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "ROLLBACK;");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `lock_timeout = "1s"`, `statement_timeout = "3s"`: the bounds a test waits on.
-const SHORT_BOUNDS: &str =
-    "lock_timeout = \"1s\"\nstatement_timeout = \"3s\"\nconnect_timeout = \"3s\"";
+fn short_bounds(config: ConfigBuilder) -> ConfigBuilder {
+    config
+        .set("postgres", "lock_timeout", "1s")
+        .set("postgres", "statement_timeout", "3s")
+        .set("postgres", "connect_timeout", "3s")
+}
 
-/// What a run must not exceed with [`SHORT_BOUNDS`]: the bounds, the lookup of
+/// What a run must not exceed with [`short_bounds`]: the bounds, the lookup of
 /// the holders, and a loaded machine's slack. Without the bounds it runs until killed.
 const BOUNDED: Duration = Duration::from_secs(20);
 
@@ -206,7 +106,7 @@ fn assert_names_the_lock(text: &str, holder: &LockHolder, application: &str) {
 fn a_locked_table_fails_check_now_within_the_lock_timeout_naming_the_holder() {
     let server = ValidationServer::start(ServerOptions::default());
     let db = TestDb::copy_of(Fixture::A);
-    let setup = Setup::new(&server, &[&db.name], SHORT_BOUNDS);
+    let setup = Setup::with(&server, &[&db.name], short_bounds);
     let before = db.params_snapshot();
     let holder = LockHolder::take(
         &db.name,
@@ -231,7 +131,7 @@ fn a_locked_table_fails_check_now_within_the_lock_timeout_naming_the_holder() {
 fn a_locked_table_fails_message_within_the_lock_timeout_naming_the_holder() {
     let server = ValidationServer::start(ServerOptions::default());
     let db = TestDb::copy_of(Fixture::A);
-    let setup = Setup::new(&server, &[&db.name], SHORT_BOUNDS);
+    let setup = Setup::with(&server, &[&db.name], short_bounds);
     let holder = LockHolder::take(
         &db.name,
         "odoo-upgrade",
@@ -253,7 +153,7 @@ fn a_lock_against_writers_fails_applying_the_reply_and_writes_nothing() {
         ..ServerOptions::default()
     });
     let db = TestDb::copy_of(Fixture::A);
-    let setup = Setup::new(&server, &[&db.name], SHORT_BOUNDS);
+    let setup = Setup::with(&server, &[&db.name], short_bounds);
     let before = db.params_snapshot();
     let messages = db.psql("SELECT count(*) FROM mail_message");
     let _holder = LockHolder::take(
@@ -350,11 +250,12 @@ fn a_process_never_holds_more_connections_than_max_connections() {
     });
     let dbs: Vec<TestDb> = (0..5).map(|_| TestDb::unique_copy_of(Fixture::A)).collect();
     let names: Vec<&str> = dbs.iter().map(|db| db.name.as_str()).collect();
-    let setup = Setup::new(
-        &server,
-        &names,
-        "lock_timeout = \"2s\"\nstatement_timeout = \"10s\"\nmax_connections = 2",
-    );
+    let setup = Setup::with(&server, &names, |config| {
+        config
+            .set("postgres", "lock_timeout", "2s")
+            .set("postgres", "statement_timeout", "10s")
+            .set("postgres", "max_connections", 2)
+    });
     let _holders: Vec<LockHolder> = dbs
         .iter()
         .map(|db| {
@@ -399,13 +300,9 @@ fn a_whole_cluster_check_in_never_has_more_requests_in_flight_than_concurrency()
     });
     let dbs: Vec<TestDb> = (0..5).map(|_| TestDb::unique_copy_of(Fixture::A)).collect();
     let names: Vec<&str> = dbs.iter().map(|db| db.name.as_str()).collect();
-    let setup = Setup::new(&server, &names, "");
-    let text = std::fs::read_to_string(&setup.config).expect("config");
-    std::fs::write(
-        &setup.config,
-        text.replacen("[server]\n", "[server]\nconcurrency = 2\n", 1),
-    )
-    .expect("config");
+    let setup = Setup::with(&server, &names, |config| {
+        config.set("server", "concurrency", 2)
+    });
     let (run, _) = run_bounded(
         setup.command(&["check-now", "--direct", "--json"]),
         Duration::from_secs(120),
@@ -430,23 +327,13 @@ fn a_whole_cluster_check_in_never_has_more_requests_in_flight_than_concurrency()
     assert_eq!(most, 2, "one request at a time: the test proves nothing");
 }
 
-fn require_root() {
-    let uid = std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-        .expect("stat /proc/self");
-    assert_eq!(
-        uid, 0,
-        "this test must run as root: it gives the state directory to nobody"
-    );
-}
-
 const NOBODY: u32 = 65534;
 
 /// A state directory owned by nobody:nogroup (mode 0750), as the package
 /// makes /var/lib/dbcheckin for its user, in a directory nobody can reach;
 /// the configuration and CA copied where nobody can read them.
 struct OwnedState {
-    others: common::others::ForOthers,
+    others: crate::common::others::ForOthers,
     state: PathBuf,
     config: PathBuf,
 }
@@ -454,27 +341,17 @@ struct OwnedState {
 impl OwnedState {
     fn new(server: &ValidationServer, db: &TestDb) -> OwnedState {
         use std::os::unix::fs::PermissionsExt;
-        let others = common::others::ForOthers::new();
+        let others = crate::common::others::ForOthers::new();
         let state = others.dir.path().join("state");
         std::fs::create_dir(&state).expect("state dir");
         std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o750))
             .expect("chmod state");
         std::os::unix::fs::chown(&state, Some(NOBODY), Some(NOBODY)).expect("chown state");
         let ca = others.copy(server.ca_file());
-        let config = others.dir.path().join("config.toml");
-        let text = format!(
-            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"5s\"\n\
-             [odoo]\nversion = \"18.0-20250506\"\n\
-             [postgres]\nconnection = {:?}\ndatabases = [{:?}]\n\
-             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
-            server.https_url(),
-            ca.display().to_string(),
-            connection_string(),
-            db.name,
-            state,
-            others.dir.path().join("control.sock"),
-        );
-        std::fs::write(&config, text).expect("write config");
+        let config = test_config(others.dir.path(), server, &[&db.name])
+            .set("server", "ca_file", &ca)
+            .state_dir(&state)
+            .write(&others.dir.path().join("config.toml"));
         std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644))
             .expect("chmod config");
         OwnedState {
@@ -535,7 +412,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn a_root_run_check_in_gives_its_state_files_to_the_directory_owner() {
-    require_root();
+    require_root("it gives the state directory to nobody");
     let server = ValidationServer::start(ServerOptions::default());
     let db = TestDb::copy_of(Fixture::A);
     let owned = OwnedState::new(&server, &db);
@@ -568,7 +445,7 @@ fn a_root_run_check_in_gives_its_state_files_to_the_directory_owner() {
 
 #[test]
 fn a_state_file_root_left_behind_is_reported_with_the_chown_fix() {
-    require_root();
+    require_root("it gives the state directory to nobody");
     let server = ValidationServer::start(ServerOptions::default());
     let db = TestDb::copy_of(Fixture::A);
     let owned = OwnedState::new(&server, &db);
@@ -619,94 +496,6 @@ fn a_state_file_root_left_behind_is_reported_with_the_chown_fix() {
     assert_ne!(std::fs::read(&json).expect("read"), before, "recorded");
 }
 
-/// A small tmpfs the test mounts as the state directory, unmounted on drop.
-struct SmallFs {
-    _parent: tempfile::TempDir,
-    dir: PathBuf,
-}
-
-impl SmallFs {
-    fn mount() -> SmallFs {
-        let parent = tempfile::tempdir().expect("temp dir");
-        let dir = parent.path().join("state");
-        std::fs::create_dir(&dir).expect("mount point");
-        let (run, _) = run_bounded(
-            {
-                let mut c = Command::new("mount");
-                c.args(["-t", "tmpfs", "-o", "size=256k,mode=0750", "dbcheckin-test"])
-                    .arg(&dir);
-                c
-            },
-            Duration::from_secs(30),
-        );
-        assert_eq!(run.code, 0, "mount a tmpfs (needs root): {run:?}");
-        SmallFs {
-            _parent: parent,
-            dir,
-        }
-    }
-
-    /// Fills the file system: a file grows until ENOSPC.
-    fn fill(&self) {
-        let mut filler = std::fs::File::create(self.dir.join("filler")).expect("filler");
-        let block = vec![0u8; 4096];
-        loop {
-            match filler.write(&block) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    assert_eq!(e.raw_os_error(), Some(libc_enospc()), "{e}");
-                    break;
-                }
-            }
-        }
-        let _ = filler.sync_all();
-    }
-
-    fn free(&self) {
-        std::fs::remove_file(self.dir.join("filler")).expect("remove filler");
-    }
-
-    fn remount(&self, mode: &str) {
-        let (run, _) = run_bounded(
-            {
-                let mut c = Command::new("mount");
-                c.args(["-o", &format!("remount,{mode}")]).arg(&self.dir);
-                c
-            },
-            Duration::from_secs(30),
-        );
-        assert_eq!(run.code, 0, "remount {mode}: {run:?}");
-    }
-
-    /// The state files (not the filler), name and content.
-    fn state_files(&self) -> Vec<(String, Vec<u8>)> {
-        let mut files: Vec<_> = std::fs::read_dir(&self.dir)
-            .expect("list")
-            .map(|e| e.expect("entry"))
-            .filter(|e| e.file_name() != "filler")
-            .map(|e| {
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    std::fs::read(e.path()).expect("read"),
-                )
-            })
-            .collect();
-        files.sort();
-        files
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
-
-fn libc_enospc() -> i32 {
-    28
-}
-
 /// The state file's `last_success`.
 fn last_success(files: &[(String, Vec<u8>)]) -> Option<String> {
     let (_, bytes) = files.iter().find(|(name, _)| name.ends_with(".json"))?;
@@ -715,12 +504,12 @@ fn last_success(files: &[(String, Vec<u8>)]) -> Option<String> {
 }
 
 fn disk_fault(fault: &str) {
-    require_root();
+    require_root("it gives the state directory to nobody");
     let server = ValidationServer::start(ServerOptions::default());
     let db = TestDb::copy_of(Fixture::A);
     let fs = SmallFs::mount();
     let dir = tempfile::tempdir().expect("temp dir");
-    let setup = Setup::with_state_dir(dir, fs.dir.clone(), &server, &[&db.name], "");
+    let setup = Setup::with_state_dir(dir, fs.dir.clone(), &server, &[&db.name]);
     let (run, _) = run_bounded(
         setup.command(&["check-now", "--direct", "--json"]),
         RUN_LIMIT,
@@ -818,7 +607,7 @@ fn diagnosed_route(run: &Run) -> String {
 /// says of the route.
 #[test]
 fn diagnose_and_the_check_in_take_the_same_route_for_every_no_proxy() {
-    use common::proxy::{ProxyMode, TestProxy};
+    use crate::common::proxy::{ProxyMode, TestProxy};
     let server = ValidationServer::start(ServerOptions::default());
     let proxy = TestProxy::start(ProxyMode::Forward);
     let db = TestDb::copy_of(Fixture::A);
@@ -836,22 +625,9 @@ fn diagnose_and_the_check_in_take_the_same_route_for_every_no_proxy() {
     ];
     for (url, no_proxy, proxied) in cases {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nurl = {url:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"5s\"\n\
-                 [odoo]\nversion = \"18.0-20250506\"\n\
-                 [postgres]\nconnection = {:?}\ndatabases = [{:?}]\n\
-                 [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
-                server.ca_file().display().to_string(),
-                connection_string(),
-                db.name,
-                dir.path().join("state"),
-                dir.path().join("control.sock"),
-            ),
-        )
-        .expect("write config");
+        let config = test_config(dir.path(), &server, &[&db.name])
+            .set("server", "url", url)
+            .write(&dir.path().join("config.toml"));
         let env = |args: &[&str]| {
             let mut command = cli::with_config(&config, args);
             command
@@ -938,7 +714,7 @@ fn a_line_separator_in_a_company_name_or_a_server_message_keeps_one_json_record(
         behaviour: Behaviour::Reply(reply),
         ..ServerOptions::default()
     });
-    let setup = Setup::new(&server, &[&db.name], "");
+    let setup = Setup::new(&server, &[&db.name]);
 
     let (run, _) = run_bounded(
         setup.command(&["message", "--database", &db.name]),
@@ -978,35 +754,18 @@ fn a_line_separator_in_a_company_name_or_a_server_message_keeps_one_json_record(
 /// socket's connect, so without the handshake bound this hangs forever.
 #[test]
 fn a_server_that_accepts_and_never_answers_fails_within_connect_timeout() {
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = silent.local_addr().expect("address").port();
-    // Accepts, holds every connection open, says nothing.
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in silent.incoming() {
-            match stream {
-                Ok(stream) => held.push(stream),
-                Err(_) => break,
-            }
-        }
-    });
+    let port = silent_postgresql();
     let server = ValidationServer::start(ServerOptions::default());
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\n\
-             [odoo]\nversion = \"18.0-20250506\"\n\
-             [postgres]\nconnection = \"host=127.0.0.1 port={port} user=postgres\"\nconnect_timeout = \"2s\"\n\
-             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
-            server.https_url(),
-            server.ca_file().display().to_string(),
-            dir.path().join("state"),
-            dir.path().join("control.sock"),
-        ),
-    )
-    .expect("write config");
+    // No `databases`: the listing itself must be bounded.
+    let config = ConfigBuilder::new(dir.path())
+        .server(&server)
+        .unset("server", "connect_timeout")
+        .unset("server", "timeout")
+        .odoo_version(ODOO_VERSION)
+        .connection(&format!("host=127.0.0.1 port={port} user=postgres"))
+        .set("postgres", "connect_timeout", "2s")
+        .write(&dir.path().join("config.toml"));
     for args in [
         &["message", "--database", "prod"][..],
         &["check-now", "--direct", "--json"][..],
@@ -1029,11 +788,11 @@ fn a_server_that_accepts_and_never_answers_fails_within_connect_timeout() {
 fn a_statement_past_statement_timeout_fails_naming_the_bound() {
     let server = ValidationServer::start(ServerOptions::default());
     let db = TestDb::copy_of(Fixture::A);
-    let setup = Setup::new(
-        &server,
-        &[&db.name],
-        "statement_timeout = \"1s\"\nlock_timeout = \"60s\"",
-    );
+    let setup = Setup::with(&server, &[&db.name], |config| {
+        config
+            .set("postgres", "statement_timeout", "1s")
+            .set("postgres", "lock_timeout", "60s")
+    });
     let holder = LockHolder::take(
         &db.name,
         "long-report",
@@ -1200,9 +959,10 @@ fn hostile_setup(server: &ValidationServer, db: &TestDb) -> (Setup, std::net::So
     let metrics = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port");
-    // `postgres_extra` ends `[postgres]`: a new table may follow it.
-    let extra = format!("[metrics]\nlisten = \"{metrics}\"");
-    (Setup::new(server, &[&db.name], &extra), metrics)
+    let setup = Setup::with(server, &[&db.name], |config| {
+        config.set("metrics", "listen", metrics.to_string())
+    });
+    (setup, metrics)
 }
 
 #[test]
@@ -1501,27 +1261,7 @@ impl TempCluster {
     }
 
     fn psql(&self, database: &str, sql: &str) -> String {
-        let output = self
-            .command("psql")
-            .args([
-                "-X",
-                "-q",
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                database,
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("psql runs");
-        assert!(
-            output.status.success(),
-            "psql {sql:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("UTF-8")
+        psql_with(self.command("psql"), database, sql)
     }
 
     /// Restores fixture `fixture` as `database` (the fixture's own restore script).
@@ -1602,12 +1342,7 @@ const DATABASE_PARAMS: &str =
 
 /// The `database.%` parameters the A1 reply leaves, as `key=value` lines.
 fn a1_params() -> String {
-    let path = fixtures_dir()
-        .join("reply_sim")
-        .join("reply_sim.A1_sample.json");
-    let sim: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("reply_sim")).expect("JSON");
-    let mut rows: Vec<String> = sim["database_params_after"]
+    let mut rows: Vec<String> = reply_sim("A1_sample")["database_params_after"]
         .as_array()
         .expect("database_params_after")
         .iter()
@@ -1630,7 +1365,7 @@ fn a1_params() -> String {
 /// one takes seconds).
 #[test]
 fn postgresql_killed_during_or_between_check_ins_loses_nothing_and_the_daemon_recovers() {
-    require_root();
+    require_root("it gives the state directory to nobody");
     let cluster = TempCluster::create();
     let database = "fixture_a";
     cluster.restore(Fixture::A, database);
@@ -1659,20 +1394,21 @@ fn postgresql_killed_during_or_between_check_ins_loses_nothing_and_the_daemon_re
         dir.path().join("control.sock"),
         dir.path().join("state"),
     );
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"60s\"\n\
-             [odoo]\nversion = \"18.0-20250506\"\n\
-             [postgres]\nconnection = \"host=127.0.0.1 port={} user=postgres\"\ndatabases = [{database:?}]\nconnect_timeout = \"3s\"\n\
-             [schedule]\nfirst_delay = \"1s\"\nretry_min = \"3s\"\nretry_max = \"6s\"\n\
-             [daemon]\nstate_dir = {state_dir:?}\ncontrol_socket = {socket:?}\n",
-            server.https_url(),
-            server.ca_file().display().to_string(),
-            cluster.port,
-        ),
-    )
-    .expect("write config");
+    ConfigBuilder::new(dir.path())
+        .state_dir(&state_dir)
+        .set("daemon", "control_socket", &socket)
+        .server(&server)
+        .set("server", "timeout", "60s")
+        .odoo_version(ODOO_VERSION)
+        .postgres(
+            &format!("host=127.0.0.1 port={} user=postgres", cluster.port),
+            &[database],
+        )
+        .set("postgres", "connect_timeout", "3s")
+        .set("schedule", "first_delay", "1s")
+        .set("schedule", "retry_min", "3s")
+        .set("schedule", "retry_max", "6s")
+        .write(&config);
     let daemon = RunningDaemon::start(&config, socket);
     let store = dbcheckin::state::StateStore::open(&state_dir).expect("state dir");
 

@@ -1,21 +1,21 @@
 //! The command line as a sysadmin meets it: exit codes, one-line errors that name
 //! the cause and the fix, and `message` output.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::cli::{self, Run, run};
-use common::db::{Fixture, TestDb, connection_string, pg_host, pg_port};
-use common::role::TestRole;
+use crate::common::cli::{self, Run, run};
+use crate::common::config::ConfigBuilder;
+use crate::common::db::{Fixture, TestDb, connection_string, pg_host, pg_port};
+use crate::common::role::TestRole;
 
 fn dbcheckin(args: &[&str]) -> Run {
     run(cli::command(args))
 }
 
-/// Writes `text` as the configuration, with the daemon's paths inside `dir` so
-/// that no test touches /var/lib or /run.
+/// Writes `text` literally as the configuration (the tests of configuration
+/// text), with the daemon's paths inside `dir` so that no test touches
+/// /var/lib or /run.
 fn config_file(dir: &Path, text: &str) -> String {
     let path = dir.join("config.toml");
     let text = format!(
@@ -27,12 +27,14 @@ fn config_file(dir: &Path, text: &str) -> String {
     path.display().to_string()
 }
 
-fn postgres_config(connection: &str, databases: &[&str]) -> String {
-    let names: Vec<String> = databases.iter().map(|d| format!("{d:?}")).collect();
-    format!(
-        "[odoo]\nversion = \"18.0\"\n[postgres]\nconnection = {connection:?}\ndatabases = [{}]\n",
-        names.join(", ")
-    )
+/// `[odoo] version` and `[postgres]`, with the daemon's paths inside `dir`.
+fn postgres_config(dir: &Path, connection: &str, databases: &[&str]) -> String {
+    ConfigBuilder::new(dir)
+        .odoo_version("18.0")
+        .postgres(connection, databases)
+        .write(&dir.join("config.toml"))
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -123,10 +125,7 @@ fn config_from_environment_variable() {
 #[test]
 fn server_down_is_one_line_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let path = config_file(
-        dir.path(),
-        &postgres_config("host=127.0.0.1 port=1 user=postgres", &[]),
-    );
+    let path = postgres_config(dir.path(), "host=127.0.0.1 port=1 user=postgres", &[]);
     let run = dbcheckin(&["--config", &path, "check-now", "--direct"]);
     assert_eq!(run.code, 1);
     let line = run.stderr.trim();
@@ -146,7 +145,7 @@ fn unknown_role_is_one_line_with_the_fix() {
         pg_host(),
         pg_port()
     );
-    let path = config_file(dir.path(), &postgres_config(&connection, &[]));
+    let path = postgres_config(dir.path(), &connection, &[]);
     let run = dbcheckin(&["--config", &path, "message"]);
     assert_eq!(run.code, 1);
     let line = run.stderr.trim();
@@ -163,7 +162,7 @@ fn missing_privilege_names_the_grant() {
     let role = TestRole::login(&[&db]);
     let dir = tempfile::tempdir().unwrap();
     let connection = format!("host={} port={} user={}", pg_host(), pg_port(), role.name);
-    let path = config_file(dir.path(), &postgres_config(&connection, &[&db.name]));
+    let path = postgres_config(dir.path(), &connection, &[&db.name]);
     let run = dbcheckin(&["--config", &path, "message"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     let line = run.stderr.trim();
@@ -184,10 +183,7 @@ fn missing_privilege_names_the_grant() {
 fn not_an_odoo_database_is_named() {
     let empty = TestDb::empty();
     let dir = tempfile::tempdir().unwrap();
-    let path = config_file(
-        dir.path(),
-        &postgres_config(&connection_string(), &[&empty.name]),
-    );
+    let path = postgres_config(dir.path(), &connection_string(), &[&empty.name]);
     let run = dbcheckin(&["--config", &path, "check-now", "--direct"]);
     assert_eq!(run.code, 1);
     assert!(
@@ -206,7 +202,7 @@ fn not_an_odoo_database_is_named() {
 #[test]
 fn unknown_database_on_the_command_line_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let path = config_file(dir.path(), &postgres_config(&connection_string(), &[]));
+    let path = postgres_config(dir.path(), &connection_string(), &[]);
     let run = dbcheckin(&[
         "--config",
         &path,
@@ -229,10 +225,7 @@ fn message_prints_one_json_line_per_database_and_wire_prints_the_body() {
     let a = TestDb::copy_of(Fixture::A);
     let b = TestDb::copy_of(Fixture::B);
     let dir = tempfile::tempdir().unwrap();
-    let path = config_file(
-        dir.path(),
-        &postgres_config(&connection_string(), &[&a.name, &b.name]),
-    );
+    let path = postgres_config(dir.path(), &connection_string(), &[&a.name, &b.name]);
 
     let run = dbcheckin(&["--config", &path, "message"]);
     assert_eq!(run.code, 0, "{}", run.stderr);

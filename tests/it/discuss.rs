@@ -3,13 +3,13 @@
 //! new `mail_message` rows are compared with the ones Odoo 18 itself created
 //! for the same replies (`shared/fixtures/odoo/reply_sim/`).
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::cli::{self, Run, run};
-use common::db::{Fixture, TestDb, connection_string, fixtures_dir};
-use common::validation_server::{Behaviour, ServerOptions, ValidationServer};
+use crate::common::cli::{self, Run, run};
+use crate::common::config::{ConfigBuilder, ODOO_VERSION};
+use crate::common::db::{Fixture, TestDb};
+use crate::common::replies::{database_params, expected_params, reply_sim, reply_text};
+use crate::common::validation_server::{Behaviour, ServerOptions, ValidationServer};
 use serde_json::Value;
 
 /// A config file in a temp dir, pointing at `server` and at `database`.
@@ -20,19 +20,11 @@ struct Setup {
 
 fn setup(server: &ValidationServer, database: &str) -> Setup {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("config.toml");
-    let text = format!(
-        "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"2s\"\n\
-         [odoo]\nversion = \"18.0-20250506\"\n\
-         [postgres]\nconnection = {:?}\ndatabases = [{database:?}]\n\
-         [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
-        server.https_url(),
-        server.ca_file().display().to_string(),
-        connection_string(),
-        dir.path().join("state"),
-        dir.path().join("control.sock"),
-    );
-    std::fs::write(&config, text).expect("write config");
+    let config = ConfigBuilder::new(dir.path())
+        .server(server)
+        .odoo_version(ODOO_VERSION)
+        .databases(&[database])
+        .write(&dir.path().join("config.toml"));
     Setup { _dir: dir, config }
 }
 
@@ -41,22 +33,6 @@ fn check_in(setup: &Setup) -> Run {
         &setup.config,
         &["check-now", "--direct", "--json"],
     ))
-}
-
-fn reply_sim(name: &str) -> Value {
-    let path = fixtures_dir()
-        .join("reply_sim")
-        .join(format!("reply_sim.{name}.json"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).expect("reply_sim JSON")
-}
-
-fn reply_text(name: &str) -> String {
-    reply_sim(name)["reply_text"]
-        .as_str()
-        .expect("reply_text")
-        .to_string()
 }
 
 fn max_message_id(db: &TestDb) -> i64 {
@@ -92,35 +68,6 @@ fn without_identity(mut row: Value) -> Value {
     object.remove("id");
     object.remove("create_date");
     row
-}
-
-/// `database.%` rows as (key, value, create_uid, write_uid), sorted by key.
-fn database_params(db: &TestDb) -> Vec<(String, String, i64, i64)> {
-    db.psql("SELECT key, value, create_uid, write_uid FROM ir_config_parameter WHERE key LIKE 'database.%' ORDER BY key")
-        .lines()
-        .map(|line| {
-            let f: Vec<&str> = line.split('|').collect();
-            (f[0].into(), f[1].into(), f[2].parse().unwrap(), f[3].parse().unwrap())
-        })
-        .collect()
-}
-
-fn expected_params(rows: &Value) -> Vec<(String, String, i64, i64)> {
-    let mut out: Vec<_> = rows
-        .as_array()
-        .expect("rows")
-        .iter()
-        .map(|r| {
-            (
-                r["key"].as_str().unwrap().to_string(),
-                r["value"].as_str().unwrap().to_string(),
-                r["create_uid"].as_i64().unwrap(),
-                r["write_uid"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 fn single_result(run: &Run) -> Value {

@@ -2,14 +2,13 @@
 //! sysadmins make them by hand (`CREATE DATABASE … TEMPLATE`, which keeps the
 //! UUID), with real check-ins against the test validation server.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use common::cli::{self, Run, run};
-use common::db::{Fixture, TestDb, connection_string, psql};
-use common::validation_server::{ServerOptions, ValidationServer};
+use crate::common::cli::{self, Run, run};
+use crate::common::config::ConfigBuilder;
+use crate::common::db::{Fixture, TestDb, psql};
+use crate::common::validation_server::{ServerOptions, ValidationServer};
 use serde_json::Value;
 
 /// A configuration in a temp dir naming exactly `databases`, pointed at `server`.
@@ -21,21 +20,14 @@ struct Env {
 impl Env {
     fn new(server: &ValidationServer, databases: &[&TestDb]) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("config.toml");
-        let names: Vec<String> = databases.iter().map(|d| format!("{:?}", d.name)).collect();
-        let text = format!(
-            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\n\
-             [odoo]\nversion = \"18.0\"\n\
-             [postgres]\nconnection = {:?}\ndatabases = [{}]\n\
-             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
-            server.https_url(),
-            server.ca_file().display().to_string(),
-            connection_string(),
-            names.join(", "),
-            dir.path().join("state"),
-            dir.path().join("control.sock"),
-        );
-        std::fs::write(&config, text).expect("write config");
+        // The binary's default bounds, not the 2 s of `server()`.
+        let config = ConfigBuilder::new(dir.path())
+            .server(server)
+            .unset("server", "connect_timeout")
+            .unset("server", "timeout")
+            .odoo_version("18.0")
+            .test_databases(databases)
+            .write(&dir.path().join("config.toml"));
         Env { _dir: dir, config }
     }
 

@@ -1,10 +1,8 @@
 //! `dbcheckin register` and `unregister` end to end: the real binary, copies of
 //! real Odoo databases in the real PostgreSQL, and the test validation server
 //! (real TLS on 127.0.0.1) answering with the subscription registry of
-//! tests/common/registry.rs. The registry's rules are first tested directly,
+//! tests/it/common/registry.rs. The registry's rules are first tested directly,
 //! without the network.
-
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -12,13 +10,14 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use common::cli::{self, Run, run};
-use common::db::{Fixture, TestDb, connection_string};
-use common::registry::{
+use crate::common::cli::{self, Run, run};
+use crate::common::config::{ConfigBuilder, ODOO_VERSION};
+use crate::common::db::{Fixture, TestDb};
+use crate::common::registry::{
     LINKED_MESSAGE, Registry, SUBSCRIPTION_URL, Subscription, TRIAL_DAYS, UPSELL_DAYS, format_date,
     parse_date,
 };
-use common::validation_server::{ServerOptions, ValidationServer};
+use crate::common::validation_server::{ServerOptions, ValidationServer};
 use dbcheckin::state::StateStore;
 use dbcheckin::wire::{self, Value};
 use serde_json::Value as Json;
@@ -84,21 +83,12 @@ struct Env {
 impl Env {
     fn new(server: &ValidationServer, databases: &[&TestDb]) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("config.toml");
-        let names: Vec<String> = databases.iter().map(|d| format!("{:?}", d.name)).collect();
-        let text = format!(
-            "[server]\nurl = {:?}\nfallback_url = \"\"\nca_file = {:?}\nconnect_timeout = \"2s\"\ntimeout = \"10s\"\n\
-             [odoo]\nversion = \"18.0-20250506\"\n\
-             [postgres]\nconnection = {:?}\ndatabases = [{}]\n\
-             [daemon]\nstate_dir = {:?}\ncontrol_socket = {:?}\n",
-            server.https_url(),
-            server.ca_file().display().to_string(),
-            connection_string(),
-            names.join(", "),
-            dir.path().join("state"),
-            dir.path().join("control.sock"),
-        );
-        std::fs::write(&config, text).expect("write config");
+        let config = ConfigBuilder::new(dir.path())
+            .server(server)
+            .set("server", "timeout", "10s")
+            .odoo_version(ODOO_VERSION)
+            .test_databases(databases)
+            .write(&dir.path().join("config.toml"));
         Env { dir, config }
     }
 
