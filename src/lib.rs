@@ -39,6 +39,7 @@
 //! | [`status`] | gather → evaluate → render where each database stands |
 //! | [`metrics`] | Prometheus metrics and their endpoint |
 //! | [`diagnose`] | DNS, TCP, TLS, HTTP probes and the verdict |
+//! | [`symptom`] | the codes transport's failures and diagnose's findings share |
 //! | [`pg`], [`privileges`] | connections, errors in plain words, what to grant |
 //! | [`expiry`], [`timefmt`], [`secret`] | expiration rules, times for people, masked codes |
 //! | [`failure`], [`output`], [`json`], [`confirm`], [`sys`] | error kinds, stdout, JSON lines, prompts, libc |
@@ -74,6 +75,7 @@ pub mod schedule;
 pub mod secret;
 pub mod state;
 pub mod status;
+pub mod symptom;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod timefmt;

@@ -6,7 +6,7 @@ use serde::de::{self, DeserializeOwned, IntoDeserializer};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 
-use super::format::rfc3339_utc;
+use super::rfc3339_utc;
 use crate::failure::Kind;
 use crate::transport::Scheme;
 

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
-use super::store::StateError;
+use super::error::StateError;
 
 /// Mode of a directory the store creates: the service user writes, its group
 /// (monitoring, `status` run by an operator) reads.

@@ -8,8 +8,9 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use super::FILE_MODE;
+use super::error::StateError;
 use super::files::fix_for;
-use super::store::{StateError, StateStore};
+use super::store::StateStore;
 
 /// Retries when the lock file is replaced under us by [`StateStore::remove`];
 /// each retry means another process made progress, so this is never reached in

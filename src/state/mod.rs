@@ -33,17 +33,20 @@
 //! (locking and ownership), `files` (the directory, durable writes, fixes).
 
 mod db;
+mod error;
 mod files;
 mod format;
 mod lock;
 mod names;
+mod rfc3339_utc;
 mod store;
 #[cfg(test)]
 mod tests;
 
 pub use db::{DbState, ErrorRecord, LastResult, Recorded, StableName};
+pub use error::StateError;
 pub use format::SCHEMA_VERSION;
-pub use store::{LoadOutcome, StateError, StateStore};
+pub use store::{LoadOutcome, StateStore};
 
 /// Mode of state and lock files, readable by the same group as the directory.
 const FILE_MODE: u32 = 0o640;

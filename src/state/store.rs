@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::FILE_MODE;
 use super::db::DbState;
+use super::error::StateError;
 use super::files::{ensure_dir, fix_for, remove_quietly, sync_dir, write_and_sync};
 use super::format::{decode, encode};
 use super::names::{free_corrupt_name, is_store_stem, stem_for, temp_stem};
@@ -32,39 +33,6 @@ pub enum LoadOutcome {
         path: PathBuf,
         reason: String,
         moved_to: Option<PathBuf>,
-    },
-}
-
-/// A state-store failure: names the path, the cause and what to do about it.
-///
-/// A corrupt file is not an error (it is set aside); these are the conditions
-/// the store cannot work around, such as a directory it may not write to.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("cannot create the state directory {}: {source}; {fix}", dir.display())]
-    CreateDir {
-        dir: PathBuf,
-        source: io::Error,
-        fix: String,
-    },
-    #[error(
-        "the state directory {} exists but is not a directory; remove it or set [daemon] state_dir to a directory",
-        dir.display()
-    )]
-    NotADirectory { dir: PathBuf },
-    #[error("{action} {}: {source}; {fix}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: io::Error,
-        fix: String,
-    },
-    #[error(
-        "cannot encode the state of database {database:?}: {source}; a timestamp is out of the RFC 3339 range (check the system clock)"
-    )]
-    Encode {
-        database: String,
-        source: serde_json::Error,
     },
 }
 

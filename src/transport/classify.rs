@@ -8,8 +8,8 @@ use std::time::Duration;
 use reqwest::Url;
 
 use super::redact_url;
-use crate::diagnose::Code;
 use crate::failure::{Failure, Kind};
+use crate::symptom::Code;
 
 /// What a failed exchange showed, in `diagnose`'s words, so a failed check-in
 /// and `dbcheckin diagnose` name it alike. Recorded as text in
