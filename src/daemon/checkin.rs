@@ -7,11 +7,12 @@ use tracing::Instrument;
 use super::dbstate::gauges_from_state;
 use super::{Done, Event, Scheduler, memory, notify};
 use crate::checkin::{Outcome, Skip};
+use crate::expiry::parse_expiration;
 use crate::metrics::CheckinResult;
 use crate::record::{self, Attempt};
 use crate::schedule::{Clock, DbKey};
 use crate::state::DbState;
-use crate::status::{parse_expiration, relative_text};
+use crate::timefmt::relative_text;
 use crate::transport::Scheme;
 
 impl Scheduler {

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use time::OffsetDateTime;
 
 use super::Scheduler;
+use crate::expiry::parse_expiration;
 use crate::metrics::DbGauges;
 use crate::schedule::{DbKey, History};
 use crate::state::{DbState, StateStore};
-use crate::status::parse_expiration;
 
 impl Scheduler {
     pub(super) fn spawn_write_next_due(&self, key: DbKey, due: Option<OffsetDateTime>) {

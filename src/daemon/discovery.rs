@@ -9,7 +9,7 @@ use crate::discover::{self, Database, Discovery, UuidShare};
 use crate::failure::Failure;
 use crate::schedule::{Clock, DbKey};
 use crate::state::DbState;
-use crate::status::relative_text;
+use crate::timefmt::relative_text;
 
 impl Scheduler {
     /// Starts a discovery in the background, or, when one is in flight, asks

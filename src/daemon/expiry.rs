@@ -8,9 +8,9 @@ use time::OffsetDateTime;
 
 use crate::apply;
 use crate::discover::Database;
+use crate::expiry;
 use crate::pg;
 use crate::schedule::DbKey;
-use crate::status;
 
 /// Reads every database's expiration, logs a warning with Odoo's banner for
 /// those expiring within 30 days and an error for those expired; returns the
@@ -57,7 +57,7 @@ async fn read(
         }
     };
     let text = expiration.date?;
-    match status::parse_expiration(&text) {
+    match expiry::parse_expiration(&text) {
         Some(date) => Some((date, expiration.reason)),
         None => {
             tracing::warn!(database = %db.name, "database.expiration_date holds {text:?}, which is not a date Odoo writes (YYYY-MM-DD HH:MM:SS)");
@@ -67,8 +67,8 @@ async fn read(
 }
 
 fn log_notice(db: &Database, date: OffsetDateTime, reason: Option<&str>, now: OffsetDateTime) {
-    let days = status::days_left(date, now);
-    let Some(banner) = status::banner(days, reason) else {
+    let days = expiry::days_left(date, now);
+    let Some(banner) = expiry::banner(days, reason) else {
         return;
     };
     let reason = reason.unwrap_or("none");

@@ -55,7 +55,8 @@ use crate::failure::Failure;
 use crate::metrics::{self, Metrics};
 use crate::schedule::{Clock, DbKey, Timetable};
 use crate::state::{DbState, StateStore};
-use crate::status::{Unrecorded, relative_text};
+use crate::status::Unrecorded;
+use crate::timefmt::relative_text;
 
 use checknow::{Pending, QueuedCheckNow};
 use joins::Joins;

@@ -13,8 +13,9 @@ use tokio_util::task::TaskTracker;
 
 use super::{Event, Pending};
 use crate::admission::{Admission, Full, Slot};
+use crate::control::Format;
 use crate::control::{self, LineError, Reply, Request};
-use crate::status::{Deadline, Format, Source};
+use crate::status::{Deadline, Source};
 use crate::transport::ProxyEnv;
 
 /// Connections served at once. A newcomer past it evicts the longest-idle

@@ -1,4 +1,5 @@
-//! `dbcheckin status`: where each database stands, for humans and monitoring.
+//! Where each database stands, for humans and monitoring: what `dbcheckin
+//! status` prints ([`crate::cmd::status`]) and the daemon answers with.
 //!
 //! It works whether or not the daemon runs: the databases are read over SQL (in
 //! read-only sessions: status never writes to a database) and the daemon's state
@@ -6,7 +7,7 @@
 //! running `status` before the daemon ever ran leaves no trace.
 //!
 //! The work is split in three so the judgement can be tested without a database:
-//! gathering ([`command`] and its helpers: discovery, SQL, state files) builds one
+//! gathering ([`render`] and its helpers: discovery, SQL, state files) builds one
 //! [`Inputs`] per database; [`evaluate`] turns it into a [`DbStatus`] with its
 //! warnings, purely; rendering prints the report in a [`Format`]: for humans,
 //! as JSON, as Prometheus metrics for node_exporter's textfile collector (the
@@ -40,11 +41,12 @@ pub use render::*;
 pub use report::*;
 pub use warning::*;
 
-pub use crate::control::Format;
-pub use crate::expiry::{BANNER_DAYS, banner, days_left, parse_expiration};
-pub use crate::secret::mask_code;
-use crate::timefmt::{elapsed, minus, rfc3339, rfc3339_option, when_text};
-pub use crate::timefmt::{relative_text, span_text, utc_text};
+use crate::control::Format;
+use crate::expiry::{BANNER_DAYS, banner, days_left, parse_expiration};
+use crate::secret::mask_code;
+use crate::timefmt::{
+    elapsed, minus, relative_text, rfc3339, rfc3339_option, span_text, utc_text, when_text,
+};
 
 /// Version of the JSON document; bumped only for a change a consumer would
 /// misread (adding a field does not bump it).

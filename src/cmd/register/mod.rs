@@ -27,7 +27,7 @@ use crate::checkin::{Outcome, OutcomeError};
 use crate::config::Settings;
 use crate::discover::{self, Database, UuidShare};
 use crate::failure::{Failure, Kind};
-use crate::{confirm, diagnose, now, output, pg, status};
+use crate::{confirm, diagnose, now, output, pg, secret};
 
 use code::CodeError;
 use report::Registration;
@@ -132,7 +132,7 @@ async fn register_inner(settings: &Settings, args: &RegisterArgs) -> Result<Exit
     store::store_code(&mut client, &code)
         .await
         .map_err(|e| query_failure(settings, &db.name, &e))?;
-    let masked = status::mask_code(&code).unwrap_or_default();
+    let masked = secret::mask_code(&code).unwrap_or_default();
     eprintln!(
         "dbcheckin: stored subscription code {masked} in {}; checking in to register it",
         db.name
@@ -266,7 +266,7 @@ async fn unregister_inner(settings: &Settings, args: &UnregisterArgs) -> Result<
     let code = stored
         .code
         .as_deref()
-        .and_then(status::mask_code)
+        .and_then(secret::mask_code)
         .map(|masked| format!("subscription code {masked}"));
     let linked = stored
         .already_linked
@@ -302,7 +302,7 @@ fn removal(db: &Database, changes: &[ParamChange]) -> Removal {
             .iter()
             .find(|change| change.key == store::CODE_KEY)
             .and_then(|change| change.old.as_deref())
-            .and_then(status::mask_code),
+            .and_then(secret::mask_code),
     }
 }
 

@@ -18,7 +18,7 @@ use crate::checkin::{Outcome, OutcomeError};
 use crate::cmd::Exit;
 use crate::diagnose::{Finding, Report, Verdict};
 use crate::failure::Kind;
-use crate::status;
+use crate::{expiry, secret};
 
 /// Version of the `--json` document; bumped only on an incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -141,7 +141,7 @@ impl Registration {
             uuid: facts.uuid.to_string(),
             registered: matches!(outcome, OutcomeKind::Registered | OutcomeKind::Expired),
             outcome,
-            code: status::mask_code(facts.code),
+            code: secret::mask_code(facts.code),
             code_stored,
             expiration_date: stored.expiration_date,
             expiration_reason: stored.expiration_reason,
@@ -309,9 +309,9 @@ impl Registration {
 
     /// The banner Odoo's web client shows now, if any.
     fn banner(&self, now: OffsetDateTime) -> Option<String> {
-        let expires = status::parse_expiration(self.expiration_date.as_deref()?)?;
-        status::banner(
-            status::days_left(expires, now),
+        let expires = expiry::parse_expiration(self.expiration_date.as_deref()?)?;
+        expiry::banner(
+            expiry::days_left(expires, now),
             self.expiration_reason.as_deref(),
         )
     }
@@ -333,8 +333,8 @@ fn kind(failed: bool, stored: &Stored, code_stored: bool, now: OffsetDateTime) -
     let expired = stored
         .expiration_date
         .as_deref()
-        .and_then(status::parse_expiration)
-        .is_some_and(|expires| status::days_left(expires, now) <= 0);
+        .and_then(expiry::parse_expiration)
+        .is_some_and(|expires| expiry::days_left(expires, now) <= 0);
     if expired {
         OutcomeKind::Expired
     } else {
