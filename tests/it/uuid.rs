@@ -243,3 +243,38 @@ fn an_unknown_database_is_named_and_nothing_is_written() {
     assert!(run.stderr.contains("no_such_db"), "{run:?}");
     assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
 }
+
+/// `dbcheckin uuid list | head -0`: a reader that goes away before the
+/// list is written ends the output quietly, with the command's own exit code
+/// (before one output module, `uuid` exited 2 and said "cannot write").
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::unique_copy_of(Fixture::A);
+    let env = Env::new(&server, &[&db]);
+    let mut child = cli::with_config(env.config(), &["uuid", "list"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dbcheckin starts");
+    // The read end closes before the list is read from PostgreSQL.
+    drop(child.stdout.take());
+    let stderr = cli::drain(child.stderr.take().expect("stderr"));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "uuid list still running after 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stderr = stderr
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("stderr closed with the process");
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert!(!stderr.contains("cannot write"), "{stderr}");
+}
