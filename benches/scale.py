@@ -2,7 +2,7 @@
 """Hosting scale: one daemon beside a cluster of 100, 300 and 1,000 Enterprise databases.
 
 How the database set is made cheaply: fixture ent_e2 (real Odoo 18.0 Enterprise) is restored
-once; a template database gets only the tables dbcheckin reads (the list of src/grant.rs,
+once; a template database gets only the tables dbcheckin reads (the list of src/privileges.rs,
 dumped with `pg_dump -t`), so each copy is a few MB; the copies are `CREATE DATABASE ... TEMPLATE`
 with a UUID of their own. Every copy has the fixture's custom modules installed, served by a
 skeleton Odoo (make_odoo_tree.sh), so each check-in carries the `maintenance` key (cloc): the
@@ -19,7 +19,8 @@ reply, counting the requests in flight):
   - RSS of the daemon, idle after the bursts, and its peak.
 
 Usage: benches/scale.py [SIZES] (default 100,300,1000); needs target/release/dbcheckin (or
-DBCHECKIN_BIN), PostgreSQL (PGHOST/PGPORT/PGUSER, default 127.0.0.1:5432 postgres), and
+DBCHECKIN_BIN), PostgreSQL (BENCH_PGHOST, default the packaged default /var/run/postgresql;
+PGPORT/PGUSER, default 5432 postgres), and
 ../shared/fixtures beside the checkout. Prints one JSON object per size. Leaves the databases
 (bench_scale_*) for a rerun; `benches/scale.py --drop` removes them.
 """
@@ -40,7 +41,9 @@ REPO = os.path.dirname(HERE)
 FIXTURES = os.path.join(REPO, "..", "shared", "fixtures", "odoo-enterprise")
 BIN = os.environ.get("DBCHECKIN_BIN", os.path.join(REPO, "target", "release", "dbcheckin"))
 PG = {
-    "PGHOST": os.environ.get("PGHOST", "127.0.0.1"),
+    # The packaged default connection is the Unix socket: on this machine a
+    # PostgreSQL session over loopback TCP costs about twice the CPU.
+    "PGHOST": os.environ.get("BENCH_PGHOST", "/var/run/postgresql"),
     "PGPORT": os.environ.get("PGPORT", "5432"),
     "PGUSER": os.environ.get("PGUSER", "postgres"),
 }
@@ -68,8 +71,8 @@ def existing():
 
 
 def tables_dbcheckin_reads():
-    """The tables of src/grant.rs's TABLES: what discovery, the message, status and apply read."""
-    text = open(os.path.join(REPO, "src", "grant.rs")).read()
+    """The tables of src/privileges.rs's TABLES: what discovery, the message, status and apply read."""
+    text = open(os.path.join(REPO, "src", "privileges.rs")).read()
     block = text[text.index("pub const TABLES"):]
     block = block[:block.index("];")]
     return re.findall(r'"([a-z_]+)"', block)

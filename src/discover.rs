@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
 use futures_util::stream;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::error::SqlState;
 
 use crate::config::PostgresSettings;
 use crate::failure::{Failure, Kind};
@@ -20,7 +21,8 @@ use crate::pg;
 pub const PROBE_CONCURRENCY: usize = 8;
 
 /// One Odoo database found on the cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Database {
     pub name: String,
     pub uuid: String,
@@ -127,7 +129,48 @@ pub async fn discover_since(
     Ok(discovery)
 }
 
+/// The layout of a saved discovery (see [`Discovery::saved`]).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Saved {
+    format: u32,
+    cluster: Vec<Database>,
+}
+
+/// The version of [`Saved`]; another version is ignored, not misread.
+const SAVED_FORMAT: u32 = 1;
+
 impl Discovery {
+    /// What a later process may reuse of this discovery, as bytes to keep
+    /// (`state::StateStore::save_discovery`): the Odoo databases with their
+    /// oids. Only what [`discover_since`] reuses matters; the rest is probed
+    /// again anyway.
+    pub fn saved(&self) -> Vec<u8> {
+        let saved = Saved {
+            format: SAVED_FORMAT,
+            cluster: self.cluster.clone(),
+        };
+        serde_json::to_vec(&saved).unwrap_or_default()
+    }
+
+    /// A discovery to reuse from bytes [`Discovery::saved`] wrote, for
+    /// [`discover_since`]: every database in it is checked against the
+    /// catalogue (name and oid) before it is reused.
+    pub fn from_saved(bytes: &[u8]) -> Result<Discovery, String> {
+        let saved: Saved = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if saved.format != SAVED_FORMAT {
+            return Err(format!(
+                "format {} (this version reads {SAVED_FORMAT})",
+                saved.format
+            ));
+        }
+        Ok(Discovery {
+            databases: saved.cluster.clone(),
+            cluster: saved.cluster,
+            skipped: Vec::new(),
+        })
+    }
+
     /// The databases of this discovery a later one may reuse without
     /// connecting: those that check in, by name.
     fn reusable(&self, owners: &BTreeMap<String, String>) -> BTreeMap<&str, &Database> {
@@ -193,7 +236,7 @@ async fn list_cluster(settings: &PostgresSettings) -> Result<Vec<(String, u32)>,
     let entry = pg::entry_database(&settings.connection);
     let client = pg::connect(&settings.connection, entry).await?;
     let rows = client
-        .query(
+        .query_typed(
             "SELECT datname, oid FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname",
             &[],
         )
@@ -217,28 +260,19 @@ async fn probe(
 /// Reads the identity of the database `client` is connected to (named `name`,
 /// of oid `oid`), or `None` when it is not an Odoo database: the check of
 /// discovery, and of every check-in, which may use an identity discovery read
-/// long ago.
+/// long ago. One round trip: a database without `ir_config_parameter` answers
+/// "undefined table", which is the "not Odoo" answer, as `to_regclass` would
+/// have said through the same `search_path`.
 pub async fn identity(
     client: &tokio_postgres::Client,
     name: &str,
     oid: u32,
 ) -> Result<Option<Database>, tokio_postgres::Error> {
-    let has_table = client
-        .query_one("SELECT to_regclass('ir_config_parameter') IS NOT NULL", &[])
-        .await?;
-    if !has_table.get::<_, bool>(0) {
-        return Ok(None);
-    }
-    let row = client
-        .query_one(
-            "SELECT max(value) FILTER (WHERE key = 'database.uuid'),
-                    max(value) FILTER (WHERE key = 'database.create_date'),
-                    coalesce(bool_or(lower(value) IN ('true', '1')) FILTER (WHERE key = 'database.is_neutralized'), false)
-               FROM ir_config_parameter
-              WHERE key IN ('database.uuid', 'database.create_date', 'database.is_neutralized')",
-            &[],
-        )
-        .await?;
+    let row = match client.query_typed_one(IDENTITY_SQL, &[]).await {
+        Ok(row) => row,
+        Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let uuid: Option<String> = row.get(0);
     Ok(uuid.filter(|u| !u.is_empty()).map(|uuid| Database {
         name: name.to_string(),
@@ -248,6 +282,12 @@ pub async fn identity(
         neutralized: row.get(2),
     }))
 }
+
+const IDENTITY_SQL: &str = "SELECT max(value) FILTER (WHERE key = 'database.uuid'),
+        max(value) FILTER (WHERE key = 'database.create_date'),
+        coalesce(bool_or(lower(value) IN ('true', '1')) FILTER (WHERE key = 'database.is_neutralized'), false)
+   FROM ir_config_parameter
+  WHERE key IN ('database.uuid', 'database.create_date', 'database.is_neutralized')";
 
 /// Where a database stands among the databases of the cluster that share its UUID.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -370,6 +410,35 @@ mod tests {
             oid: 0,
             neutralized: false,
         }
+    }
+
+    #[test]
+    fn a_saved_discovery_reads_back_whole_and_a_foreign_one_is_refused() {
+        let mut neutralized = db("copy", "u-1", None);
+        neutralized.neutralized = true;
+        neutralized.oid = 40_001;
+        let cluster = vec![db("prod", "u-1", Some("2024-01-02 03:04:05")), neutralized];
+        let discovery = Discovery {
+            databases: cluster[..1].to_vec(),
+            cluster: cluster.clone(),
+            skipped: vec![("template_x".into(), "not an Odoo database".into())],
+        };
+        let back = Discovery::from_saved(&discovery.saved()).expect("read back");
+        assert_eq!(back.cluster, cluster);
+        assert_eq!(
+            back.databases, cluster,
+            "every kept database is a candidate"
+        );
+        assert!(back.skipped.is_empty());
+
+        let newer = String::from_utf8(discovery.saved())
+            .expect("JSON")
+            .replace("\"format\":1", "\"format\":2");
+        let refused = Discovery::from_saved(newer.as_bytes()).expect_err("format 2");
+        assert!(refused.contains("format 2"), "{refused}");
+        assert!(Discovery::from_saved(b"{not json").is_err());
+        let unknown = br#"{"format":1,"cluster":[],"extra":true}"#;
+        assert!(Discovery::from_saved(unknown).is_err());
     }
 
     fn owner_in(shares: &BTreeMap<String, UuidShare>, name: &str) -> String {

@@ -14,6 +14,7 @@ pub mod discuss;
 mod html;
 
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Transaction};
 
 use crate::reply::Reply;
@@ -42,6 +43,8 @@ pub struct Expiration {
 pub struct Applied {
     pub changes: Vec<ParamChange>,
     pub posting: Posting,
+    /// The expiration stored once the reply is applied.
+    pub expiration: Expiration,
 }
 
 /// Applies `reply` in one transaction, messages first as Odoo does, and
@@ -51,14 +54,6 @@ pub async fn apply(
     reply: &Reply,
     cloc: Option<&str>,
 ) -> Result<Applied, tokio_postgres::Error> {
-    if reply.messages.is_empty() && reply.enterprise_info.is_none() && cloc.is_none() {
-        return Ok(Applied {
-            changes: Vec::new(),
-            posting: Posting::Posted(0),
-        });
-    }
-    let mut tx = client.transaction().await?;
-    let posting = post_or_skip(&mut tx, &reply.messages).await?;
     let mut params = Vec::new();
     // `_get_message` stores the maintenance count in the cron's transaction,
     // which commits only when the exchange succeeded: so do we.
@@ -68,10 +63,71 @@ pub async fn apply(
     if let Some(info) = &reply.enterprise_info {
         params.extend(info.params());
     }
+    if reply.messages.is_empty()
+        && let Some(expiration) = unchanged(client, &params).await?
+    {
+        return Ok(Applied {
+            changes: Vec::new(),
+            posting: Posting::Posted(0),
+            expiration,
+        });
+    }
+    let mut tx = client.transaction().await?;
+    let posting = post_or_skip(&mut tx, &reply.messages).await?;
     let changes = set_params(&tx, &params).await?;
     tx.commit().await?;
-    Ok(Applied { changes, posting })
+    let expiration = read_expiration(client).await?;
+    Ok(Applied {
+        changes,
+        posting,
+        expiration,
+    })
 }
+
+/// The stored expiration when every parameter already holds the value the
+/// reply gives it, `None` when something must be written. The weekly reply
+/// usually repeats what is stored, and `set_param` then writes nothing: so
+/// neither do we, without taking the row locks of a transaction, whose WAL
+/// the commit would have to flush. One round trip, without locks: should
+/// Odoo change a parameter right after this read, the result is the same as
+/// if this check-in had applied just before it.
+async fn unchanged(
+    client: &Client,
+    params: &[(&'static str, Option<&str>)],
+) -> Result<Option<Expiration>, tokio_postgres::Error> {
+    let keys: Vec<&str> = params
+        .iter()
+        .map(|(key, _)| *key)
+        .chain(EXPIRATION_KEYS)
+        .collect();
+    let rows = client
+        .query_typed(
+            "SELECT key, value FROM ir_config_parameter WHERE key = ANY($1)",
+            &[(&keys, Type::TEXT_ARRAY)],
+        )
+        .await?;
+    // The row's value, `None` for no row: a row whose value is NULL differs
+    // from both, as `set_params` would delete or rewrite it.
+    let stored = |key: &str| -> Option<Option<String>> {
+        rows.iter()
+            .find(|row| row.get::<_, &str>(0) == key)
+            .map(|row| row.get(1))
+    };
+    let holds = |key: &str, new: Option<&str>| match stored(key) {
+        None => new.is_none(),
+        Some(value) => new.is_some() && value.as_deref() == new,
+    };
+    if !params.iter().all(|&(key, new)| holds(key, new)) {
+        return Ok(None);
+    }
+    Ok(Some(Expiration {
+        date: stored(EXPIRATION_KEYS[0]).flatten(),
+        reason: stored(EXPIRATION_KEYS[1]).flatten(),
+    }))
+}
+
+/// The parameters that hold the subscription's expiration.
+const EXPIRATION_KEYS: [&str; 2] = ["database.expiration_date", "database.expiration_reason"];
 
 /// Where Odoo keeps the last `maintenance` value it computed.
 pub const CLOC_PARAM: &str = "publisher_warranty.cloc";
@@ -229,7 +285,7 @@ async fn signal_cache_change(tx: &Transaction<'_>) -> Result<(), tokio_postgres:
 /// Reads the expiration date and reason currently stored.
 pub async fn read_expiration(client: &Client) -> Result<Expiration, tokio_postgres::Error> {
     let row = client
-        .query_one(
+        .query_typed_one(
             "SELECT max(value) FILTER (WHERE key = 'database.expiration_date'),
                     max(value) FILTER (WHERE key = 'database.expiration_reason')
                FROM ir_config_parameter

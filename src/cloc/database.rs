@@ -71,6 +71,11 @@ fn manual_fields_sql(imported: bool) -> String {
     )
 }
 
+// The views and static files of imported modules: the `IN` filter says no
+// more than the `HAVING` (a row needs an installed imported module), but
+// lets PostgreSQL start from the few rows of imported modules instead of
+// every qweb view and every attachment name of the database.
+
 /// Qweb views of imported modules (Studio's excepted).
 const VIEWS_SQL: &str = "SELECT v.id, v.name::text, v.arch_db->>'en_US', min(m.name)::text
    FROM ir_ui_view v
@@ -78,6 +83,10 @@ const VIEWS_SQL: &str = "SELECT v.id, v.name::text, v.arch_db->>'en_US', min(m.n
    LEFT JOIN ir_module_module m ON m.name = d.module AND m.imported AND m.state = 'installed'
                                AND m.name <> 'studio_customization'
   WHERE v.type = 'qweb'
+    AND v.id IN (SELECT d.res_id FROM ir_model_data d
+                   JOIN ir_module_module m ON m.name = d.module AND m.imported AND m.state = 'installed'
+                                          AND m.name <> 'studio_customization'
+                  WHERE d.model = 'ir.ui.view')
   GROUP BY v.id
  HAVING min(m.name) IS NOT NULL AND NOT coalesce(bool_or(d.module = '__cloc_exclude__'), false)
   ORDER BY v.id";
@@ -89,6 +98,9 @@ const ATTACHMENTS_SQL: &str =
    JOIN ir_model_data d ON d.res_id = a.id AND d.model = 'ir.attachment'
    LEFT JOIN ir_module_module m ON m.name = d.module AND m.imported AND m.state = 'installed'
   WHERE a.name ~ '.*\\.(js|xml|css|scss)$'
+    AND a.id IN (SELECT d.res_id FROM ir_model_data d
+                   JOIN ir_module_module m ON m.name = d.module AND m.imported AND m.state = 'installed'
+                  WHERE d.model = 'ir.attachment')
   GROUP BY a.id
  HAVING min(m.name) IS NOT NULL AND NOT coalesce(bool_or(d.module = '__cloc_exclude__'), false)
   ORDER BY a.id";
@@ -116,14 +128,14 @@ pub async fn items(
             return Ok((Vec::new(), Vec::new()));
         }
         futures_util::future::try_join(
-            client.query(VIEWS_SQL, &[]),
-            client.query(ATTACHMENTS_SQL, &[]),
+            client.query_typed(VIEWS_SQL, &[]),
+            client.query_typed(ATTACHMENTS_SQL, &[]),
         )
         .await
     };
     let (actions, fields, (views, attachments)) = futures_util::future::try_join3(
-        client.query(&actions_sql, &[]),
-        client.query(&fields_sql, &[]),
+        client.query_typed(&actions_sql, &[]),
+        client.query_typed(&fields_sql, &[]),
         imported_reads,
     )
     .await?;

@@ -73,8 +73,16 @@ pub async fn run(settings: Settings, args: StatusArgs) -> Exit {
     };
     let source = Source::Direct { reason };
     let unrecorded = Unrecorded::new();
-    let (text, state) =
-        status::render(&settings, &databases, format, source, deadline, &unrecorded).await;
+    let (text, state) = status::render(
+        &settings,
+        &Default::default(),
+        &databases,
+        format,
+        source,
+        deadline,
+        &unrecorded,
+    )
+    .await;
     output::print_raw(&text);
     Exit::Status(state)
 }

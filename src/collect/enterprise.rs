@@ -76,7 +76,7 @@ pub struct Loaded {
 
 impl Loaded {
     pub async fn read(client: &Client) -> Result<Loaded, tokio_postgres::Error> {
-        let rows = client.query(LOADED_SQL, &[]).await?;
+        let rows = client.query_typed(LOADED_SQL, &[]).await?;
         let depends = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         Ok(Loaded { depends })
     }
@@ -178,8 +178,8 @@ pub async fn maintenance(
     // Pipelined: the three reads travel together.
     let counted_sql = counted_modules_sql(imported);
     let (disable, module_rows, items) = futures_util::future::try_join3(
-        client.query_opt(DISABLE_SQL, &[]),
-        client.query(&counted_sql, &[]),
+        client.query_typed_opt(DISABLE_SQL, &[]),
+        client.query_typed(&counted_sql, &[]),
         database::items(client, imported, filestore.as_deref()),
     )
     .await?;
@@ -281,7 +281,7 @@ fn assemble(
 
 /// `IoTBox`: boxes whose version starts with a capital `L`.
 pub async fn iot_boxes(client: &Client) -> Result<i64, tokio_postgres::Error> {
-    client.query_one(IOT_SQL, &[]).await.map(|r| r.get(0))
+    client.query_typed_one(IOT_SQL, &[]).await.map(|r| r.get(0))
 }
 
 /// `web_enterprise` patches `release.version` at import: `18.0` → `18.0+e`,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use time::PrimitiveDateTime;
 use time::macros::format_description;
 use tokio_postgres::Client;
+use tokio_postgres::types::Type;
 
 use crate::failure::Failure;
 use crate::wire::Value;
@@ -271,7 +272,7 @@ pub async fn collect(
     // Pipelined: both queries travel together, one round trip's wait.
     let now_text = odoo_datetime(now);
     let (row, loaded) = futures_util::future::try_join(
-        client.query_one(MESSAGE_SQL, &[&now_text]),
+        client.query_typed_one(MESSAGE_SQL, &[(&now_text, Type::TEXT)]),
         enterprise::Loaded::read(client),
     )
     .await?;

@@ -1,11 +1,13 @@
 //! Each database's state file as the daemon uses it: read to restore a schedule and
-//! its metrics after a restart, written with the next due check-in.
+//! its metrics after a restart, written with the next due check-in; and the last
+//! discovery, kept for the next start.
 
 use std::collections::HashMap;
 
 use time::OffsetDateTime;
 
 use super::Scheduler;
+use crate::discover::Discovery;
 use crate::expiry::parse_expiration;
 use crate::metrics::DbGauges;
 use crate::schedule::{DbKey, History};
@@ -24,6 +26,39 @@ impl Scheduler {
             }
         });
     }
+
+    /// Keeps the discovery for the next start (off the scheduler: `fsync`).
+    /// A failure costs only the next start's speed: it is logged, not fatal.
+    pub(super) fn spawn_save_discovery(&self) {
+        let store = self.store.clone();
+        let bytes = self.discovery.saved();
+        self.tracker.spawn_blocking(move || {
+            if let Err(e) = store.save_discovery(&bytes) {
+                tracing::warn!("cannot keep the discovery for the next start (the next start probes every database again): {e}");
+            }
+        });
+    }
+}
+
+/// What the previous run discovered, for the first discovery to reuse:
+/// nothing when there is none, or when it cannot be read (the first
+/// discovery then probes every database, as on a first start).
+pub(super) fn saved_discovery(store: &StateStore) -> Discovery {
+    let bytes = match store.load_discovery() {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Discovery::default(),
+        Err(e) => {
+            tracing::warn!("{e}; every database is probed again");
+            return Discovery::default();
+        }
+    };
+    Discovery::from_saved(&bytes).unwrap_or_else(|e| {
+        tracing::warn!(
+            "ignoring {}: {e}; every database is probed again (the file is rewritten after this discovery)",
+            store.discovery_path().display()
+        );
+        Discovery::default()
+    })
 }
 
 /// Whether the last recorded check-in succeeded; `None` when none is recorded.

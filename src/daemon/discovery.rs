@@ -25,13 +25,8 @@ impl Scheduler {
         // Not due again while this one runs (`next_wake` would spin on it).
         self.next_discovery = plus(now, DISCOVERY_PERIOD);
         let postgres = self.settings.postgres.clone();
-        let mut previous = if self.reuse_discovery {
-            self.discovery.clone()
-        } else {
-            Discovery::default()
-        };
-        let stale = std::mem::take(&mut self.stale);
-        previous.cluster.retain(|db| !stale.contains(&db.name));
+        let previous = self.reusable_discovery();
+        self.stale.clear();
         let store = self.store.clone();
         let scheduled: Vec<DbKey> = self.timetable.iter().map(|(key, _)| key.clone()).collect();
         let events = self.events.clone();
@@ -54,6 +49,18 @@ impl Scheduler {
             let listed = listed.map(Box::new);
             let _ = events.send(Event::Discovered { listed, states }).await;
         });
+    }
+
+    /// What a discovery may reuse without connecting (see
+    /// [`discover::discover_since`]): the last one, less the databases known
+    /// to be stale; nothing after a reload that changed `[postgres]`.
+    pub(super) fn reusable_discovery(&self) -> Discovery {
+        if !self.reuse_discovery {
+            return Discovery::default();
+        }
+        let mut previous = self.discovery.clone();
+        previous.cluster.retain(|db| !self.stale.contains(&db.name));
+        previous
     }
 
     /// A discovery ended: apply it, then serve the `check-now` requests that
@@ -158,7 +165,11 @@ impl Scheduler {
             notify::status(&self.summary());
         }
         self.known = known;
+        let changed = self.discovery.cluster != discovery.cluster;
         self.discovery = discovery;
+        if changed {
+            self.spawn_save_discovery();
+        }
     }
 
     /// A check-in found `name` changed since discovery (neutralized, a new

@@ -143,6 +143,9 @@ enum Event {
 /// work in flight, and the check-ins applied but not recorded.
 struct StatusView {
     settings: Arc<Settings>,
+    /// What `status` may reuse of the daemon's discovery: one catalogue
+    /// query instead of a connection to every database.
+    known: Discovery,
     in_progress: Vec<InProgress>,
     unrecorded: Unrecorded,
 }
@@ -202,6 +205,7 @@ pub async fn run(
     if let Some(listener) = metrics_listener {
         tracker.spawn(metrics::serve(listener, metrics.clone(), shutdown.clone()));
     }
+    let discovery = dbstate::saved_discovery(&store);
     let mut scheduler = Scheduler {
         config_path,
         timetable: Timetable::new(settings.schedule),
@@ -210,7 +214,7 @@ pub async fn run(
         checkin: Arc::new(checkin),
         store,
         known: BTreeMap::new(),
-        discovery: Discovery::default(),
+        discovery,
         joins: Joins::default(),
         last_ok: BTreeMap::new(),
         // Both are set when the first discovery ends (the expiration check needs
@@ -383,6 +387,7 @@ impl Scheduler {
             Event::Settings { reply } => {
                 let _ = reply.send(StatusView {
                     settings: Arc::new(self.settings.clone()),
+                    known: self.reusable_discovery(),
                     in_progress: self.in_progress(),
                     unrecorded: self.unrecorded.clone(),
                 });

@@ -202,6 +202,7 @@ impl Connection {
                 // Read here, in the connection's task: the scheduler goes on.
                 let (output, state) = crate::status::render(
                     &view.settings,
+                    &view.known,
                     &databases,
                     format,
                     source,

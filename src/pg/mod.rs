@@ -184,6 +184,16 @@ pub async fn connect(base: &Config, dbname: &str) -> Result<Client, Failure> {
     Ok(client)
 }
 
+/// [`connect`], in a session whose transactions are all read-only: the
+/// setting travels in the startup packet, so it holds from the first
+/// statement without a round trip of its own, and the server refuses any write.
+pub async fn connect_read_only(base: &Config, dbname: &str) -> Result<Client, Failure> {
+    let mut config = base.clone();
+    let options = config.get_options().unwrap_or("");
+    config.options(format!("{options} -c default_transaction_read_only=on").trim_start());
+    connect(&config, dbname).await
+}
+
 /// The database the configured connection enters the cluster through.
 pub fn entry_database(config: &Config) -> &str {
     config.get_dbname().unwrap_or("postgres")

@@ -24,15 +24,18 @@
 //! | `<stem>.lock` | its lock file (empty; only its `flock` matters) |
 //! | `<stem>.json.<pid>-<n>.tmp` | a write in progress, or left by a crash |
 //! | `<stem>.json.corrupt-<secs>` | a file that was set aside |
+//! | `discovery.json` | the daemon's last discovery (see `discovered`) |
 //!
 //! The API is blocking (file locks and `fsync`): call it from
 //! `tokio::task::spawn_blocking` in async code.
 //!
 //! Inside: `db` (the record types), `format` (the file's JSON layout),
-//! `names` (file names), `store` (load, update, list, remove), `lock`
+//! `names` (file names), `store` (load, update, list, remove), `discovered`
+//! (the last discovery), `lock`
 //! (locking and ownership), `files` (the directory, durable writes, fixes).
 
 mod db;
+mod discovered;
 mod error;
 mod files;
 mod format;

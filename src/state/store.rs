@@ -271,7 +271,7 @@ impl StateStore {
 
     /// Creates `<stem>.json.<pid>-<n>.tmp`, unique among concurrent writers in
     /// this process and, through the pid, on this host.
-    fn create_temp(&self, stem: &str) -> Result<(PathBuf, File), StateError> {
+    pub(super) fn create_temp(&self, stem: &str) -> Result<(PathBuf, File), StateError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let pid = std::process::id();
         let mut last_path = self.dir.clone();

@@ -14,16 +14,18 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use crate::apply;
 use crate::collect::{self, version::VersionPolicy};
 use crate::config::Settings;
-use crate::discover::{self, Database, PROBE_CONCURRENCY, UuidShare};
+use crate::discover::{self, Database, Discovery, PROBE_CONCURRENCY, UuidShare};
 use crate::failure::{Failure, Kind};
 use crate::pg;
 use crate::state::{LoadOutcome, StateError, StateStore};
 
 /// Reads the selected databases and their state, and renders the report in
 /// `format` with its exit code. The daemon answers `status` requests with
-/// this, as does `dbcheckin status` when no daemon answers.
+/// this, reusing what its discovery knows (`known`), as does `dbcheckin
+/// status` when no daemon answers (with nothing known).
 pub async fn render(
     settings: &Settings,
+    known: &Discovery,
     databases: &[String],
     format: Format,
     source: Source,
@@ -31,7 +33,7 @@ pub async fn render(
     unrecorded: &Unrecorded,
 ) -> (String, Severity) {
     let now = OffsetDateTime::now_utc();
-    let report = match gather(settings, databases, now, deadline, unrecorded).await {
+    let report = match gather(settings, known, databases, now, deadline, unrecorded).await {
         Ok(statuses) => Report {
             generated_at: now,
             databases: statuses,
@@ -56,22 +58,26 @@ pub async fn render(
 /// Discovers the databases, reads each one and its state, and evaluates them.
 async fn gather(
     settings: &Settings,
+    known: &Discovery,
     names: &[String],
     now: OffsetDateTime,
     deadline: Deadline,
     unrecorded: &Unrecorded,
 ) -> Result<Vec<DbStatus>, Failure> {
-    let listed = tokio::time::timeout_at(deadline.at, discover::discover(&settings.postgres))
-        .await
-        .map_err(|_| {
-            Failure::new(
-                Kind::Timeout,
-                deadline.timed_out(&format!(
-                    "listing the databases on {}",
-                    pg::describe_server(&settings.postgres.connection)
-                )),
-            )
-        })?;
+    let listed = tokio::time::timeout_at(
+        deadline.at,
+        discover::discover_since(&settings.postgres, known),
+    )
+    .await
+    .map_err(|_| {
+        Failure::new(
+            Kind::Timeout,
+            deadline.timed_out(&format!(
+                "listing the databases on {}",
+                pg::describe_server(&settings.postgres.connection)
+            )),
+        )
+    })?;
     let discovery = listed?.narrow(names, &settings.postgres)?;
     if discovery.databases.is_empty() {
         // The reasons carry the fix (a missing grant, a refused role).
@@ -175,20 +181,19 @@ async fn read_lives(
 }
 
 /// User counts and subscription code (with the very query the check-in uses,
-/// so they are the numbers Odoo's servers get), then the expiration. The
-/// session is read-only first, so no statement of it can write.
+/// so they are the numbers Odoo's servers get), the expiration and Odoo's
+/// cron. The session is read-only from its start, so no statement of it can
+/// write.
 async fn read_live(
     connection: &tokio_postgres::Config,
     name: &str,
     now: PrimitiveDateTime,
     host: std::sync::Arc<crate::odoo::instance::Host>,
 ) -> Result<Live, String> {
-    let client = pg::connect(connection, name).await.map_err(|f| f.message)?;
-    let explain = |e: tokio_postgres::Error| pg::explain_query(&e, name, connection).message;
-    client
-        .batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    let client = pg::connect_read_only(connection, name)
         .await
-        .map_err(explain)?;
+        .map_err(|f| f.message)?;
+    let explain = |e: tokio_postgres::Error| pg::explain_query(&e, name, connection).message;
     let context = collect::Context {
         odoo: crate::odoo::Odoo {
             host,
@@ -200,11 +205,16 @@ async fn read_live(
         counter: Default::default(),
         count_code: false,
     };
-    let collected = collect::collect(&client, now, &context)
-        .await
-        .map_err(|e| e.explain(name, connection).message)?;
-    let expiration = apply::read_expiration(&client).await.map_err(explain)?;
-    let odoo_cron = read_odoo_cron(&client).await.map_err(explain);
+    // Pipelined: the three reads travel together.
+    let (collected, expiration, odoo_cron) = futures_util::future::join3(
+        collect::collect(&client, now, &context),
+        apply::read_expiration(&client),
+        read_odoo_cron(&client),
+    )
+    .await;
+    let collected = collected.map_err(|e| e.explain(name, connection).message)?;
+    let expiration = expiration.map_err(explain)?;
+    let odoo_cron = odoo_cron.map_err(explain);
     let odoo_found = !context.odoo.host.instances.is_empty();
     let message = collected.message;
     Ok(Live {
@@ -232,7 +242,7 @@ const ODOO_CRON_QUERY: &str = "SELECT coalesce(c.active, false), c.nextcall::tex
 async fn read_odoo_cron(
     client: &tokio_postgres::Client,
 ) -> Result<Option<CronRow>, tokio_postgres::Error> {
-    let Some(row) = client.query_opt(ODOO_CRON_QUERY, &[]).await? else {
+    let Some(row) = client.query_typed_opt(ODOO_CRON_QUERY, &[]).await? else {
         return Ok(None);
     };
     let nextcall: Option<String> = row.try_get(1)?;

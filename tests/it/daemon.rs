@@ -852,6 +852,67 @@ fn rediscovery_does_not_connect_to_known_unchanged_databases() {
     assert_eq!(sessions(&b), b_before, "B was connected to");
 }
 
+/// Issue 15: a restart reuses the discovery the previous run kept
+/// (`discovery.json` in the state directory): the databases still there
+/// under the same name and oid are not connected to, a new one is probed,
+/// and an unreadable file only costs the probes.
+#[test]
+fn a_restart_reuses_the_kept_discovery_and_probes_only_new_databases() {
+    let server = ValidationServer::start(ServerOptions::default());
+    server.set_behaviour(Behaviour::Reply(a1_reply()));
+    let a = TestDb::unique_copy_of(Fixture::A);
+    let b = TestDb::unique_copy_of(Fixture::A);
+    let c = TestDb::unique_copy_of(Fixture::A);
+    let env = Env::new();
+    for db in [&a, &b, &c] {
+        env.seed_recent_success(db);
+    }
+    env.write_config(&server, &[&a, &b]);
+    let kept = env.state_dir.join("discovery.json");
+    {
+        let mut daemon = Daemon::start(&env);
+        assert_eq!(daemon.ping()["databases"], 2);
+        let deadline = Instant::now() + WAIT;
+        while !kept.exists() {
+            assert!(Instant::now() < deadline, "no {}", kept.display());
+            std::thread::sleep(POLL);
+        }
+        daemon.signal("TERM");
+        assert!(daemon.wait_exit(RUN_LIMIT).success());
+    }
+    let text = std::fs::read_to_string(&kept).expect("read the kept discovery");
+    assert!(text.contains(&a.name) && text.contains(&b.name), "{text}");
+
+    // After the discovery, the daily expiration check reads every database
+    // once: a probe of A or B would be one session more, and comes first.
+    env.write_config(&server, &[&a, &b, &c]);
+    let before = [sessions(&a), sessions(&b), sessions(&c)];
+    {
+        let daemon = Daemon::start(&env);
+        assert_eq!(daemon.ping()["databases"], 3);
+        wait_for_sessions_above(&a, before[0]);
+        wait_for_sessions_above(&b, before[1]);
+        wait_for_sessions_above(&c, before[2] + 1);
+    }
+    assert_eq!(
+        sessions(&a),
+        before[0] + 1,
+        "A, kept and unchanged, was probed"
+    );
+    assert_eq!(
+        sessions(&b),
+        before[1] + 1,
+        "B, kept and unchanged, was probed"
+    );
+
+    std::fs::write(&kept, "{not json").expect("spoil the kept discovery");
+    let before = sessions(&a);
+    let daemon = Daemon::start(&env);
+    assert_eq!(daemon.ping()["databases"], 3);
+    daemon.wait_for_log("every database is probed again");
+    wait_for_sessions_above(&a, before + 1);
+}
+
 /// A database changed in place after discovery (a new UUID, then
 /// neutralized) sends nothing under its old identity: the check-in sees it,
 /// the daemon discovers it again, and it checks in under the new one.

@@ -221,3 +221,38 @@ async fn discovery_finds_odoo_databases_and_flags_neutralized_ones() {
         "non-Odoo databases are skipped with a reason"
     );
 }
+
+/// `status` reads through `connect_read_only`: the session refuses a write
+/// from its first statement (the setting travels in the startup packet), and
+/// keeps the configured time bounds beside it.
+#[tokio::test]
+async fn a_read_only_session_refuses_writes_and_keeps_its_bounds() {
+    let db = TestDb::copy_of(Fixture::A);
+    let mut connection = config();
+    connection.options("-c statement_timeout=4321");
+    let client = dbcheckin::pg::connect_read_only(&connection, &db.name)
+        .await
+        .expect("connect");
+    let error = client
+        .batch_execute("INSERT INTO ir_config_parameter (key, value) VALUES ('x.y', 'z')")
+        .await
+        .expect_err("a write in a read-only session");
+    assert_eq!(
+        error.code(),
+        Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION),
+        "{error}"
+    );
+    let row = client
+        .query_one("SHOW statement_timeout", &[])
+        .await
+        .expect("show");
+    assert_eq!(row.get::<_, String>(0), "4321ms");
+    let writable = dbcheckin::pg::connect(&connection, &db.name)
+        .await
+        .expect("connect");
+    let row = writable
+        .query_one("SHOW default_transaction_read_only", &[])
+        .await
+        .expect("show");
+    assert_eq!(row.get::<_, String>(0), "off");
+}
