@@ -130,6 +130,9 @@ pub enum Work {
     Reload,
     /// One database's check-in (queued for a permit, or running).
     CheckIn,
+    /// The daily reading of every database's expiration date (one
+    /// connection each, sharing the connection budget with check-ins).
+    ExpiryCheck,
 }
 
 /// One piece of work in flight: what, for which database, since when

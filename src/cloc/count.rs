@@ -155,24 +155,35 @@ impl Counter {
         }
     }
 
-    /// Counts `dirs` on a few threads; results in the order of `dirs`.
+    /// Counts `dirs` on a few threads; results in the order of `dirs`. The
+    /// directories counted already answer from the cache on this thread: in
+    /// a burst every database after the first finds its modules counted, and
+    /// must not pay for threads it does not need.
     fn count_dirs(&self, dirs: &[&PathBuf], rules: Rules) -> Vec<Shared> {
+        let cached: Vec<Option<Shared>> = {
+            let done = self.lock();
+            dirs.iter()
+                .map(|dir| done.get(&((*dir).clone(), rules)).cloned())
+                .collect()
+        };
+        let todo: Vec<usize> = (0..dirs.len()).filter(|&i| cached[i].is_none()).collect();
+        let results = Mutex::new(cached);
+        let count_todo = |scratch: &mut walk::Scratch, next: &std::sync::atomic::AtomicUsize| loop {
+            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&i) = todo.get(n) else { break };
+            let counted = self.count_dir(dirs[i].clone(), rules, scratch);
+            results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(counted);
+        };
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: Mutex<Vec<Option<Shared>>> = Mutex::new(vec![None; dirs.len()]);
-        let threads = THREADS.min(dirs.len()).max(1);
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| {
-                    let mut scratch = walk::Scratch::default();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(dir) = dirs.get(i) else { break };
-                        let counted = self.count_dir((*dir).clone(), rules, &mut scratch);
-                        results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(counted);
-                    }
-                });
-            }
-        });
+        match THREADS.min(todo.len()) {
+            0 => {}
+            1 => count_todo(&mut walk::Scratch::default(), &next),
+            threads => std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    scope.spawn(|| count_todo(&mut walk::Scratch::default(), &next));
+                }
+            }),
+        }
         results
             .into_inner()
             .unwrap_or_else(|p| p.into_inner())

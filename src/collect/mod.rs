@@ -137,22 +137,41 @@ pub fn utc_now() -> PrimitiveDateTime {
     PrimitiveDateTime::new(now.date(), now.time())
 }
 
-/// Everything the message reads, in one round trip. `$1` is "now" as naive UTC
-/// text; the 15-day window is computed from it exactly as Odoo does.
-const MESSAGE_SQL: &str = "
-WITH
- p AS (SELECT key, value FROM ir_config_parameter
-        WHERE key IN ('database.uuid', 'database.create_date', 'web.base.url', 'database.enterprise_code')),
- recent AS (SELECT l.create_uid AS uid FROM res_users_log l
-             WHERE l.create_date >= $1::text::timestamp - interval '15 days' AND l.create_uid IS NOT NULL),
- cron_user AS (SELECT pa.lang, pa.company_id FROM res_users u JOIN res_partner pa ON pa.id = u.partner_id
-                WHERE u.id = 1)
-SELECT
- (SELECT value FROM p WHERE key = 'database.uuid'),
+// The users the validation server bills on, counted as Odoo counts them
+// (`$1` is "now" as naive UTC text; the 15-day window is computed from it
+// exactly as Odoo does): shared by the message and `status`, so that both
+// show the very numbers Odoo's servers get.
+macro_rules! recent_users {
+    () => {
+        " recent AS (SELECT l.create_uid AS uid FROM res_users_log l
+             WHERE l.create_date >= $1::text::timestamp - interval '15 days' AND l.create_uid IS NOT NULL)"
+    };
+}
+macro_rules! user_counts {
+    () => {
+        "
  (SELECT count(*) FROM res_users WHERE active),
  (SELECT count(*) FROM res_users WHERE active AND id IN (SELECT uid FROM recent)),
  (SELECT count(*) FROM res_users WHERE active AND share),
- (SELECT count(*) FROM res_users WHERE active AND share AND id IN (SELECT uid FROM recent)),
+ (SELECT count(*) FROM res_users WHERE active AND share AND id IN (SELECT uid FROM recent)),"
+    };
+}
+
+/// Everything the message reads, in one round trip.
+const MESSAGE_SQL: &str = concat!(
+    "
+WITH
+ p AS (SELECT key, value FROM ir_config_parameter
+        WHERE key IN ('database.uuid', 'database.create_date', 'web.base.url', 'database.enterprise_code')),
+ ",
+    recent_users!(),
+    ",
+ cron_user AS (SELECT pa.lang, pa.company_id FROM res_users u JOIN res_partner pa ON pa.id = u.partner_id
+                WHERE u.id = 1)
+SELECT
+ (SELECT value FROM p WHERE key = 'database.uuid'),",
+    user_counts!(),
+    "
  current_database()::text,
  (SELECT value FROM p WHERE key = 'database.create_date'),
  (SELECT lang::text FROM cron_user),
@@ -165,7 +184,83 @@ SELECT
  (SELECT latest_version::text FROM ir_module_module WHERE name = 'base')
 FROM (SELECT 1) AS one
 LEFT JOIN cron_user cu ON true
-LEFT JOIN res_company c ON c.id = cu.company_id";
+LEFT JOIN res_company c ON c.id = cu.company_id"
+);
+
+/// What `status` reads of a database, in one round trip: the user counts
+/// (the message's own SQL), the subscription code, the base module's
+/// version (which Odoo instance serves it) and the stored expiration. On a
+/// cluster of a thousand databases each table touched costs every fresh
+/// session its catalogue reads, so the tables only the message needs
+/// (partners, companies, the module graph) are left out.
+const STATUS_SQL: &str = concat!(
+    "WITH",
+    recent_users!(),
+    "
+SELECT",
+    user_counts!(),
+    "
+ (SELECT max(value) FROM ir_config_parameter WHERE key = 'database.enterprise_code'),
+ (SELECT latest_version::text FROM ir_module_module WHERE name = 'base'),
+ (SELECT max(value) FROM ir_config_parameter WHERE key = 'database.expiration_date'),
+ (SELECT max(value) FROM ir_config_parameter WHERE key = 'database.expiration_reason')"
+);
+
+/// What `status` shows of a database, read live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRead {
+    pub users: UserCounts,
+    pub enterprise_code: Option<String>,
+    pub expiration_date: Option<String>,
+    pub expiration_reason: Option<String>,
+    /// `publisher_warranty_url` of the Odoo configuration serving the
+    /// database, with the file that sets it.
+    pub odoo_url: Option<(String, std::path::PathBuf)>,
+}
+
+/// Reads what `status` shows of the database `client` is connected to
+/// (named `dbname`), with the 15-day activity window ending at `now`.
+pub async fn status_read(
+    client: &Client,
+    dbname: &str,
+    now: PrimitiveDateTime,
+    host: &crate::odoo::instance::Host,
+) -> Result<StatusRead, tokio_postgres::Error> {
+    let now_text = odoo_datetime(now);
+    let row = client
+        .query_typed_one(STATUS_SQL, &[(&now_text, Type::TEXT)])
+        .await?;
+    let base_version: Option<String> = row.get(5);
+    let series = base_version
+        .as_deref()
+        .and_then(crate::odoo::release::series_of_module_version);
+    Ok(StatusRead {
+        users: UserCounts {
+            users: row.get(0),
+            active_users: row.get(1),
+            share_users: row.get(2),
+            active_share_users: row.get(3),
+        },
+        enterprise_code: row.get(4),
+        expiration_date: row.get(6),
+        expiration_reason: row.get(7),
+        odoo_url: odoo_url(host, dbname, series),
+    })
+}
+
+/// `publisher_warranty_url` of the Odoo instance serving `dbname` (of
+/// `series`), with the configuration file that sets it.
+fn odoo_url(
+    host: &crate::odoo::instance::Host,
+    dbname: &str,
+    series: Option<&str>,
+) -> Option<(String, std::path::PathBuf)> {
+    let instance = host.instance_for(dbname, series).ok()?;
+    Some((
+        instance.publisher_warranty_url()?.to_string(),
+        instance.config_file.clone()?,
+    ))
+}
 
 /// What collection produces besides the message: the database's Odoo series,
 /// used to pick the right version when several Odoo installations exist.
@@ -334,17 +429,7 @@ pub async fn collect(
         }),
         extras,
     };
-    let odoo_url = context
-        .odoo
-        .host
-        .instance_for(&message.dbname, series)
-        .ok()
-        .and_then(|i| {
-            Some((
-                i.publisher_warranty_url()?.to_string(),
-                i.config_file.clone()?,
-            ))
-        });
+    let odoo_url = odoo_url(&context.odoo.host, &message.dbname, series);
     Ok(Collected {
         message,
         base_version,

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::dbstate::{gauges_from_state, history, read_states, recorded_ok};
-use super::{DISCOVERY_PERIOD, Event, Scheduler, notify, plus};
+use super::{DISCOVERY_PERIOD, Event, Scheduler, memory, notify, plus};
 use crate::discover::{self, Database, Discovery, UuidShare};
 use crate::failure::Failure;
 use crate::schedule::{Clock, DbKey};
@@ -72,6 +72,8 @@ impl Scheduler {
     ) {
         self.discovering = None;
         self.apply_discovery(listed, states);
+        // The listing's probes and state files are garbage now.
+        memory::release_free_memory();
         if !self.ready {
             self.ready = true;
             // The first expiration check runs on the first listing.

@@ -6,7 +6,8 @@
 //! at the top of the heap to the kernel, so a daemon that is idle six days out
 //! of seven would keep its peak footprint. `malloc_trim(3)` releases every
 //! free page; it is called once the last check-in of a burst is recorded,
-//! never while one runs. glibc also gives each thread that allocates its own
+//! never while one runs, and after the other large allocators: a discovery,
+//! a `status` answered for every database. glibc also gives each thread that allocates its own
 //! arena (up to 8 per core), each fragmenting on its own: two are plenty for a
 //! daemon that waits on the network (measured in docs/performance.md).
 

@@ -75,6 +75,28 @@ const DISCOVERY_PERIOD: Duration = Duration::from_secs(3600);
 /// requests slows its senders down instead of growing memory.
 const EVENT_QUEUE: usize = 256;
 
+/// How many failed databases the status line names; the count says the rest.
+const SUMMARY_NAMES: usize = 3;
+
+/// The last outcomes for the status line: a few names, not a thousand.
+fn last_text(last_ok: &BTreeMap<String, bool>) -> String {
+    let failed: Vec<&str> = last_ok
+        .iter()
+        .filter(|(_, ok)| !**ok)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    match (last_ok.is_empty(), failed.as_slice()) {
+        (true, _) => "none yet".to_string(),
+        (false, []) => "all ok".to_string(),
+        (false, failed) if failed.len() > SUMMARY_NAMES => format!(
+            "{} failed ({}, …)",
+            failed.len(),
+            failed[..SUMMARY_NAMES].join(", ")
+        ),
+        (false, failed) => format!("{} failed ({})", failed.len(), failed.join(", ")),
+    }
+}
+
 /// Why the daemon could not start. Once running, nothing is fatal.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -222,6 +244,7 @@ pub async fn run(
         next_expiry_check: plus(OffsetDateTime::now_utc(), EXPIRY_CHECK_PERIOD),
         next_discovery: plus(OffsetDateTime::now_utc(), DISCOVERY_PERIOD),
         discovering: None,
+        expiry_checking: None,
         discover_again: false,
         after_discovery: Vec::new(),
         after_next_discovery: Vec::new(),
@@ -281,6 +304,8 @@ struct Scheduler {
     next_discovery: OffsetDateTime,
     /// When the discovery in flight started, if one is.
     discovering: Option<OffsetDateTime>,
+    /// When the expiry check in flight started, if one is.
+    expiry_checking: Option<OffsetDateTime>,
     /// Someone asked for a discovery while one was in flight: run one more.
     discover_again: bool,
     /// `check-now` requests served when the discovery in flight ends.
@@ -394,6 +419,7 @@ impl Scheduler {
             }
             Event::Done(done) => self.done(done),
             Event::Expirations(dates) => {
+                self.expiry_checking = None;
                 for (key, expiration) in dates {
                     self.metrics
                         .update_database(&key.name, &key.uuid, |gauges| {
@@ -421,13 +447,17 @@ impl Scheduler {
         if let Some(since) = self.reloading {
             work.push(entry(Work::Reload, None, since));
         }
+        if let Some(since) = self.expiry_checking {
+            work.push(entry(Work::ExpiryCheck, None, since));
+        }
         for (key, since) in &self.checkins_since {
             work.push(entry(Work::CheckIn, Some(&key.name), *since));
         }
         work
     }
 
-    fn spawn_expiry_check(&self) {
+    fn spawn_expiry_check(&mut self) {
+        self.expiry_checking = Some(Clock::system().now());
         let databases: Vec<Database> = self.known.values().cloned().collect();
         let connection = self.settings.postgres.connection.clone();
         let events = self.events.clone();
@@ -453,17 +483,7 @@ impl Scheduler {
                 || "no check-in scheduled".into(),
                 |(due, key)| format!("next check-in {} {}", key.name, relative_text(due, now)),
             );
-        let failed: Vec<&str> = self
-            .last_ok
-            .iter()
-            .filter(|(_, ok)| !**ok)
-            .map(|(name, _)| name.as_str())
-            .collect();
-        let last = match (self.last_ok.is_empty(), failed.as_slice()) {
-            (true, _) => "none yet".to_string(),
-            (false, []) => "all ok".to_string(),
-            (false, failed) => format!("{} failed ({})", failed.len(), failed.join(", ")),
-        };
+        let last = last_text(&self.last_ok);
         format!("{count}; {next}; last: {last}")
     }
 
@@ -540,4 +560,25 @@ impl Scheduler {
 fn plus(at: OffsetDateTime, duration: Duration) -> OffsetDateTime {
     at.checked_add(time::Duration::try_from(duration).unwrap_or(time::Duration::MAX))
         .unwrap_or(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_names_a_few_failed_databases_and_counts_the_rest() {
+        let mut last_ok = BTreeMap::new();
+        assert_eq!(last_text(&last_ok), "none yet");
+        last_ok.insert("a".to_string(), true);
+        assert_eq!(last_text(&last_ok), "all ok");
+        for name in ["b", "c", "d"] {
+            last_ok.insert(name.to_string(), false);
+        }
+        assert_eq!(last_text(&last_ok), "3 failed (b, c, d)");
+        for i in 0..997 {
+            last_ok.insert(format!("z{i:04}"), false);
+        }
+        assert_eq!(last_text(&last_ok), "1000 failed (b, c, d, …)");
+    }
 }

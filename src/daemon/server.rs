@@ -210,6 +210,9 @@ impl Connection {
                     &view.unrecorded,
                 )
                 .await;
+                // A status over a thousand databases leaves megabytes of
+                // freed heap behind; no burst's end would return them.
+                super::memory::release_free_memory();
                 Reply::Status {
                     exit_code: state.exit_code(),
                     output,

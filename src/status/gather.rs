@@ -11,8 +11,7 @@ use futures_util::StreamExt;
 use futures_util::stream;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use crate::apply;
-use crate::collect::{self, version::VersionPolicy};
+use crate::collect;
 use crate::config::Settings;
 use crate::discover::{self, Database, Discovery, PROBE_CONCURRENCY, UuidShare};
 use crate::failure::{Failure, Kind};
@@ -194,37 +193,21 @@ async fn read_live(
         .await
         .map_err(|f| f.message)?;
     let explain = |e: tokio_postgres::Error| pg::explain_query(&e, name, connection).message;
-    let context = collect::Context {
-        odoo: crate::odoo::Odoo {
-            host,
-            version: VersionPolicy {
-                configured: Some(UNUSED_VERSION.to_string()),
-                installed: Vec::new(),
-            },
-        },
-        counter: Default::default(),
-        count_code: false,
-    };
-    // Pipelined: the three reads travel together.
-    let (collected, expiration, odoo_cron) = futures_util::future::join3(
-        collect::collect(&client, now, &context),
-        apply::read_expiration(&client),
+    // Pipelined: both reads travel together.
+    let (read, odoo_cron) = futures_util::future::join(
+        collect::status_read(&client, name, now, &host),
         read_odoo_cron(&client),
     )
     .await;
-    let collected = collected.map_err(|e| e.explain(name, connection).message)?;
-    let expiration = expiration.map_err(explain)?;
-    let odoo_cron = odoo_cron.map_err(explain);
-    let odoo_found = !context.odoo.host.instances.is_empty();
-    let message = collected.message;
+    let read = read.map_err(explain)?;
     Ok(Live {
-        users: message.user_counts(),
-        enterprise_code: message.enterprise_code,
-        expiration_date: expiration.date,
-        expiration_reason: expiration.reason,
-        odoo_cron,
-        odoo_url: collected.odoo_url,
-        odoo_found,
+        users: read.users,
+        enterprise_code: read.enterprise_code,
+        expiration_date: read.expiration_date,
+        expiration_reason: read.expiration_reason,
+        odoo_cron: odoo_cron.map_err(explain),
+        odoo_url: read.odoo_url,
+        odoo_found: !host.instances.is_empty(),
     })
 }
 

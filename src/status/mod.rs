@@ -55,8 +55,3 @@ pub const JSON_SCHEMA_VERSION: u32 = 1;
 /// A check-in older than this many intervals means Odoo's servers have not
 /// heard from the database for a whole interval beyond the retries of one.
 pub const STALE_INTERVALS: u32 = 2;
-
-/// `status` does not show the version Odoo would report, so collection gets a
-/// policy that always resolves: no filesystem scan, and no UNKNOWN for a
-/// database whose version cannot be told.
-const UNUSED_VERSION: &str = "unused-by-status";

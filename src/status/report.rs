@@ -104,6 +104,7 @@ fn describe_work(work: &InProgress) -> String {
         (Work::Reload, _) => "reload".to_string(),
         (Work::CheckIn, Some(name)) => format!("check-in of {name}"),
         (Work::CheckIn, None) => "check-in".to_string(),
+        (Work::ExpiryCheck, _) => "expiry check".to_string(),
     };
     format!("{what} for {} s (since {})", work.seconds, work.since)
 }

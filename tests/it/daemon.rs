@@ -913,6 +913,52 @@ fn a_restart_reuses_the_kept_discovery_and_probes_only_new_databases() {
     wait_for_sessions_above(&a, before + 1);
 }
 
+/// The daily expiry check (also run once the first discovery ends) is work
+/// in flight like the others: `ping` names it while it waits on a database,
+/// and no longer once it is done. A restart reuses the kept discovery, so
+/// the locked database holds up only the expiry check.
+#[test]
+fn ping_names_the_expiry_check_in_flight() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let db = TestDb::unique_copy_of(Fixture::A);
+    let env = Env::new();
+    env.config_for(&server, &[&db])
+        .set("postgres", "lock_timeout", "300s")
+        .set("postgres", "statement_timeout", "600s")
+        .write(&env.config);
+    env.seed_recent_success(&db);
+    let kept = env.state_dir.join("discovery.json");
+    {
+        let mut daemon = Daemon::start(&env);
+        assert_eq!(daemon.ping()["databases"], 1);
+        let deadline = Instant::now() + WAIT;
+        while !kept.exists() {
+            assert!(Instant::now() < deadline, "no {}", kept.display());
+            std::thread::sleep(POLL);
+        }
+        daemon.signal("TERM");
+        assert!(daemon.wait_exit(RUN_LIMIT).success());
+    }
+    let lock = LockHolder::exclusive(&db.name, "ir_config_parameter");
+    let daemon = Daemon::start(&env);
+    let expiry_check = |pong: &Value| {
+        pong["in_progress"]
+            .as_array()
+            .is_some_and(|work| work.iter().any(|w| w["what"] == "expiry-check"))
+    };
+    let deadline = Instant::now() + WAIT;
+    while !expiry_check(&daemon.ping()) {
+        assert!(Instant::now() < deadline, "no expiry check in flight");
+        std::thread::sleep(POLL);
+    }
+    drop(lock);
+    let deadline = Instant::now() + WAIT;
+    while expiry_check(&daemon.ping()) {
+        assert!(Instant::now() < deadline, "the expiry check did not end");
+        std::thread::sleep(POLL);
+    }
+}
+
 /// A database changed in place after discovery (a new UUID, then
 /// neutralized) sends nothing under its old identity: the check-in sees it,
 /// the daemon discovers it again, and it checks in under the new one.

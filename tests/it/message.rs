@@ -256,3 +256,47 @@ async fn a_read_only_session_refuses_writes_and_keeps_its_bounds() {
         .expect("show");
     assert_eq!(row.get::<_, String>(0), "off");
 }
+
+/// `status` reads fewer tables than the message, but must show the very
+/// user counts and subscription code Odoo's servers get, and the expiration
+/// stored: on every fixture, Community and Enterprise, at a few "now"s
+/// around the fixtures' own, which put users on both sides of the 15-day
+/// window.
+#[tokio::test]
+async fn status_reads_the_users_and_code_the_message_sends() {
+    for fixture in [
+        Fixture::A,
+        Fixture::B,
+        Fixture::E1,
+        Fixture::E2,
+        Fixture::E4,
+    ] {
+        let db = TestDb::copy_of(fixture);
+        db.psql(
+            "INSERT INTO ir_config_parameter (key, value) VALUES \
+             ('database.expiration_date', '2031-02-03 04:05:06'), \
+             ('database.expiration_reason', 'trial') \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        );
+        let mut context = odoo_version(Fixture::A);
+        context.count_code = false;
+        let client = dbcheckin::pg::connect(&config(), &db.name)
+            .await
+            .expect("connect");
+        let base = computed_at(Fixture::A);
+        for days in [-30, 0, 1, 14, 15, 16, 400] {
+            let now = base + time::Duration::days(days);
+            let collected = collect::collect(&client, now, &context)
+                .await
+                .expect("message collected");
+            let read = collect::status_read(&client, &db.name, now, &Default::default())
+                .await
+                .expect("status read");
+            let message = collected.message;
+            assert_eq!(read.users, message.user_counts(), "{fixture:?} {now}");
+            assert_eq!(read.enterprise_code, message.enterprise_code, "{fixture:?}");
+            assert_eq!(read.expiration_date.as_deref(), Some("2031-02-03 04:05:06"));
+            assert_eq!(read.expiration_reason.as_deref(), Some("trial"));
+        }
+    }
+}
