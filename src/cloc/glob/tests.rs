@@ -165,6 +165,51 @@ fn random_trees_and_patterns_match_every_python() {
     assert!(found >= cases.len() / 3, "only {found} cases found paths");
 }
 
+/// One module's patterns share the listings its walk read (see
+/// `crate::cloc::listing`): through them, every pattern of the random trees
+/// (symlinks to directories and files, dangling links, links to `..`, paths
+/// through files and `..`) yields or raises exactly what it does reading the
+/// disk on its own, which `random_trees_and_patterns_match_every_python`
+/// checks against Python.
+#[test]
+fn random_patterns_see_the_disk_through_the_walks_listings() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let base = tmp.path().join("n1/n2/n3/n4/n5");
+    std::fs::create_dir_all(&base).expect("mkdir");
+    let mut rng = fastrand::Rng::with_seed(20261207);
+    let mut bad = Vec::new();
+    let mut compared = 0;
+    for t in 0..60 {
+        let root = base.join(format!("t{t}"));
+        std::fs::create_dir(&root).expect("mkdir");
+        random_tree(&mut rng, &root, 0);
+        let patterns: Vec<String> = (0..25).map(|_| random_pattern(&mut rng)).collect();
+        for version in PythonVersion::ALL {
+            let mut listings = Listings::default();
+            let walked = crate::cloc::walk::walk(&root, &mut listings, &mut Vec::new());
+            assert!(walked.is_ok(), "{walked:?}");
+            for pattern in &patterns {
+                let shared = glob_in(&root, pattern, version, &mut listings);
+                let alone = glob(&root, pattern, version);
+                compared += 1;
+                if shared != alone {
+                    bad.push(format!(
+                        "{version} {} {pattern:?}: shared {shared:?}, alone {alone:?}",
+                        root.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 60 * 25 * 4);
+    assert!(
+        bad.is_empty(),
+        "{} mismatches:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
 /// The fixture modules with Odoo's default patterns and each manifest's
 /// own lists (read by Python as cloc reads them: latin-1, literal_eval).
 #[test]
