@@ -201,11 +201,7 @@ fn count_listed(
 /// directory's files before its subdirectories). A directory dbcheckin may not
 /// list stops the walk there with [`Crash::Access`]; the files found before it
 /// are kept, to be counted first as Odoo would have.
-pub(crate) fn walk(
-    top: &Path,
-    listings: &mut Listings,
-    files: &mut Vec<PathBuf>,
-) -> Result<(), Crash> {
+fn walk(top: &Path, listings: &mut Listings, files: &mut Vec<PathBuf>) -> Result<(), Crash> {
     let listing = match listings.list(top.as_os_str().as_bytes()) {
         Ok(listing) => listing,
         Err(errno) if matches!(errno, libc::EACCES | libc::EPERM) => {
