@@ -30,7 +30,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::FileType;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -91,7 +91,7 @@ fn read(path: &[u8]) -> Result<Rc<Listing>, i32> {
     for entry in iter {
         match entry {
             Ok(entry) => entries.push(Entry {
-                name: entry.file_name().as_bytes().to_vec(),
+                name: entry.file_name().into_vec(),
                 file_type: entry.file_type().map_err(|e| errno_of(&e)),
             }),
             // std's iterator ends after an error.

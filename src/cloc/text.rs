@@ -236,7 +236,28 @@ fn has_long_line(body: &str) -> bool {
 
 /// `(s.strip() + "\n").count("\n")`.
 fn total_lines(body: &str) -> u64 {
-    body.bytes().filter(|&b| b == b'\n').count() as u64 + 1
+    count_newlines(body.as_bytes()) + 1
+}
+
+/// The number of `\n` bytes, eight at a time: the release profile optimizes
+/// for size and does not vectorize the byte loop, which was about a tenth of
+/// the time spent outside Ruff's parser on Python files.
+pub(crate) fn count_newlines(bytes: &[u8]) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const NEWLINES: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut count = 0u64;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        // A byte of `x` is zero exactly where the text has `\n`; the high
+        // bit of each byte of `zero` is set exactly for those bytes (no
+        // carries cross bytes: each byte's low 7 bits plus 0x7f fit in 8).
+        let x = u64::from_ne_bytes(word) ^ NEWLINES;
+        let zero = !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7);
+        count += u64::from(zero.count_ones());
+    }
+    count + chunks.remainder().iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// `haystack.find(needle, from)` on byte offsets that are char boundaries.
@@ -337,6 +358,21 @@ impl NewlineRuns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn newlines_are_counted_as_the_byte_loop_counts_them() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for len in 0..200 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| [b'\n', b'\n', b'a', 0x0b, 0x8a, 0xff, 0x00, 0x0a ^ 0x80][rng.usize(..8)])
+                .collect();
+            let want = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+            assert_eq!(count_newlines(&bytes), want, "{bytes:?}");
+        }
+        assert_eq!(count_newlines(&[b'\n'; 64]), 64);
+        assert_eq!(count_newlines(&[0u8; 64]), 0);
+        assert_eq!(count_newlines(&[0x8a; 64]), 0);
+    }
     use crate::cloc::PythonVersion;
     use crate::cloc::oracle;
     use serde_json::{Value, json};
