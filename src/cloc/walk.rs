@@ -13,7 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::glob;
-use super::listing::{Entry, Listings};
+use super::listing::{Entry, Listings, PathMap};
 use super::manifest::{self, Pattern};
 use super::{FileError, Lines, Rules, python, text};
 
@@ -147,7 +147,7 @@ fn count_listed(
     let exclusions = manifest::exclusions(path);
     let mut files = Vec::new();
     let denied = walk(path, listings, &mut files).err();
-    let mut excluded_by: std::collections::HashMap<PathBuf, String> = Default::default();
+    let mut excluded_by: PathMap<PathBuf, String> = Default::default();
     for pattern in &exclusions.patterns {
         let text = match pattern {
             Pattern::Text(text) => text,
