@@ -13,6 +13,7 @@ pub mod book;
 pub mod count;
 pub mod database;
 pub mod glob;
+mod listing;
 pub mod manifest;
 pub mod python;
 pub mod text;

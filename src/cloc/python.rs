@@ -58,7 +58,7 @@ pub fn count_python_in(
     source.push_str(py_strip(text));
     source.push('\n');
     let source = source.as_str();
-    let total = source.bytes().filter(|&b| b == b'\n').count() as u64;
+    let total = super::text::count_newlines(source.as_bytes());
     limits::check_source(source)?;
     let options = ParseOptions::from(Mode::Module).with_target_version(ruff_version(version));
     let parsed = ruff_python_parser::parse_unchecked(source, options);

@@ -7,11 +7,13 @@
 //! A dangling symlink or an unreadable file makes Odoo's whole count raise,
 //! which [`Crash`] carries up to the `cloc/error` result.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::glob;
+use super::listing::{Entry, Listings, PathMap};
 use super::manifest::{self, Pattern};
 use super::{FileError, Lines, Rules, python, text};
 
@@ -102,7 +104,7 @@ pub enum Crash {
 /// so they do not outlive the count.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    /// The file's bytes.
+    /// The file's bytes, at its start (see [`read_capped`]).
     bytes: Vec<u8>,
     /// The file's text, when not ASCII (latin-1 decoded).
     text: String,
@@ -116,17 +118,36 @@ pub fn count_path(path: &Path, rules: Rules) -> Result<ModuleCount, Crash> {
 }
 
 /// [`count_path`] with a counting thread's buffers.
+///
+/// The tree is listed first, into the module's [`Listings`], so that the
+/// exclusion patterns read no directory the walk already read (and answer
+/// their `stat` of those directories from it); then the patterns are applied
+/// and the files counted. What is seen and which failure wins stay Odoo's:
+/// a pattern that raises still wins over anything the walk meets, and the
+/// walk's own failures come in walk order, after the files before them.
 pub fn count_path_in(
     path: &Path,
     rules: Rules,
     scratch: &mut Scratch,
+) -> Result<ModuleCount, Crash> {
+    count_listed(path, rules, scratch, &mut Listings::default())
+}
+
+/// [`count_path_in`] with the module's listings (empty at the start).
+fn count_listed(
+    path: &Path,
+    rules: Rules,
+    scratch: &mut Scratch,
+    listings: &mut Listings,
 ) -> Result<ModuleCount, Crash> {
     let key = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let exclusions = manifest::exclusions(path);
-    let mut excluded_by: std::collections::HashMap<PathBuf, String> = Default::default();
+    let mut files = Vec::new();
+    let denied = walk(path, listings, &mut files).err();
+    let mut excluded_by: PathMap<PathBuf, String> = Default::default();
     for pattern in &exclusions.patterns {
         let text = match pattern {
             Pattern::Text(text) => text,
@@ -138,11 +159,12 @@ pub fn count_path_in(
                 });
             }
         };
-        let matches = glob::glob(path, text, rules.python).map_err(|e| Crash::Pattern {
-            module: key.clone(),
-            pattern: format!("{text:?}"),
-            reason: e.to_string(),
-        })?;
+        let matches =
+            glob::glob_in(path, text, rules.python, listings).map_err(|e| Crash::Pattern {
+                module: key.clone(),
+                pattern: format!("{text:?}"),
+                reason: e.to_string(),
+            })?;
         for matched in matches {
             excluded_by.entry(matched).or_insert_with(|| text.clone());
         }
@@ -154,58 +176,61 @@ pub fn count_path_in(
         excluded: Vec::new(),
         manifest_problem: exclusions.manifest_problem,
     };
-    walk(path, &mut |file| {
-        if let Some(pattern) = excluded_by.get(file) {
+    for file in files {
+        if let Some(pattern) = excluded_by.get(&file) {
             count.excluded.push(Excluded {
-                path: file.to_path_buf(),
+                path: file,
                 pattern: pattern.clone(),
             });
-            return Ok(());
+            continue;
         }
-        let Some(kind) = Kind::of(file) else {
-            return Ok(());
+        let Some(kind) = Kind::of(&file) else {
+            continue;
         };
-        let result = count_file(file, kind, rules, scratch)?;
-        count.files.push(FileCount {
-            path: file.to_path_buf(),
-            result,
-        });
-        Ok(())
-    })?;
-    Ok(count)
+        let result = count_file(&file, kind, rules, scratch)?;
+        count.files.push(FileCount { path: file, result });
+    }
+    match denied {
+        Some(crash) => Err(crash),
+        None => Ok(count),
+    }
 }
 
-/// `os.walk(top)` without following symlinked directories; calls `visit`
-/// with every non-directory entry.
-fn walk(top: &Path, visit: &mut dyn FnMut(&Path) -> Result<(), Crash>) -> Result<(), Crash> {
-    let entries = match fs::read_dir(top) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            return Err(access(top, &e));
+/// `os.walk(top)` without following symlinked directories: appends every
+/// non-directory entry to `files`, in walk order (sorted per directory, a
+/// directory's files before its subdirectories). A directory dbcheckin may not
+/// list stops the walk there with [`Crash::Access`]; the files found before it
+/// are kept, to be counted first as Odoo would have.
+fn walk(top: &Path, listings: &mut Listings, files: &mut Vec<PathBuf>) -> Result<(), Crash> {
+    let listing = match listings.list(top.as_os_str().as_bytes()) {
+        Ok(listing) => listing,
+        Err(errno) if matches!(errno, libc::EACCES | libc::EPERM) => {
+            return Err(access(top, &std::io::Error::from_raw_os_error(errno)));
         }
         Err(_) => return Ok(()), // os.walk's default onerror: skip silently
     };
-    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
-    entries.sort_by_key(|e| e.file_name());
+    // Entries read before a failure are kept, as std's iterator gives them.
+    let mut entries: Vec<&Entry> = listing.entries.iter().collect();
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
     let mut subdirs = Vec::new();
     for entry in entries {
-        let path = entry.path();
+        let path = top.join(OsStr::from_bytes(&entry.name));
         // `DirEntry.is_dir()` follows symlinks, as scandir's does; the entry's
         // own type (no system call) answers for everything but a symlink.
-        let own_type = entry.file_type().ok();
+        let own_type = entry.file_type.ok();
         let is_link = own_type.is_some_and(|t| t.is_symlink());
         let is_dir = match own_type {
             Some(t) if !t.is_symlink() => t.is_dir(),
-            _ => fs::metadata(&path).is_ok_and(|m| m.is_dir()),
+            _ => listings.stat_is_dir(path.as_os_str().as_bytes()) == Ok(true),
         };
         if !is_dir {
-            visit(&path)?;
+            files.push(path);
         } else if !is_link {
             subdirs.push(path);
         }
     }
     for dir in subdirs {
-        walk(&dir, visit)?;
+        walk(&dir, listings, files)?;
     }
     Ok(())
 }
@@ -279,7 +304,8 @@ fn count_file(
         path: path.to_path_buf(),
         reason,
     };
-    // Opened first, then sized with fstat: one lookup of the path, not two.
+    // Opened, then read (see `read_capped`): one lookup of the path, and no
+    // `fstat` unless the file is large.
     // Non-blocking, so a FIFO named like a source file cannot hang the count.
     let opened = std::os::unix::fs::OpenOptionsExt::custom_flags(
         fs::OpenOptions::new().read(true),
@@ -301,43 +327,74 @@ fn count_file(
             };
         }
     };
-    let size = file
-        .metadata()
-        .map_err(|e| crash(format!("cannot read its size: {e}")))?
-        .len();
-    if size > MAX_FILE_SIZE {
-        return Ok(Err(FileError::MaxFileSize));
-    }
-    let bytes = &mut scratch.bytes;
-    read_all(&mut file, bytes, usize::try_from(size).unwrap_or(0)).map_err(|e| match e.kind() {
-        std::io::ErrorKind::PermissionDenied => access(path, &e),
-        _ => crash(format!("cannot be read: {e}")),
+    let limit = usize::try_from(MAX_FILE_SIZE).unwrap_or(usize::MAX);
+    let read = read_capped(&mut file, &mut scratch.bytes, limit).map_err(|e| match e {
+        ReadError::Size(e) => crash(format!("cannot read its size: {e}")),
+        ReadError::Read(e) if e.kind() == std::io::ErrorKind::PermissionDenied => access(path, &e),
+        ReadError::Read(e) => crash(format!("cannot be read: {e}")),
     })?;
-    let text = super::latin1_in(bytes, &mut scratch.text);
+    let Some(len) = read else {
+        return Ok(Err(FileError::MaxFileSize));
+    };
+    let text = super::latin1_in(&scratch.bytes[..len], &mut scratch.text);
     Ok(count_text_in(text, kind, rules, &mut scratch.python))
 }
 
-/// Reads `file` to its end into `bytes`, expecting about `size` bytes, with
-/// `read` calls only: std's `read_to_end` on a `File` first asks `fstat` and
-/// `lseek` again for a size the caller already has (two system calls of the
-/// seven per file). A file that grew since it was sized is still read whole.
-fn read_all(file: &mut fs::File, bytes: &mut Vec<u8>, size: usize) -> std::io::Result<()> {
-    bytes.clear();
-    bytes.resize(size.saturating_add(1), 0);
+/// Reads `file` to its end into the start of `buffer`: the number of bytes
+/// read, or `None` when the file has more than `limit`.
+///
+/// `buffer` keeps its length (all of it initialized) from file to file and
+/// only grows: no zeroing per file, and a file shorter than the buffer (nearly
+/// all) takes two `read` calls and no `fstat` (std's `read_to_end` on a `File`
+/// asks `fstat` and `lseek` first). Only a file that fills the buffer is sized
+/// with `fstat`, so one over the limit is not read further, as Odoo sizes it
+/// before reading. A file that grows while it is read is read whole, up to
+/// one byte past the limit.
+fn read_capped(
+    file: &mut fs::File,
+    buffer: &mut Vec<u8>,
+    limit: usize,
+) -> Result<Option<usize>, ReadError> {
+    const FIRST: usize = 64 * 1024;
+    if buffer.is_empty() {
+        buffer.resize(FIRST.min(limit.saturating_add(1)), 0);
+    }
     let mut filled = 0;
+    let mut sized = false;
     loop {
-        if filled == bytes.len() {
-            bytes.resize(filled.saturating_mul(2).max(4096), 0);
+        if filled > limit {
+            return Ok(None);
         }
-        match std::io::Read::read(file, &mut bytes[filled..]) {
-            Ok(0) => break,
+        if filled == buffer.len() {
+            let mut wanted = filled.saturating_mul(2);
+            if !sized {
+                sized = true;
+                let size = file.metadata().map_err(ReadError::Size)?.len();
+                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                if size > limit {
+                    return Ok(None);
+                }
+                wanted = wanted.max(size.saturating_add(1));
+            }
+            buffer.resize(wanted.min(limit.saturating_add(1)).max(filled + 1), 0);
+        }
+        // Never more than one byte past the limit.
+        let end = buffer.len().min(limit.saturating_add(1));
+        match std::io::Read::read(file, &mut buffer[filled..end]) {
+            Ok(0) => return Ok(Some(filled)),
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(ReadError::Read(e)),
         }
     }
-    bytes.truncate(filled);
-    Ok(())
+}
+
+/// Why [`read_capped`] failed.
+#[derive(Debug)]
+enum ReadError {
+    /// `fstat` of a file that filled the buffer.
+    Size(std::io::Error),
+    Read(std::io::Error),
 }
 
 /// A permission this process lacks, with the directory to open up.
@@ -396,6 +453,246 @@ mod tests {
             2,
             "the FIFO reads as empty: {:?}",
             counted.files
+        );
+    }
+
+    fn rules(python: PythonVersion) -> Rules {
+        Rules {
+            python,
+            odoo_major: 18,
+        }
+    }
+
+    use super::super::PythonVersion;
+    const VERSIONS: [PythonVersion; 4] = [
+        PythonVersion::Py310,
+        PythonVersion::Py311,
+        PythonVersion::Py312,
+        PythonVersion::Py313,
+    ];
+
+    /// The walk and the patterns of one module share its listings: each
+    /// directory is read from the disk once per count (3.13 also lists the
+    /// missing `static/tests/` and `upgrades/` its patterns name, which the
+    /// walk cannot have read), and the count is what it was with each
+    /// pattern reading the disk on its own.
+    #[test]
+    fn each_directory_is_read_once_per_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let dirs = [
+            "tests/sub",
+            "static/lib/x",
+            "static/src/js",
+            "migrations/1.0",
+            "models",
+        ];
+        for d in dirs {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for (file, text) in [
+            (
+                "__manifest__.py",
+                "{'name': 'x', 'cloc_exclude': ['models/skip_*.py', 'static/src/**/*']}",
+            ),
+            ("tests/a.py", "a = 1\n"),
+            ("tests/sub/b.py", "b = 1\n"),
+            ("static/lib/x/y.js", "var y;\n"),
+            ("static/src/js/a.js", "var a;\n"),
+            ("migrations/1.0/pre.py", "p = 1\n"),
+            ("models/m.py", "m = 1\nn = 2\n"),
+            ("models/skip_me.py", "s = 1\n"),
+        ] {
+            std::fs::write(root.join(file), text).unwrap();
+        }
+        // A symlinked directory: listed, never entered by the walk.
+        std::os::unix::fs::symlink("models", root.join("linked")).unwrap();
+        let real_dirs = 11; // the root and the 10 directories above
+        for version in VERSIONS {
+            let mut listings = Listings::default();
+            let shared = count_listed(root, rules(version), &mut Scratch::default(), &mut listings)
+                .expect("counted");
+            let missing_listed = if version == PythonVersion::Py313 {
+                2
+            } else {
+                0
+            };
+            assert_eq!(listings.reads(), real_dirs + missing_listed, "{version}");
+            let files: Vec<_> = shared.files.iter().map(|f| f.path.clone()).collect();
+            assert_eq!(files, [root.join("models/m.py")], "{version}");
+            assert_eq!(shared.code(), 2, "{version}");
+            // Every pattern on its own, as before the listings were shared.
+            let mut excluded = std::collections::BTreeSet::new();
+            for pattern in manifest::exclusions(root).patterns {
+                let Pattern::Text(text) = pattern else {
+                    panic!("text patterns")
+                };
+                excluded.extend(glob::glob(root, &text, version).expect("glob"));
+            }
+            let shared_excluded: std::collections::BTreeSet<_> =
+                shared.excluded.iter().map(|e| e.path.clone()).collect();
+            let mut walked = Vec::new();
+            walk(root, &mut Listings::default(), &mut walked).expect("walk");
+            let alone: std::collections::BTreeSet<_> = walked
+                .into_iter()
+                .filter(|f| excluded.contains(f))
+                .collect();
+            assert_eq!(shared_excluded, alone, "{version}");
+        }
+    }
+
+    /// A file is read to its end whatever the size of the buffer before it,
+    /// and a file over the limit is known as such; one that fills the buffer
+    /// is sized first, so a file over the limit is not read into memory.
+    #[test]
+    fn files_are_read_whole_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut buffer = Vec::new();
+        for (len, limit, want) in [
+            (0, 10, Some(0)),
+            (10, 10, Some(10)),
+            (11, 10, None),
+            (200_000, 300_000, Some(200_000)),
+            (200_001, 200_000, None),
+            (5, 300_000, Some(5)),
+        ] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&path, &bytes).unwrap();
+            let mut file = fs::File::open(&path).unwrap();
+            let got = read_capped(&mut file, &mut buffer, limit).expect("read");
+            assert_eq!(got, want, "{len} bytes, limit {limit}");
+            if let Some(n) = got {
+                assert_eq!(&buffer[..n], &bytes[..], "{len} bytes");
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_not_read_into_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.js");
+        let file = fs::File::create(&path).unwrap();
+        file.set_len(10 * 1024 * 1024).unwrap(); // sparse
+        let mut buffer = Vec::new();
+        let mut file = fs::File::open(&path).unwrap();
+        let got = read_capped(&mut file, &mut buffer, 1024 * 1024).expect("read");
+        assert_eq!(got, None);
+        assert_eq!(buffer.len(), 64 * 1024, "only the first buffer was read");
+    }
+
+    /// Directories dbcheckin may not read or search (it runs as its own
+    /// user) look the same through the listings as on the disk: the test
+    /// runs itself again as `nobody` over a tree root made, and compares
+    /// every pattern through the walk's listings with the pattern alone.
+    #[test]
+    fn unreadable_directories_look_the_same_through_the_listings() {
+        use std::os::unix::fs::PermissionsExt;
+        const TREE: &str = "DBCHECKIN_TEST_UNREADABLE_TREE";
+        if let Some(root) = std::env::var_os(TREE) {
+            let root = PathBuf::from(root);
+            let mut bad = Vec::new();
+            for version in VERSIONS {
+                for pattern in [
+                    "*",
+                    "*/*",
+                    "**/*",
+                    "**",
+                    "locked/*",
+                    "listonly/*",
+                    "listonly/sub",
+                    "listonly/sub/",
+                    "listonly/sub/*",
+                    "listonly/b.py",
+                    "listonly/**/*",
+                    "searchonly/c.py",
+                    "searchonly/*",
+                    "searchonly/sub/d.py",
+                    "*/sub/*",
+                    "*/b.py",
+                    "*/*.py",
+                ] {
+                    let mut listings = Listings::default();
+                    let walked = walk(&root, &mut listings, &mut Vec::new());
+                    for d in [
+                        "",
+                        "locked",
+                        "listonly",
+                        "listonly/sub",
+                        "searchonly",
+                        "searchonly/sub",
+                    ] {
+                        let _ = listings.list(root.join(d).as_os_str().as_bytes());
+                    }
+                    let shared = glob::glob_in(&root, pattern, version, &mut listings);
+                    let alone = glob::glob(&root, pattern, version);
+                    if shared != alone {
+                        bad.push(format!("{version} {pattern}: {shared:?} != {alone:?}"));
+                    }
+                    if version == PythonVersion::Py311 && pattern == "*" {
+                        // The walk stops at the first directory it may not list.
+                        assert!(matches!(walked, Err(Crash::Access { .. })), "{walked:?}");
+                    }
+                }
+            }
+            assert!(bad.is_empty(), "{bad:#?}");
+            return;
+        }
+        if crate::sys::euid() != 0 {
+            return; // needs root to run as nobody
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for d in ["locked", "listonly/sub", "searchonly/sub"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for f in [
+            "a.py",
+            "locked/x.py",
+            "listonly/b.py",
+            "listonly/sub/e.py",
+            "searchonly/c.py",
+            "searchonly/sub/d.py",
+        ] {
+            std::fs::write(root.join(f), "x = 1\n").unwrap();
+        }
+        for (d, mode) in [
+            ("", 0o755),
+            ("locked", 0o000),
+            ("listonly", 0o444),
+            ("listonly/sub", 0o755),
+            ("searchonly", 0o111),
+            ("searchonly/sub", 0o755),
+        ] {
+            std::fs::set_permissions(root.join(d), std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        // The test binary, where nobody can run it.
+        let binary = root.join("test-binary");
+        std::fs::copy(std::env::current_exe().unwrap(), &binary).unwrap();
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg(&binary)
+            .args([
+                "--exact",
+                "cloc::walk::tests::unreadable_directories_look_the_same_through_the_listings",
+                "--test-threads=1",
+            ])
+            .env(TREE, root)
+            .output()
+            .unwrap();
+        for (d, mode) in [
+            ("locked", 0o755),
+            ("listonly", 0o755),
+            ("searchonly", 0o755),
+        ] {
+            std::fs::set_permissions(root.join(d), std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
         );
     }
 }

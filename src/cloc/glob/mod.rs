@@ -34,6 +34,8 @@
 //!
 //! One submodule per algorithm (`legacy`, `walk312`, `strings313`), over the
 //! path strings and system calls they share (`paths`) and fnmatch (`matcher`).
+//! Listings and `stat` answers go through the module's [`Listings`], so the
+//! patterns of one module and its walk read each directory once.
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -43,6 +45,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::PythonVersion;
+use super::listing::Listings;
 
 mod legacy;
 mod matcher;
@@ -150,13 +153,26 @@ impl std::error::Error for GlobError {}
 /// `root` is taken as `str(Path(root))` would spell it (repeated and trailing
 /// slashes and `.` components are dropped first); Odoo passes a `realpath`.
 pub fn glob(root: &Path, pattern: &str, version: PythonVersion) -> Result<Vec<PathBuf>, GlobError> {
+    glob_in(root, pattern, version, &mut Listings::default())
+}
+
+/// [`glob`] with the listings of the module's count: the directories the walk
+/// or another pattern already read are not read again (see [`Listings`]).
+pub(crate) fn glob_in(
+    root: &Path,
+    pattern: &str,
+    version: PythonVersion,
+    listings: &mut Listings,
+) -> Result<Vec<PathBuf>, GlobError> {
     let parts = parse_pattern(pattern, version)?;
     let root = python_path_str(root.as_os_str().as_bytes());
     let mut out = BTreeSet::new();
     match version {
-        PythonVersion::Py310 | PythonVersion::Py311 => legacy::select(&root, &parts, &mut out)?,
-        PythonVersion::Py312 => walk312::select(&root, &parts, &mut out)?,
-        PythonVersion::Py313 => strings313::select(&root, &parts, &mut out)?,
+        PythonVersion::Py310 | PythonVersion::Py311 => {
+            legacy::select(&root, &parts, &mut out, listings)?;
+        }
+        PythonVersion::Py312 => walk312::select(&root, &parts, &mut out, listings)?,
+        PythonVersion::Py313 => strings313::select(&root, &parts, &mut out, listings)?,
     }
     Ok(out
         .into_iter()

@@ -1,11 +1,6 @@
 //! Paths as byte strings and the system calls behind them, spelt and failing as
 //! Python's `pathlib` and `os.scandir` do: what the three walkers share.
 
-use std::ffi::OsStr;
-use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
-
 use super::GlobError;
 
 /// `str(Path(p))` for a POSIX path: no repeated slashes (but a leading `//`
@@ -51,9 +46,7 @@ pub(super) fn child(parent: &[u8], name: &[u8]) -> Vec<u8> {
     path
 }
 
-pub(super) fn os_path(bytes: &[u8]) -> &Path {
-    Path::new(OsStr::from_bytes(bytes))
-}
+pub(super) use crate::cloc::listing::{Entry, Listings, os_path};
 
 /// errno values pathlib treats as "does not exist" (`_ignore_error`).
 pub(super) fn is_ignored(errno: i32) -> bool {
@@ -67,42 +60,18 @@ pub(super) fn is_permission(errno: i32) -> bool {
     matches!(errno, libc::EACCES | libc::EPERM)
 }
 
-fn errno_of(e: &io::Error) -> i32 {
-    e.raw_os_error().unwrap_or(libc::EIO)
-}
-
-/// One directory entry as `os.scandir` gives it.
-pub(super) struct Entry {
-    pub(super) name: Vec<u8>,
-    /// `d_type` (or `lstat` when the file system gives none).
-    file_type: Result<std::fs::FileType, i32>,
-}
-
-/// `list(os.scandir(path))`: the error is the errno of the failure.
-pub(super) fn scandir(path: &[u8]) -> Result<Vec<Entry>, i32> {
-    let iter = std::fs::read_dir(os_path(path)).map_err(|e| errno_of(&e))?;
-    let mut entries = Vec::new();
-    for entry in iter {
-        let entry = entry.map_err(|e| errno_of(&e))?;
-        entries.push(Entry {
-            name: entry.file_name().as_bytes().to_vec(),
-            file_type: entry.file_type().map_err(|e| errno_of(&e)),
-        });
-    }
-    Ok(entries)
-}
-
 impl Entry {
     /// `entry.is_dir()`: follows a symlink with `stat`.
-    pub(super) fn is_dir_follow(&self, parent: &[u8]) -> Result<bool, i32> {
+    pub(super) fn is_dir_follow(
+        &self,
+        parent: &[u8],
+        listings: &mut Listings,
+    ) -> Result<bool, i32> {
         let file_type = self.file_type?;
         if !file_type.is_symlink() {
             return Ok(file_type.is_dir());
         }
-        match std::fs::metadata(os_path(&child(parent, &self.name))) {
-            Ok(meta) => Ok(meta.is_dir()),
-            Err(e) => Err(errno_of(&e)),
-        }
+        listings.stat_is_dir(&child(parent, &self.name))
     }
 
     /// `entry.is_dir(follow_symlinks=False)`.
@@ -111,20 +80,17 @@ impl Entry {
     }
 }
 
-/// `stat` (following symlinks) of a path: its kind, or the errno.
-fn stat_is_dir(path: &[u8]) -> Result<bool, i32> {
-    std::fs::metadata(os_path(path))
-        .map(|m| m.is_dir())
-        .map_err(|e| errno_of(&e))
-}
-
 /// `Path.is_dir()` / `Path.exists()` of 3.10–3.12: ignored errors and NUL are
 /// "no"; any other error is raised.
-pub(super) fn path_check(path: &[u8], want_dir: bool) -> Result<bool, i32> {
+pub(super) fn path_check(
+    listings: &mut Listings,
+    path: &[u8],
+    want_dir: bool,
+) -> Result<bool, i32> {
     if path.contains(&0) {
         return Ok(false);
     }
-    match stat_is_dir(path) {
+    match listings.stat_is_dir(path) {
         Ok(is_dir) => Ok(is_dir || !want_dir),
         Err(errno) if is_ignored(errno) => Ok(false),
         Err(errno) => Err(errno),
@@ -133,8 +99,8 @@ pub(super) fn path_check(path: &[u8], want_dir: bool) -> Result<bool, i32> {
 
 /// The root check of 3.10–3.12's `select_from`: glob yields nothing from a
 /// root that is not a directory, and raises what `is_dir()` raises.
-pub(super) fn root_is_dir(root: &[u8]) -> Result<bool, GlobError> {
-    path_check(root, true).map_err(|errno| GlobError::Os {
+pub(super) fn root_is_dir(listings: &mut Listings, root: &[u8]) -> Result<bool, GlobError> {
+    path_check(listings, root, true).map_err(|errno| GlobError::Os {
         path: os_path(root).to_path_buf(),
         errno,
     })

@@ -165,6 +165,69 @@ fn random_trees_and_patterns_match_every_python() {
     assert!(found >= cases.len() / 3, "only {found} cases found paths");
 }
 
+/// What the walk of `cloc::walk` leaves in a module's listings: every
+/// directory below `dir` that is not a symlink read, and each symlink
+/// `stat`ed (the walk asks whether it leads to a directory).
+fn read_as_the_walk_does(listings: &mut Listings, dir: &[u8]) {
+    let Ok(listing) = listings.list(dir) else {
+        return;
+    };
+    for entry in &listing.entries {
+        let path = paths::child(dir, &entry.name);
+        match entry.file_type {
+            Ok(t) if t.is_symlink() => {
+                let _ = listings.stat_is_dir(&path);
+            }
+            Ok(t) if t.is_dir() => read_as_the_walk_does(listings, &path),
+            _ => {}
+        }
+    }
+}
+
+/// One module's patterns share the listings its walk read (see
+/// `crate::cloc::listing`): through them, every pattern of the random trees
+/// (symlinks to directories and files, dangling links, links to `..`, paths
+/// through files and `..`) yields or raises exactly what it does reading the
+/// disk on its own, which `random_trees_and_patterns_match_every_python`
+/// checks against Python.
+#[test]
+fn random_patterns_see_the_disk_through_the_walks_listings() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let base = tmp.path().join("n1/n2/n3/n4/n5");
+    std::fs::create_dir_all(&base).expect("mkdir");
+    let mut rng = fastrand::Rng::with_seed(20261207);
+    let mut bad = Vec::new();
+    let mut compared = 0;
+    for t in 0..60 {
+        let root = base.join(format!("t{t}"));
+        std::fs::create_dir(&root).expect("mkdir");
+        random_tree(&mut rng, &root, 0);
+        let patterns: Vec<String> = (0..25).map(|_| random_pattern(&mut rng)).collect();
+        for version in PythonVersion::ALL {
+            let mut listings = Listings::default();
+            read_as_the_walk_does(&mut listings, root.as_os_str().as_bytes());
+            for pattern in &patterns {
+                let shared = glob_in(&root, pattern, version, &mut listings);
+                let alone = glob(&root, pattern, version);
+                compared += 1;
+                if shared != alone {
+                    bad.push(format!(
+                        "{version} {} {pattern:?}: shared {shared:?}, alone {alone:?}",
+                        root.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 60 * 25 * 4);
+    assert!(
+        bad.is_empty(),
+        "{} mismatches:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
 /// The fixture modules with Odoo's default patterns and each manifest's
 /// own lists (read by Python as cloc reads them: latin-1, literal_eval).
 #[test]

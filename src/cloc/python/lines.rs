@@ -72,6 +72,17 @@ impl LineIndex {
         starts.push(0u32);
         let mut i = 0;
         while i < bytes.len() {
+            // Eight bytes at a time to the next `\n` or `\r` (the release
+            // profile does not vectorize the byte loop, which was two thirds
+            // of the time spent here).
+            if let Some(word) = bytes.get(i..i + 8) {
+                let breaks = line_breaks(word);
+                if breaks == 0 {
+                    i += 8;
+                    continue;
+                }
+                i += (breaks.trailing_zeros() / 8) as usize;
+            }
             match bytes[i] {
                 b'\n' => starts.push(offset(i + 1)),
                 b'\r' if bytes.get(i + 1) != Some(&b'\n') => starts.push(offset(i + 1)),
@@ -103,6 +114,18 @@ impl LineIndex {
             .partition_point(|&start| start <= at)
             .saturating_sub(1)
     }
+}
+
+/// The high bit of each byte of `word` (eight bytes, in memory order from
+/// the least significant byte) that is `\n` or `\r`; zero if none is.
+fn line_breaks(word: &[u8]) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(word);
+    let word = u64::from_le_bytes(bytes);
+    // High bit set exactly for the zero bytes of `x` (no carries cross bytes).
+    let zero_bytes = |x: u64| !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7);
+    zero_bytes(word ^ 0x0a0a_0a0a_0a0a_0a0a) | zero_bytes(word ^ 0x0d0d_0d0d_0d0d_0d0d)
 }
 
 /// Offsets fit in `u32`: Ruff's `TextSize` is a `u32` too.
@@ -482,4 +505,28 @@ fn ends_operand(kind: TokenKind) -> bool {
             | TokenKind::None
             | TokenKind::Ellipsis
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The line starts found eight bytes at a time are the byte loop's.
+    #[test]
+    fn line_starts_are_found_as_byte_by_byte() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        for len in 0..300 {
+            let text: String = (0..len)
+                .map(|_| ['\n', '\r', 'a', ' ', 'é', '\x0c', '\u{8d}', '\u{2028}'][rng.usize(..8)])
+                .collect();
+            let bytes = text.as_bytes();
+            let mut want = vec![0u32];
+            for (i, &b) in bytes.iter().enumerate() {
+                if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+                    want.push(offset(i + 1));
+                }
+            }
+            assert_eq!(LineIndex::new(&text).starts, want, "{text:?}");
+        }
+    }
 }
