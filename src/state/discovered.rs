@@ -13,7 +13,6 @@ use std::path::PathBuf;
 
 use super::StateStore;
 use super::error::StateError;
-use super::files::{remove_quietly, write_and_sync};
 
 /// The file's stem: not a database's (it has no `--`), so listings skip it.
 const STEM: &str = "discovery";
@@ -26,17 +25,11 @@ impl StateStore {
 
     /// Replaces the saved discovery with `bytes`.
     pub fn save_discovery(&self, bytes: &[u8]) -> Result<(), StateError> {
-        let target = self.discovery_path();
-        let (temp_path, file) = self.create_temp(STEM)?;
-        if let Err(e) = write_and_sync(file, bytes) {
-            remove_quietly(&temp_path);
-            return Err(self.io_error("cannot write the discovery file", &temp_path, e));
-        }
-        if let Err(e) = fs::rename(&temp_path, &target) {
-            remove_quietly(&temp_path);
-            return Err(self.io_error("cannot replace the discovery file", &target, e));
-        }
-        self.sync_dir()
+        let actions = [
+            "cannot write the discovery file",
+            "cannot replace the discovery file",
+        ];
+        self.replace(STEM, bytes, actions)
     }
 
     /// The saved discovery, `None` when there is none yet.

@@ -255,23 +255,38 @@ impl StateStore {
 
     /// Replaces the state file atomically; the caller holds the lock.
     fn write_locked(&self, stem: &str, state: &DbState) -> Result<(), StateError> {
-        let bytes = encode(state)?;
+        let actions = [
+            "cannot write the state file",
+            "cannot replace the state file",
+        ];
+        self.replace(stem, &encode(state)?, actions)
+    }
+
+    /// Replaces `<stem>.json` with `bytes`, atomically and durably: a temp
+    /// file, `fsync`, rename, `fsync` of the directory. `actions` say what
+    /// failed, writing then replacing.
+    pub(super) fn replace(
+        &self,
+        stem: &str,
+        bytes: &[u8],
+        [writing, replacing]: [&'static str; 2],
+    ) -> Result<(), StateError> {
         let target = self.json_path(stem);
         let (temp_path, file) = self.create_temp(stem)?;
-        if let Err(e) = write_and_sync(file, &bytes) {
+        if let Err(e) = write_and_sync(file, bytes) {
             remove_quietly(&temp_path);
-            return Err(self.io_error("cannot write the state file", &temp_path, e));
+            return Err(self.io_error(writing, &temp_path, e));
         }
         if let Err(e) = fs::rename(&temp_path, &target) {
             remove_quietly(&temp_path);
-            return Err(self.io_error("cannot replace the state file", &target, e));
+            return Err(self.io_error(replacing, &target, e));
         }
         self.sync_dir()
     }
 
     /// Creates `<stem>.json.<pid>-<n>.tmp`, unique among concurrent writers in
     /// this process and, through the pid, on this host.
-    pub(super) fn create_temp(&self, stem: &str) -> Result<(PathBuf, File), StateError> {
+    fn create_temp(&self, stem: &str) -> Result<(PathBuf, File), StateError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let pid = std::process::id();
         let mut last_path = self.dir.clone();

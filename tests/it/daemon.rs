@@ -852,6 +852,22 @@ fn rediscovery_does_not_connect_to_known_unchanged_databases() {
     assert_eq!(sessions(&b), b_before, "B was connected to");
 }
 
+/// Runs the daemon until it has listed `databases` databases and kept its
+/// discovery in `discovery.json`, then stops it; returns the file's path.
+fn run_until_discovery_kept(env: &Env, databases: u64) -> PathBuf {
+    let kept = env.state_dir.join("discovery.json");
+    let mut daemon = Daemon::start(env);
+    assert_eq!(daemon.ping()["databases"], databases);
+    let deadline = Instant::now() + WAIT;
+    while !kept.exists() {
+        assert!(Instant::now() < deadline, "no {}", kept.display());
+        std::thread::sleep(POLL);
+    }
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(RUN_LIMIT).success());
+    kept
+}
+
 /// Issue 15: a restart reuses the discovery the previous run kept
 /// (`discovery.json` in the state directory): the databases still there
 /// under the same name and oid are not connected to, a new one is probed,
@@ -868,18 +884,7 @@ fn a_restart_reuses_the_kept_discovery_and_probes_only_new_databases() {
         env.seed_recent_success(db);
     }
     env.write_config(&server, &[&a, &b]);
-    let kept = env.state_dir.join("discovery.json");
-    {
-        let mut daemon = Daemon::start(&env);
-        assert_eq!(daemon.ping()["databases"], 2);
-        let deadline = Instant::now() + WAIT;
-        while !kept.exists() {
-            assert!(Instant::now() < deadline, "no {}", kept.display());
-            std::thread::sleep(POLL);
-        }
-        daemon.signal("TERM");
-        assert!(daemon.wait_exit(RUN_LIMIT).success());
-    }
+    let kept = run_until_discovery_kept(&env, 2);
     let text = std::fs::read_to_string(&kept).expect("read the kept discovery");
     assert!(text.contains(&a.name) && text.contains(&b.name), "{text}");
 
@@ -927,18 +932,7 @@ fn ping_names_the_expiry_check_in_flight() {
         .set("postgres", "statement_timeout", "600s")
         .write(&env.config);
     env.seed_recent_success(&db);
-    let kept = env.state_dir.join("discovery.json");
-    {
-        let mut daemon = Daemon::start(&env);
-        assert_eq!(daemon.ping()["databases"], 1);
-        let deadline = Instant::now() + WAIT;
-        while !kept.exists() {
-            assert!(Instant::now() < deadline, "no {}", kept.display());
-            std::thread::sleep(POLL);
-        }
-        daemon.signal("TERM");
-        assert!(daemon.wait_exit(RUN_LIMIT).success());
-    }
+    run_until_discovery_kept(&env, 1);
     let lock = LockHolder::exclusive(&db.name, "ir_config_parameter");
     let daemon = Daemon::start(&env);
     let expiry_check = |pong: &Value| {
