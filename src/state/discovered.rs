@@ -15,7 +15,7 @@ use super::StateStore;
 use super::error::StateError;
 
 /// The file's stem: not a database's (it has no `--`), so listings skip it.
-const STEM: &str = "discovery";
+pub(super) const STEM: &str = "discovery";
 
 impl StateStore {
     /// Where the last discovery is kept.
@@ -23,8 +23,11 @@ impl StateStore {
         self.dir.join(format!("{STEM}.json"))
     }
 
-    /// Replaces the saved discovery with `bytes`.
+    /// Replaces the saved discovery with `bytes`, under its lock, as a state
+    /// file is written: a temp file a crash leaves is removed by the next
+    /// [`StateStore::open`], never one being written.
     pub fn save_discovery(&self, bytes: &[u8]) -> Result<(), StateError> {
+        let _lock = self.lock(STEM)?;
         let actions = [
             "cannot write the discovery file",
             "cannot replace the discovery file",

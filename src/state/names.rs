@@ -74,7 +74,7 @@ pub(super) fn temp_stem(name: &str) -> Option<String> {
         return None;
     }
     let stem = json_name.strip_suffix(".json")?;
-    is_store_stem(stem).then(|| stem.to_owned())
+    (is_store_stem(stem) || stem == super::discovered::STEM).then(|| stem.to_owned())
 }
 
 /// `<file>.corrupt-<unix-seconds>`, with `-<n>` added if that exists already

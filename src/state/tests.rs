@@ -305,3 +305,31 @@ fn recorded_kinds_compare_with_names_and_values() {
     assert_eq!("http".parse::<Scheme>(), Ok(Scheme::Http));
     assert!("HTTPS".parse::<Scheme>().is_err());
 }
+
+#[test]
+fn the_kept_discovery_is_replaced_whole_and_its_crash_leftovers_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(dir.path()).unwrap();
+    assert_eq!(store.load_discovery().unwrap(), None);
+    store.save_discovery(b"first").unwrap();
+    store.save_discovery(b"second").unwrap();
+    assert_eq!(
+        store.load_discovery().unwrap().as_deref(),
+        Some(&b"second"[..])
+    );
+    assert_eq!(store.list().unwrap(), Vec::new(), "not a database's state");
+
+    let leftover = dir.path().join("discovery.json.1-1.tmp");
+    fs::write(&leftover, b"{").unwrap();
+    let held = store.lock(super::discovered::STEM).unwrap();
+    StateStore::open(dir.path()).unwrap();
+    assert!(leftover.exists(), "a write in progress was disturbed");
+    drop(held);
+    StateStore::open(dir.path()).unwrap();
+    assert!(!leftover.exists(), "a crash leftover was kept");
+
+    fs::remove_file(store.discovery_path()).unwrap();
+    fs::create_dir(store.discovery_path()).unwrap();
+    let error = store.load_discovery().unwrap_err().to_string();
+    assert!(error.contains("cannot read the discovery file"), "{error}");
+}
