@@ -186,6 +186,61 @@ fn a_lock_against_writers_fails_applying_the_reply_and_writes_nothing() {
     );
 }
 
+/// The weekly reply usually repeats what is stored: then nothing is written,
+/// as Odoo's `set_param` writes nothing, and no row lock is taken. So a lock
+/// that lets only readers pass (EXCLUSIVE, which `SELECT … FOR UPDATE` waits
+/// for) does not fail such a check-in; the first one, which writes, waits
+/// for it and gives up at the lock bound.
+#[test]
+fn an_unchanged_reply_applies_beside_a_lock_that_only_readers_pass() {
+    // No messages: a reply with messages posts them in a transaction, every
+    // time, as Odoo's cron does.
+    let server = ValidationServer::start(ServerOptions {
+        behaviour: Behaviour::Reply(reply_text("B2_minimal")),
+        ..ServerOptions::default()
+    });
+    let db = TestDb::copy_of(Fixture::A);
+    let setup = Setup::with(&server, &[&db.name], short_bounds);
+    let check_in = || {
+        let (run, elapsed) =
+            run_bounded(setup.command(&["check-now", "--direct", "--json"]), BOUNDED);
+        assert!(elapsed < BOUNDED, "took {elapsed:?}");
+        let results = run.results();
+        assert_eq!(results.len(), 1, "{run:?}");
+        results[0].clone()
+    };
+    let holder = LockHolder::take(
+        &db.name,
+        "odoo-cron",
+        "LOCK TABLE ir_config_parameter IN EXCLUSIVE MODE",
+    );
+    let first = check_in();
+    assert_eq!(first["ok"], false, "the first reply writes: {first}");
+    drop(holder);
+    let applied = check_in();
+    assert_eq!(applied["ok"], true, "{applied}");
+    assert!(
+        !applied["changed"].as_array().is_none_or(Vec::is_empty),
+        "{applied}"
+    );
+    let after = db.params_snapshot();
+
+    let _holder = LockHolder::take(
+        &db.name,
+        "odoo-cron",
+        "LOCK TABLE ir_config_parameter IN EXCLUSIVE MODE",
+    );
+    let again = check_in();
+    assert_eq!(again["ok"], true, "{again}");
+    assert_eq!(again["changed"], serde_json::json!([]), "{again}");
+    assert_eq!(
+        again["expiration_date"], applied["expiration_date"],
+        "{again}"
+    );
+    drop(_holder);
+    assert_eq!(db.params_snapshot(), after, "nothing was written");
+}
+
 /// Samples, until stopped, how many connections dbcheckin holds open in
 /// `databases`; returns the most seen at once.
 struct ConnectionWatch {
