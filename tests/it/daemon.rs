@@ -868,6 +868,42 @@ fn run_until_discovery_kept(env: &Env, databases: u64) -> PathBuf {
     kept
 }
 
+/// Issue 15: `status` through the daemon reuses the daemon's discovery, so
+/// it opens one session per database (its live read), not two (a probe,
+/// then the read).
+#[test]
+fn status_through_the_daemon_opens_one_session_per_database() {
+    let server = ValidationServer::start(ServerOptions::default());
+    let a = TestDb::unique_copy_of(Fixture::A);
+    let b = TestDb::unique_copy_of(Fixture::A);
+    let env = Env::new();
+    env.write_config(&server, &[&a, &b]);
+    env.seed_recent_success(&a);
+    env.seed_recent_success(&b);
+    let daemon = Daemon::start(&env);
+    assert_eq!(daemon.ping()["databases"], 2);
+    // The expiry check that follows the first discovery reads them too.
+    let deadline = Instant::now() + WAIT;
+    while daemon.ping()["in_progress"] != serde_json::json!([]) {
+        assert!(Instant::now() < deadline, "the daemon did not settle");
+        std::thread::sleep(POLL);
+    }
+    let before = [sessions(&a), sessions(&b)];
+
+    let status = run(cli(&env.config, &["status", "--json"]));
+    let doc: Value = serde_json::from_str(&status.stdout).expect("status JSON");
+    assert_eq!(doc["source"]["kind"], "daemon", "{status:?}");
+    assert_eq!(
+        doc["databases"].as_array().map(Vec::len),
+        Some(2),
+        "{status:?}"
+    );
+    wait_for_sessions_above(&a, before[0]);
+    wait_for_sessions_above(&b, before[1]);
+    assert_eq!(sessions(&a), before[0] + 1, "A: its live read only");
+    assert_eq!(sessions(&b), before[1] + 1, "B: its live read only");
+}
+
 /// Issue 15: a restart reuses the discovery the previous run kept
 /// (`discovery.json` in the state directory): the databases still there
 /// under the same name and oid are not connected to, a new one is probed,
