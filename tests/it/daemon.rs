@@ -823,6 +823,20 @@ fn wait_for_sessions_above(db: &TestDb, before: i64) -> i64 {
     }
 }
 
+/// A daemon serving two fresh copies of fixture A, both checked in just
+/// now (no check-in due), once its first discovery is done.
+fn two_known_databases(server: &ValidationServer) -> (TestDb, TestDb, Env, Daemon) {
+    let a = TestDb::unique_copy_of(Fixture::A);
+    let b = TestDb::unique_copy_of(Fixture::A);
+    let env = Env::new();
+    env.write_config(server, &[&a, &b]);
+    env.seed_recent_success(&a);
+    env.seed_recent_success(&b);
+    let daemon = Daemon::start(&env);
+    assert_eq!(daemon.ping()["databases"], 2);
+    (a, b, env, daemon)
+}
+
 /// Issue 15: a rediscovery connects to no database it already knows
 /// unchanged. `check-now --database A` rediscovers first: A gets its
 /// check-in's session, and B, known and unchanged, none.
@@ -830,14 +844,7 @@ fn wait_for_sessions_above(db: &TestDb, before: i64) -> i64 {
 fn rediscovery_does_not_connect_to_known_unchanged_databases() {
     let server = ValidationServer::start(ServerOptions::default());
     server.set_behaviour(Behaviour::Reply(a1_reply()));
-    let a = TestDb::unique_copy_of(Fixture::A);
-    let b = TestDb::unique_copy_of(Fixture::A);
-    let env = Env::new();
-    env.write_config(&server, &[&a, &b]);
-    env.seed_recent_success(&a);
-    env.seed_recent_success(&b);
-    let daemon = Daemon::start(&env);
-    assert_eq!(daemon.ping()["databases"], 2);
+    let (a, b, env, _daemon) = two_known_databases(&server);
     let (a_before, b_before) = (sessions(&a), sessions(&b));
 
     let checked = run(cli(
@@ -874,14 +881,7 @@ fn run_until_discovery_kept(env: &Env, databases: u64) -> PathBuf {
 #[test]
 fn status_through_the_daemon_opens_one_session_per_database() {
     let server = ValidationServer::start(ServerOptions::default());
-    let a = TestDb::unique_copy_of(Fixture::A);
-    let b = TestDb::unique_copy_of(Fixture::A);
-    let env = Env::new();
-    env.write_config(&server, &[&a, &b]);
-    env.seed_recent_success(&a);
-    env.seed_recent_success(&b);
-    let daemon = Daemon::start(&env);
-    assert_eq!(daemon.ping()["databases"], 2);
+    let (a, b, env, daemon) = two_known_databases(&server);
     // The expiry check that follows the first discovery reads them too.
     let deadline = Instant::now() + WAIT;
     while daemon.ping()["in_progress"] != serde_json::json!([]) {
