@@ -14,6 +14,8 @@ use dbcheckin::cloc::{PythonVersion, Rules};
 use dbcheckin::odoo::addons::AddonsPath;
 
 fn main() {
+    // The allocator set up as `dbcheckin run` sets it.
+    dbcheckin::daemon::memory::tune_allocator();
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")

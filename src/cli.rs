@@ -70,7 +70,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(cli.command, Command::Run) {
-        crate::daemon::memory::limit_arenas();
+        crate::daemon::memory::tune_allocator();
     }
     init_logging(cli.verbose, cli.quiet, matches!(cli.command, Command::Run));
     let settings = match Settings::load(cli.config.as_deref()) {

@@ -227,10 +227,13 @@ fn string_end(bytes: &[u8], open: usize) -> Option<usize> {
 
 /// Whether a piece of `s.split("\n")` is longer than [`MAX_LINE_CHARS`]
 /// characters (Python `len`, so characters, not bytes). The piece after the
-/// appended `"\n"` is empty, so only the stripped text's lines matter.
+/// appended `"\n"` is empty, so only the stripped text's lines matter. A
+/// text of no more bytes than that has no such line: most files end here.
 fn has_long_line(body: &str) -> bool {
-    body.split('\n')
-        .any(|line| line.len() > MAX_LINE_CHARS && line.chars().count() > MAX_LINE_CHARS)
+    body.len() > MAX_LINE_CHARS
+        && body
+            .split('\n')
+            .any(|line| line.len() > MAX_LINE_CHARS && line.chars().count() > MAX_LINE_CHARS)
 }
 
 /// `(s.strip() + "\n").count("\n")`.
