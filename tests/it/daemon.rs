@@ -900,11 +900,7 @@ fn status_through_the_daemon_opens_one_session_per_database() {
     let server = ValidationServer::start(ServerOptions::default());
     let (a, b, env, daemon) = two_known_databases(&server);
     // The expiry check that follows the first discovery reads them too.
-    let deadline = Instant::now() + WAIT;
-    while daemon.ping()["in_progress"] != serde_json::json!([]) {
-        assert!(Instant::now() < deadline, "the daemon did not settle");
-        std::thread::sleep(POLL);
-    }
+    daemon.wait_until_idle();
     let before = [sessions(&a), sessions(&b)];
 
     let status = run(cli(&env.config, &["status", "--json"]));
