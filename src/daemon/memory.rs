@@ -21,8 +21,7 @@
 //! Fastbins are off: the count parses thousands of Python files into trees
 //! of small blocks, and freeing each tree into fastbins costs a
 //! consolidation pass at the next larger request (about 2% of the count's
-//! instructions); merged at once, the freed blocks also leave less
-//! fragmentation behind.
+//! instructions).
 
 /// Arenas beyond the counting threads' own: the runtime's thread and the
 /// blocking thread that waits on a count.
